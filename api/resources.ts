@@ -1,0 +1,104 @@
+// The catalogue of resources kubelab serves: group, version, kind, plural, scope, short names.
+
+export interface ResourceInfo {
+  /** API group; "" is the core (legacy) group served under /api/v1. */
+  group: string;
+  version: string;
+  kind: string;
+  listKind: string;
+  /** Plural, lower-case resource name used in paths and in storage keys. */
+  resource: string;
+  singular: string;
+  namespaced: boolean;
+  shortNames: string[];
+  categories: string[];
+  /** Subresources served for this resource (e.g. "status", "scale", "binding", "eviction", "log"). */
+  subresources: string[];
+  verbs: string[];
+}
+
+const ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+function r(
+  group: string,
+  version: string,
+  kind: string,
+  resource: string,
+  namespaced: boolean,
+  extra: Partial<Pick<ResourceInfo, "shortNames" | "categories" | "subresources" | "verbs">> = {},
+): ResourceInfo {
+  return {
+    group,
+    version,
+    kind,
+    listKind: `${kind}List`,
+    resource,
+    singular: kind.toLowerCase(),
+    namespaced,
+    shortNames: extra.shortNames ?? [],
+    categories: extra.categories ?? [],
+    subresources: extra.subresources ?? [],
+    verbs: extra.verbs ?? ALL_VERBS,
+  };
+}
+
+/** Every resource the apiserver serves, in discovery order. */
+export const RESOURCES: readonly ResourceInfo[] = [
+  r("", "v1", "Namespace", "namespaces", false, { shortNames: ["ns"], subresources: ["status", "finalize"] }),
+  r("", "v1", "Node", "nodes", false, { shortNames: ["no"], subresources: ["status"] }),
+  r("", "v1", "Pod", "pods", true, {
+    shortNames: ["po"],
+    categories: ["all"],
+    subresources: ["status", "binding", "eviction", "log"],
+  }),
+  r("", "v1", "Service", "services", true, { shortNames: ["svc"], categories: ["all"], subresources: ["status"] }),
+  r("", "v1", "Endpoints", "endpoints", true, { shortNames: ["ep"] }),
+  r("", "v1", "Event", "events", true, { shortNames: ["ev"] }),
+  r("", "v1", "ConfigMap", "configmaps", true, { shortNames: ["cm"] }),
+  r("", "v1", "Secret", "secrets", true),
+  r("", "v1", "PersistentVolume", "persistentvolumes", false, { shortNames: ["pv"], subresources: ["status"] }),
+  r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, { shortNames: ["pvc"], subresources: ["status"] }),
+  r("", "v1", "ServiceAccount", "serviceaccounts", true, { shortNames: ["sa"] }),
+  r("apps", "v1", "Deployment", "deployments", true, {
+    shortNames: ["deploy"],
+    categories: ["all"],
+    subresources: ["status", "scale"],
+  }),
+  r("apps", "v1", "ReplicaSet", "replicasets", true, {
+    shortNames: ["rs"],
+    categories: ["all"],
+    subresources: ["status", "scale"],
+  }),
+  r("batch", "v1", "Job", "jobs", true, { categories: ["all"], subresources: ["status"] }),
+  r("networking.k8s.io", "v1", "Ingress", "ingresses", true, { shortNames: ["ing"], subresources: ["status"] }),
+  r("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false),
+  r("coordination.k8s.io", "v1", "Lease", "leases", true),
+  r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
+  r("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, { shortNames: ["sc"] }),
+];
+
+/** "apps/v1" for a named group, "v1" for the core group. */
+export function groupVersion(info: Pick<ResourceInfo, "group" | "version">): string {
+  return info.group ? `${info.group}/${info.version}` : info.version;
+}
+
+/** The resource for a group/version and plural name, or undefined. */
+export function findResource(group: string, version: string, resource: string): ResourceInfo | undefined {
+  return RESOURCES.find((x) => x.group === group && x.version === version && x.resource === resource);
+}
+
+/** The resource for an apiVersion ("apps/v1", "v1") and kind, or undefined. */
+export function findKind(apiVersion: string, kind: string): ResourceInfo | undefined {
+  return RESOURCES.find((x) => groupVersion(x) === apiVersion && x.kind === kind);
+}
+
+/** The groups with their versions, core group first, in discovery order. */
+export function apiGroups(): { group: string; versions: string[] }[] {
+  const out: { group: string; versions: string[] }[] = [];
+  for (const x of RESOURCES) {
+    const g = out.find((o) => o.group === x.group);
+    if (!g) out.push({ group: x.group, versions: [x.version] });
+    else if (!g.versions.includes(x.version)) g.versions.push(x.version);
+  }
+  return out;
+}
