@@ -124,3 +124,37 @@ export const isNotFound = (e: unknown) => isStorageError(e, "NotFound");
 export const isConflict = (e: unknown) => isStorageError(e, "Conflict");
 export const isExists = (e: unknown) => isStorageError(e, "Exists");
 export const isResourceExpired = (e: unknown) => isStorageError(e, "ResourceExpired");
+
+/**
+ * A progress notification from a watch: every change under the watched prefix with revision <=
+ * `revision` has already been yielded (the next change, if any, has a higher revision). Lets a
+ * consumer advance its revision while its prefix is quiet (etcd's progress notify).
+ */
+export interface WatchProgress {
+  type: "progress";
+  revision: number;
+}
+
+/** A watch that interleaves progress notifications with the changes (see `ProgressBackend`). */
+export interface ProgressWatch extends AsyncIterable<WatchEvent | WatchProgress> {
+  /** Asks for a progress notification soon (best effort; a notification always arrives in order). */
+  requestProgress(): void;
+}
+
+/**
+ * Optional capability of a Backend (both built-in drivers have it): `watch` plus in-order progress
+ * notifications, periodically (every `progressIntervalMs`, default 1000) and on request. The watch
+ * cache uses it so its revision advances even when its prefix is quiet.
+ */
+export interface ProgressBackend extends Backend {
+  watchWithProgress(
+    prefix: string,
+    afterRevision: number,
+    signal: AbortSignal,
+    opts?: { progressIntervalMs?: number },
+  ): ProgressWatch;
+}
+
+export function hasProgressWatch(b: Backend): b is ProgressBackend {
+  return typeof (b as Partial<ProgressBackend>).watchWithProgress === "function";
+}

@@ -1,0 +1,212 @@
+// Validation of apps/v1 Deployments and ReplicaSets and batch/v1 Jobs.
+
+import { JobControllerUidLabel, JobNameLabel, LegacyJobControllerUidLabel, LegacyJobNameLabel } from "../batch/v1.ts";
+import { intOrPercentValue } from "../intstr.ts";
+import { labelSelectorAsSelector, type Selector } from "../labels.ts";
+import type { FieldError } from "./field.ts";
+import { child, forbidden, invalid, key, notSupported, required } from "./field.ts";
+import { validateImmutableField, validateLabelSelector, validateNonnegative } from "./meta.ts";
+import { validatePodTemplateSpec } from "./pod.ts";
+import { deepEqual, isInt, isRec, rec, str, strMap, type Rec } from "./util.ts";
+
+const SELECTOR_MISMATCH = "`selector` does not match template `labels`";
+
+/**
+ * The selector checks shared by Deployment, ReplicaSet and Job: required, valid, non-empty
+ * (workloads), and convertible. Returns the selector when it could be built.
+ */
+function validateWorkloadSelector(sel: unknown, fldPath: string, allowEmpty: boolean): { errs: FieldError[]; selector?: Selector } {
+  if (sel === undefined || sel === null) return { errs: [required(fldPath, "")] };
+  const errs = validateLabelSelector(sel, fldPath);
+  const s = rec(sel);
+  const n = Object.keys(rec(s.matchLabels)).length + (Array.isArray(s.matchExpressions) ? s.matchExpressions.length : 0);
+  if (n === 0 && !allowEmpty) errs.push(invalid(fldPath, sel, "empty selector is invalid for deployment"));
+  if (errs.length) return { errs };
+  try {
+    return { errs, selector: labelSelectorAsSelector(s) };
+  } catch {
+    return { errs: [invalid(fldPath, sel, "invalid label selector")] };
+  }
+}
+
+/** ValidatePodTemplateSpecForReplicaSet: labels match the selector; restartPolicy Always only. */
+function validateTemplateForReplicaSet(template: unknown, selector: Selector | undefined, fldPath: string): FieldError[] {
+  if (!isRec(template)) return [required(fldPath, "")];
+  const errs: FieldError[] = [];
+  const labels = strMap(rec(template.metadata).labels);
+  if (selector && !selector.empty() && !selector.matches(labels)) {
+    errs.push(invalid(child(fldPath, "metadata", "labels"), labels, SELECTOR_MISMATCH));
+  }
+  errs.push(...validatePodTemplateSpec(template, fldPath, { restartPolicies: ["Always"] }));
+  const spec = rec(template.spec);
+  if (spec.activeDeadlineSeconds !== undefined && spec.activeDeadlineSeconds !== null) {
+    errs.push(invalid(child(fldPath, "spec", "activeDeadlineSeconds"), spec.activeDeadlineSeconds, "activeDeadlineSeconds in ReplicaSet is not Supported"));
+  }
+  return errs;
+}
+
+/** ValidatePositiveIntOrPercent. */
+function validatePositiveIntOrPercent(v: unknown, fldPath: string): FieldError[] {
+  if (v === undefined || v === null) return [];
+  if (typeof v === "string") {
+    if (!/^[0-9]+%$/.test(v)) return [invalid(fldPath, v, "must be an integer or percentage (e.g '5%')")];
+    return [];
+  }
+  if (typeof v === "number") return validateNonnegative(v, fldPath);
+  return [invalid(fldPath, v, "must be an integer or percentage (e.g '5%')")];
+}
+
+function intOrPercentOrZero(v: unknown): number {
+  if (typeof v !== "number" && typeof v !== "string") return 0;
+  try {
+    return intOrPercentValue(v).value;
+  } catch {
+    return 0;
+  }
+}
+
+function validateDeploymentStrategy(strategy: unknown, fldPath: string): FieldError[] {
+  const errs: FieldError[] = [];
+  const s = rec(strategy);
+  switch (s.type) {
+    case "Recreate":
+      if (s.rollingUpdate !== undefined && s.rollingUpdate !== null) {
+        errs.push(forbidden(child(fldPath, "rollingUpdate"), "may not be specified when strategy `type` is 'Recreate'"));
+      }
+      break;
+    case "RollingUpdate": {
+      if (!isRec(s.rollingUpdate)) {
+        errs.push(required(child(fldPath, "rollingUpdate"), "this should be defaulted and never be nil"));
+        break;
+      }
+      const ru = s.rollingUpdate;
+      const ruPath = child(fldPath, "rollingUpdate");
+      errs.push(...validatePositiveIntOrPercent(ru.maxUnavailable, child(ruPath, "maxUnavailable")));
+      errs.push(...validatePositiveIntOrPercent(ru.maxSurge, child(ruPath, "maxSurge")));
+      if (intOrPercentOrZero(ru.maxUnavailable) === 0 && intOrPercentOrZero(ru.maxSurge) === 0) {
+        errs.push(invalid(child(ruPath, "maxUnavailable"), ru.maxUnavailable ?? 0, "may not be 0 when `maxSurge` is 0"));
+      }
+      if (typeof ru.maxUnavailable === "string" && /^[0-9]+%$/.test(ru.maxUnavailable) && intOrPercentOrZero(ru.maxUnavailable) > 100) {
+        errs.push(invalid(child(ruPath, "maxUnavailable"), ru.maxUnavailable, "must not be greater than 100%"));
+      }
+      break;
+    }
+    default:
+      errs.push(notSupported(child(fldPath, "type"), s.type ?? "", ["Recreate", "RollingUpdate"]));
+  }
+  return errs;
+}
+
+export function validateDeploymentSpec(spec: unknown, fldPath = "spec"): FieldError[] {
+  if (!isRec(spec)) return [required(fldPath, "")];
+  const errs = validateNonnegative(spec.replicas, child(fldPath, "replicas"));
+  const { errs: selErrs, selector } = validateWorkloadSelector(spec.selector, child(fldPath, "selector"), false);
+  errs.push(...selErrs);
+  errs.push(...validateTemplateForReplicaSet(spec.template, selector, child(fldPath, "template")));
+  errs.push(...validateDeploymentStrategy(spec.strategy, child(fldPath, "strategy")));
+  errs.push(...validateNonnegative(spec.minReadySeconds, child(fldPath, "minReadySeconds")));
+  errs.push(...validateNonnegative(spec.revisionHistoryLimit, child(fldPath, "revisionHistoryLimit")));
+  if (spec.progressDeadlineSeconds !== undefined && spec.progressDeadlineSeconds !== null) {
+    const pds = spec.progressDeadlineSeconds;
+    const nn = validateNonnegative(pds, child(fldPath, "progressDeadlineSeconds"));
+    errs.push(...nn);
+    if (nn.length === 0 && isInt(pds) && pds <= (isInt(spec.minReadySeconds) ? spec.minReadySeconds : 0)) {
+      errs.push(invalid(child(fldPath, "progressDeadlineSeconds"), pds, "must be greater than minReadySeconds"));
+    }
+  }
+  return errs;
+}
+
+export function validateReplicaSetSpec(spec: unknown, fldPath = "spec"): FieldError[] {
+  if (!isRec(spec)) return [required(fldPath, "")];
+  const errs = validateNonnegative(spec.replicas, child(fldPath, "replicas"));
+  errs.push(...validateNonnegative(spec.minReadySeconds, child(fldPath, "minReadySeconds")));
+  const { errs: selErrs, selector } = validateWorkloadSelector(spec.selector, child(fldPath, "selector"), false);
+  errs.push(...selErrs);
+  errs.push(...validateTemplateForReplicaSet(spec.template, selector, child(fldPath, "template")));
+  return errs;
+}
+
+/** Deployment and ReplicaSet updates: spec.selector is immutable in apps/v1. */
+export function validateSelectorUpdate(spec: unknown, oldSpec: unknown, fldPath = "spec"): FieldError[] {
+  return validateImmutableField(rec(spec).selector, rec(oldSpec).selector, child(fldPath, "selector"), deepEqual);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job
+
+/** ValidateHasLabel. */
+function validateHasLabel(meta: Rec, fldPath: string, k: string, expected: string): FieldError[] {
+  const labels = strMap(meta.labels);
+  if (!(k in labels)) return [required(key(child(fldPath, "labels"), k), expected)];
+  if (labels[k] !== expected) return [invalid(key(child(fldPath, "labels"), k), labels, `must be '${expected}'`)];
+  return [];
+}
+
+/** validateGeneratedSelector: with a server-generated selector, the uid and name labels must be in place. */
+function validateGeneratedSelector(job: Rec, selector: Selector | undefined): FieldError[] {
+  const spec = rec(job.spec);
+  if (spec.manualSelector === true || spec.selector === undefined || spec.selector === null) return [];
+  const meta = rec(job.metadata);
+  const uid = str(meta.uid);
+  const name = str(meta.name);
+  const tmeta = rec(rec(spec.template).metadata);
+  const tpath = child("spec", "template", "metadata");
+  const errs: FieldError[] = [];
+  errs.push(...validateHasLabel(tmeta, tpath, LegacyJobControllerUidLabel, uid));
+  errs.push(...validateHasLabel(tmeta, tpath, LegacyJobNameLabel, name));
+  errs.push(...validateHasLabel(tmeta, tpath, JobControllerUidLabel, uid));
+  errs.push(...validateHasLabel(tmeta, tpath, JobNameLabel, name));
+  if (selector && !selector.matches({ [JobControllerUidLabel]: uid })) {
+    errs.push(invalid(child("spec", "selector"), spec.selector, "`selector` not auto-generated"));
+  }
+  return errs;
+}
+
+export function validateJob(job: Rec): FieldError[] {
+  const fldPath = "spec";
+  if (!isRec(job.spec)) return [required(fldPath, "")];
+  const spec = job.spec;
+  const errs: FieldError[] = [];
+  for (const f of ["parallelism", "completions", "activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished", "backoffLimitPerIndex", "maxFailedIndexes"]) {
+    errs.push(...validateNonnegative(spec[f], child(fldPath, f)));
+  }
+  const { errs: selErrs, selector } = validateWorkloadSelector(spec.selector, child(fldPath, "selector"), true);
+  errs.push(...selErrs);
+  const template = spec.template;
+  if (!isRec(template)) {
+    errs.push(required(child(fldPath, "template"), ""));
+  } else {
+    const labels = strMap(rec(template.metadata).labels);
+    if (selector && !selector.empty() && !selector.matches(labels)) {
+      errs.push(invalid(child(fldPath, "template", "metadata", "labels"), labels, SELECTOR_MISMATCH));
+    }
+    errs.push(...validatePodTemplateSpec(template, child(fldPath, "template"), { restartPolicies: ["OnFailure", "Never"] }));
+  }
+  const mode = spec.completionMode ?? "NonIndexed";
+  if (mode !== "NonIndexed" && mode !== "Indexed") {
+    errs.push(notSupported(child(fldPath, "completionMode"), mode, ["NonIndexed", "Indexed"]));
+  }
+  if (mode === "Indexed" && (spec.completions === undefined || spec.completions === null)) {
+    errs.push(required(child(fldPath, "completions"), "when completion mode is Indexed"));
+  }
+  if (spec.backoffLimitPerIndex !== undefined && spec.backoffLimitPerIndex !== null && mode !== "Indexed") {
+    errs.push(invalid(child(fldPath, "backoffLimitPerIndex"), spec.backoffLimitPerIndex, "requires indexed completion mode"));
+  }
+  // The generated-selector labels are known only once the uid is assigned (defaultJobSelector).
+  if (str(rec(job.metadata).uid)) errs.push(...validateGeneratedSelector(job, selector));
+  return errs;
+}
+
+/** Job update: selector, template, completionMode immutable; completions only with Indexed scaling. */
+export function validateJobUpdate(job: Rec, old: Rec): FieldError[] {
+  const ns = rec(job.spec);
+  const os = rec(old.spec);
+  const errs: FieldError[] = [];
+  errs.push(...validateImmutableField(ns.selector, os.selector, child("spec", "selector"), deepEqual));
+  errs.push(...validateImmutableField(ns.template, os.template, child("spec", "template"), deepEqual));
+  errs.push(...validateImmutableField(ns.completionMode ?? "NonIndexed", os.completionMode ?? "NonIndexed", child("spec", "completionMode"), deepEqual));
+  const elasticIndexed = ns.completionMode === "Indexed" && ns.completions === ns.parallelism && os.completions === os.parallelism;
+  if (!elasticIndexed) errs.push(...validateImmutableField(ns.completions, os.completions, child("spec", "completions"), deepEqual));
+  return errs;
+}

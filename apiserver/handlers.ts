@@ -1,0 +1,598 @@
+// REST handlers for resource requests: verbs and subresources, mapped onto the registry stores.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { stringify as toYaml } from "yaml";
+import type { DeleteOptions, KubeObject, ResourceInfo } from "../api/index.ts";
+import { findResource, groupVersion } from "../api/index.ts";
+import { ApiError, errors, successStatus } from "./errors.ts";
+import { decodeObjectBody, parseJson, readBody } from "./body.ts";
+import { negotiate, type Negotiated } from "./negotiation.ts";
+import { applyPatch, parsePatchBody, PatchError } from "./patch/index.ts";
+import type { RequestInfo } from "./requestinfo.ts";
+import type { Registry } from "./registry/registry.ts";
+import { parseResourceVersion, type ListOptions, type Store } from "./registry/store.ts";
+import { toTable } from "./tables.ts";
+import type { ApiserverMetrics } from "./metrics.ts";
+import { proxyPodLog } from "./podlog.ts";
+import type { Logger } from "../client/index.ts";
+
+export interface Response {
+  code: number;
+  body: unknown;
+}
+
+export interface HandlerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  info: RequestInfo;
+  query: URLSearchParams;
+  registry: Registry;
+  metrics: ApiserverMetrics;
+  log: Logger;
+  /** Aborted when the client goes away or the server stops. */
+  signal: AbortSignal;
+}
+
+/** Handles one resource request. Returns a response to write, or undefined when it streamed its own. */
+export async function handleResource(h: HandlerContext): Promise<Response | undefined> {
+  const { info } = h;
+  const res = findResource(info.group, info.version, info.resource);
+  if (!res) {
+    throw errors.pathNotFound();
+  }
+  if (!res.namespaced && info.namespace) throw errors.pathNotFound();
+  const store = h.registry.store(res.group, res.resource);
+  if (info.subresource) return handleSubresource(h, res, store);
+  const neg = negotiate(h.req.headers.accept);
+
+  switch (info.verb) {
+    case "get": {
+      const obj = await store.get(info.namespace, info.name);
+      return { code: 200, body: render(neg, res, [obj], h.query, obj) };
+    }
+    case "list": {
+      const list = await store.list(info.namespace, listOptions(h.query));
+      if (neg.table) {
+        return {
+          code: 200,
+          body: toTable(res, list.items, {
+            includeObject: includeObject(h.query),
+            listMeta: { resourceVersion: list.metadata.resourceVersion, continue: list.metadata.continue, remainingItemCount: list.metadata.remainingItemCount },
+          }),
+        };
+      }
+      if (neg.partialMetadata) {
+        return {
+          code: 200,
+          body: {
+            kind: "PartialObjectMetadataList",
+            apiVersion: "meta.k8s.io/v1",
+            metadata: list.metadata,
+            items: list.items.map((o) => ({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: o.metadata })),
+          },
+        };
+      }
+      return { code: 200, body: list };
+    }
+    case "watch":
+      await serveWatch(h, res, store, neg);
+      return undefined;
+    case "create": {
+      if (info.name) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+      const body = await readBody(h.req);
+      const obj = decodeObjectBody(h.req.headers["content-type"], body);
+      checkTypeMeta(obj, res);
+      checkNamespace(obj, res, info.namespace);
+      if (res.resource === "bindings") throw errors.pathNotFound();
+      const created = await store.create(info.namespace, obj, writeOptions(h.query));
+      return { code: 201, body: render(neg, res, [created], h.query, created) };
+    }
+    case "update": {
+      const body = await readBody(h.req);
+      const obj = decodeObjectBody(h.req.headers["content-type"], body);
+      checkTypeMeta(obj, res);
+      checkNamespace(obj, res, info.namespace);
+      checkName(obj, info.name);
+      const r = await store.update(info.namespace, info.name, () => obj, writeOptions(h.query));
+      return { code: r.created ? 201 : 200, body: render(neg, res, [r.obj], h.query, r.obj) };
+    }
+    case "patch": {
+      const r = await patchResource(h, res, store, "");
+      return { code: r.created ? 201 : 200, body: render(neg, res, [r.obj], h.query, r.obj) };
+    }
+    case "delete": {
+      const options = await deleteOptions(h);
+      const r = await store.delete(info.namespace, info.name, options, writeOptions(h.query));
+      if (!r.deleted || store.strategy.returnDeletedObject) return { code: 200, body: r.obj };
+      return {
+        code: 200,
+        body: successStatus({ name: info.name, group: res.group || undefined, kind: res.resource, uid: r.obj.metadata.uid }),
+      };
+    }
+    case "deletecollection": {
+      const options = await deleteOptions(h);
+      const list = await store.deleteCollection(info.namespace, listOptions(h.query), options, writeOptions(h.query));
+      return { code: 200, body: list };
+    }
+    default:
+      throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+  }
+}
+
+// ---- subresources -----------------------------------------------------------------------------
+
+async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: Store): Promise<Response | undefined> {
+  const { info } = h;
+  const sub = info.subresource;
+  if (!res.subresources.includes(sub) || !info.name) throw errors.pathNotFound();
+  const neg = negotiate(h.req.headers.accept);
+  const notAllowed = () => errors.methodNotAllowed(`the server does not allow this method on the requested resource (${h.req.method} ${res.resource}/${sub})`);
+
+  if (sub === "status") {
+    switch (info.verb) {
+      case "get": {
+        const obj = await store.get(info.namespace, info.name);
+        return { code: 200, body: obj };
+      }
+      case "update": {
+        const obj = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+        checkTypeMeta(obj, res);
+        checkNamespace(obj, res, info.namespace);
+        checkName(obj, info.name);
+        const r = await store.update(info.namespace, info.name, () => obj, { ...writeOptions(h.query), subresource: "status" });
+        return { code: 200, body: r.obj };
+      }
+      case "patch": {
+        const r = await patchResource(h, res, store, "status");
+        return { code: 200, body: r.obj };
+      }
+      default:
+        throw notAllowed();
+    }
+  }
+
+  if (sub === "scale") return handleScale(h, res, store, neg);
+
+  if (sub === "finalize" && res.resource === "namespaces") {
+    if (info.verb !== "update") throw notAllowed();
+    const obj = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    checkTypeMeta(obj, res);
+    checkName(obj, info.name);
+    const finalizers = (obj.spec as { finalizers?: string[] } | undefined)?.finalizers ?? [];
+    const r = await store.update(
+      "",
+      info.name,
+      (cur) => {
+        const next = cur!;
+        next.spec = { ...((next.spec as object) ?? {}), finalizers };
+        if (obj.metadata.resourceVersion) next.metadata.resourceVersion = obj.metadata.resourceVersion;
+        return next;
+      },
+      { ...writeOptions(h.query), subresource: "finalize" },
+    );
+    return { code: 200, body: r.obj };
+  }
+
+  if (sub === "binding" && res.resource === "pods") {
+    if (info.verb !== "create") throw notAllowed();
+    const binding = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    if (binding.kind !== undefined && binding.kind !== "Binding") throw errors.badRequest(`the body must be a Binding, not ${binding.kind}`);
+    if (binding.metadata.name && binding.metadata.name !== info.name) {
+      throw errors.badRequest(`the name of the object (${binding.metadata.name}) does not match the name on the URL (${info.name})`);
+    }
+    await bindPod(h, store, info.namespace, info.name, binding);
+    return { code: 201, body: { ...successStatus(), code: 201 } };
+  }
+
+  if (sub === "eviction" && res.resource === "pods") {
+    if (info.verb !== "create") throw notAllowed();
+    const ev = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    if (ev.kind !== undefined && ev.kind !== "Eviction") throw errors.badRequest(`the body must be an Eviction, not ${ev.kind}`);
+    if (ev.metadata.name && ev.metadata.name !== info.name) {
+      throw errors.badRequest(`name in URL does not match name in Eviction object`);
+    }
+    const options = (ev.deleteOptions ?? {}) as DeleteOptions;
+    if (typeof options !== "object" || Array.isArray(options)) throw errors.badRequest("deleteOptions must be an object");
+    await store.delete(info.namespace, info.name, options, writeOptions(h.query));
+    return { code: 201, body: { ...successStatus(), code: 201 } };
+  }
+
+  if (sub === "log" && res.resource === "pods") {
+    if (info.verb !== "get") throw notAllowed();
+    const pod = await store.get(info.namespace, info.name);
+    const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+    const node = nodeName ? await h.registry.store("", "nodes").get("", nodeName).catch(() => undefined) : undefined;
+    await proxyPodLog(h, pod, node);
+    return undefined;
+  }
+  throw errors.pathNotFound();
+}
+
+async function bindPod(h: HandlerContext, store: Store, namespace: string, name: string, binding: KubeObject): Promise<void> {
+  const target = binding.target as { kind?: string; name?: string } | undefined;
+  if (!target?.name) {
+    throw errors.invalid("", "Binding", name, [{ field: "target.name", type: "FieldValueRequired", message: "target.name: Required value" }]);
+  }
+  if (target.kind && target.kind !== "Node") {
+    throw errors.invalid("", "Binding", name, [
+      { field: "target.kind", type: "FieldValueNotSupported", message: `target.kind: Unsupported value: "${target.kind}": supported values: "Node"` },
+    ]);
+  }
+  await store.update(
+    namespace,
+    name,
+    (cur) => {
+      if (!cur) throw errors.notFound(store.gr, name);
+      const spec = (cur.spec ?? {}) as { nodeName?: string };
+      if (cur.metadata.deletionTimestamp) throw errors.conflict(store.gr, name, `pod ${name} is being deleted, cannot be assigned to a host`);
+      if (spec.nodeName) throw errors.conflict(store.gr, name, `pod ${name} is already assigned to node "${spec.nodeName}"`);
+      if (binding.metadata.uid && binding.metadata.uid !== cur.metadata.uid) {
+        throw errors.conflict(store.gr, name, `Precondition failed: UID in precondition: ${binding.metadata.uid}, UID in object meta: ${cur.metadata.uid}`);
+      }
+      spec.nodeName = target.name;
+      cur.spec = spec;
+      if (binding.metadata.annotations) cur.metadata.annotations = { ...cur.metadata.annotations, ...binding.metadata.annotations };
+      const status = (cur.status ?? {}) as { conditions?: { type: string; status: string; lastTransitionTime?: string | null; lastProbeTime?: string | null }[] };
+      const conditions = (status.conditions ?? []).filter((c) => c.type !== "PodScheduled");
+      conditions.push({ type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: h.registry.now() });
+      status.conditions = conditions;
+      cur.status = status;
+      return cur;
+    },
+    { ...writeOptions(h.query), subresource: "binding" },
+  );
+}
+
+/** autoscaling/v1 Scale for a deployment or replicaset. */
+function toScale(obj: KubeObject): KubeObject {
+  const spec = (obj.spec ?? {}) as { replicas?: number; selector?: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } };
+  const status = (obj.status ?? {}) as { replicas?: number };
+  return {
+    kind: "Scale",
+    apiVersion: "autoscaling/v1",
+    metadata: {
+      name: obj.metadata.name,
+      namespace: obj.metadata.namespace,
+      uid: obj.metadata.uid,
+      resourceVersion: obj.metadata.resourceVersion,
+      creationTimestamp: obj.metadata.creationTimestamp,
+    },
+    spec: { replicas: spec.replicas ?? 0 },
+    status: { replicas: status.replicas ?? 0, selector: selectorString(spec.selector) },
+  };
+}
+
+function selectorString(sel: { matchLabels?: Record<string, string>; matchExpressions?: { key: string; operator: string; values?: string[] }[] } | undefined): string {
+  if (!sel) return "";
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) parts.push(`${k}=${v}`);
+  for (const e of sel.matchExpressions ?? []) {
+    const vals = [...(e.values ?? [])].sort().join(",");
+    if (e.operator === "In") parts.push(`${e.key} in (${vals})`);
+    else if (e.operator === "NotIn") parts.push(`${e.key} notin (${vals})`);
+    else if (e.operator === "Exists") parts.push(e.key);
+    else if (e.operator === "DoesNotExist") parts.push(`!${e.key}`);
+  }
+  return parts.sort().join(",");
+}
+
+async function handleScale(h: HandlerContext, res: ResourceInfo, store: Store, _neg: Negotiated): Promise<Response> {
+  const { info } = h;
+  const scaleType = { apiVersion: "autoscaling/v1", kind: "Scale" };
+  if (info.verb === "get") return { code: 200, body: toScale(await store.get(info.namespace, info.name)) };
+  if (info.verb !== "update" && info.verb !== "patch") {
+    throw errors.methodNotAllowed(`the server does not allow this method on the requested resource (${h.req.method} ${res.resource}/scale)`);
+  }
+  let desired: (cur: KubeObject) => KubeObject;
+  if (info.verb === "update") {
+    const scale = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    if (scale.kind !== undefined && scale.kind !== "Scale") throw errors.badRequest(`the body must be a Scale, not ${scale.kind}`);
+    desired = () => scale;
+  } else {
+    const patch = readPatch(h.req.headers["content-type"], await readBody(h.req));
+    desired = (cur) => patchValue(toScale(cur), patch, scaleType, h.query) as KubeObject;
+  }
+  const r = await store.update(
+    info.namespace,
+    info.name,
+    (cur) => {
+      if (!cur) throw errors.notFound(store.gr, info.name);
+      const scale = desired(cur);
+      const replicas = (scale.spec as { replicas?: unknown } | undefined)?.replicas;
+      if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
+        throw errors.invalid("autoscaling", "Scale", info.name, [
+          { field: "spec.replicas", type: "FieldValueInvalid", message: `spec.replicas: Invalid value: ${JSON.stringify(replicas)}: must be greater than or equal to 0` },
+        ]);
+      }
+      if (scale.metadata?.resourceVersion && scale.metadata.resourceVersion !== cur.metadata.resourceVersion) throw errors.conflict(store.gr, info.name);
+      cur.spec = { ...((cur.spec as object) ?? {}), replicas };
+      if (scale.metadata?.resourceVersion) cur.metadata.resourceVersion = scale.metadata.resourceVersion;
+      return cur;
+    },
+    writeOptions(h.query),
+  );
+  return { code: 200, body: toScale(r.obj) };
+}
+
+// ---- patch ------------------------------------------------------------------------------------
+
+function readPatch(contentType: string | undefined, body: Buffer) {
+  try {
+    return parsePatchBody(contentType ?? "", body);
+  } catch (e) {
+    throw patchToApiError(e);
+  }
+}
+
+function patchToApiError(e: unknown): unknown {
+  if (e instanceof PatchError || (typeof e === "object" && e !== null && (e as { name?: string }).name === "PatchError")) {
+    const pe = e as PatchError;
+    switch (pe.reason) {
+      case "UnsupportedMediaType":
+        return errors.unsupportedMediaType(pe.message);
+      case "Conflict":
+        return new ApiError(409, "Conflict", pe.message);
+      case "Invalid":
+        return new ApiError(422, "Invalid", pe.message);
+      default:
+        return errors.badRequest(pe.message);
+    }
+  }
+  return e;
+}
+
+function patchValue(target: unknown, patch: ReturnType<typeof parsePatchBody>, type: { apiVersion: string; kind: string }, query: URLSearchParams): unknown {
+  try {
+    return applyPatch(target, patch, type, { fieldManager: query.get("fieldManager") ?? undefined });
+  } catch (e) {
+    throw patchToApiError(e);
+  }
+}
+
+async function patchResource(h: HandlerContext, res: ResourceInfo, store: Store, subresource: string): Promise<{ obj: KubeObject; created: boolean }> {
+  const { info } = h;
+  const patch = readPatch(h.req.headers["content-type"], await readBody(h.req));
+  const type = { apiVersion: groupVersion(res), kind: res.kind };
+  if (patch.patchType === "apply") {
+    if (!h.query.get("fieldManager")) throw errors.badRequest("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch");
+    const applied = patch.patch as KubeObject;
+    if (typeof applied !== "object" || applied === null || Array.isArray(applied)) throw errors.badRequest("the apply configuration must be an object");
+    checkTypeMeta(applied, res, true);
+    if (applied.metadata && typeof applied.metadata === "object") {
+      checkNamespace(applied, res, info.namespace);
+      checkName(applied, info.name);
+    }
+  }
+  return store.update(
+    info.namespace,
+    info.name,
+    (cur) => {
+      if (!cur) {
+        if (patch.patchType !== "apply") throw errors.notFound(store.gr, info.name);
+        const created = patchValue(undefined, patch, type, h.query) as KubeObject;
+        created.metadata ??= {};
+        created.metadata.name = info.name;
+        return created;
+      }
+      const next = patchValue(cur, patch, type, h.query);
+      if (typeof next !== "object" || next === null || Array.isArray(next)) throw errors.badRequest("the patched object is not a JSON object");
+      const obj = next as KubeObject;
+      if (typeof obj.metadata !== "object" || obj.metadata === null) throw errors.badRequest("metadata must be an object after the patch");
+      if (obj.apiVersion !== type.apiVersion || obj.kind !== type.kind) {
+        throw errors.badRequest(`the patch changed apiVersion or kind: ${String(obj.apiVersion)}/${String(obj.kind)}`);
+      }
+      // A resourceVersion in the patch is a precondition; otherwise the patch applies to whatever is current.
+      return obj;
+    },
+    { ...writeOptions(h.query), subresource: subresource || undefined, forceAllowCreate: patch.patchType === "apply" },
+  );
+}
+
+// ---- watch ------------------------------------------------------------------------------------
+
+async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, neg: Negotiated): Promise<void> {
+  const q = h.query;
+  const timeoutSeconds = q.get("timeoutSeconds");
+  let timeoutMs = 30 * 60 * 1000 + Math.floor(Math.random() * 30 * 60 * 1000); // 30–60 min, as upstream
+  if (timeoutSeconds !== null) {
+    if (!/^\d+$/.test(timeoutSeconds)) throw errors.badRequest(`timeoutSeconds: Invalid value: "${timeoutSeconds}": must be a non-negative integer`);
+    timeoutMs = Number(timeoutSeconds) * 1000;
+  }
+  parseResourceVersion(q.get("resourceVersion") ?? undefined);
+  if (h.info.name) {
+    // GET .../pods/x?watch=1: a watch on one object.
+    const fs = q.get("fieldSelector");
+    q.set("fieldSelector", fs ? `${fs},metadata.name=${h.info.name}` : `metadata.name=${h.info.name}`);
+  }
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  h.signal.addEventListener("abort", onAbort);
+  const timer = setTimeout(onAbort, timeoutMs);
+  const events = store.watch(
+    h.info.namespace,
+    {
+      labelSelector: q.get("labelSelector") ?? undefined,
+      fieldSelector: q.get("fieldSelector") ?? undefined,
+      resourceVersion: q.get("resourceVersion") ?? undefined,
+      allowWatchBookmarks: q.get("allowWatchBookmarks") === "true" || q.get("allowWatchBookmarks") === "1",
+    },
+    ac.signal,
+  );
+  // Selector errors surface before any byte is written: prime the generator.
+  const first = events.next();
+  let firstResult: IteratorResult<Awaited<ReturnType<typeof events.next>>["value"]> | undefined;
+  let firstError: unknown;
+  const settled = await Promise.race([
+    first.then(
+      (r) => {
+        firstResult = r;
+        return true;
+      },
+      (e: unknown) => {
+        firstError = e;
+        return true;
+      },
+    ),
+    new Promise<false>((resolve) => setImmediate(() => resolve(false))),
+  ]);
+  if (settled && firstError && !(firstError instanceof ApiError && firstError.code === 410)) {
+    clearTimeout(timer);
+    h.signal.removeEventListener("abort", onAbort);
+    throw firstError;
+  }
+
+  const out = h.res;
+  out.writeHead(200, {
+    "Content-Type": neg.mediaType === "application/yaml" ? "application/json" : "application/json",
+    "Cache-Control": "no-cache, private",
+    "Transfer-Encoding": "chunked",
+  });
+  out.flushHeaders();
+  h.metrics.registeredWatchers.inc({ group: res.group, version: res.version, kind: res.kind });
+  const counter = h.metrics.watchEvents.labels({ group: res.group, version: res.version, kind: res.kind });
+  let headersSent = false;
+  const write = async (type: string, object: unknown): Promise<void> => {
+    let obj = object;
+    if (neg.table && type !== "BOOKMARK" && type !== "ERROR") {
+      obj = toTable(res, [object as KubeObject], { includeObject: includeObject(q), omitHeaders: headersSent });
+      headersSent = true;
+    }
+    counter.inc();
+    if (!out.write(`{"type":"${type}","object":${JSON.stringify(obj)}}\n`)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          out.off("drain", done);
+          ac.signal.removeEventListener("abort", done);
+          resolve();
+        };
+        out.once("drain", done);
+        ac.signal.addEventListener("abort", done);
+      });
+    }
+  };
+  try {
+    if (firstError) throw firstError;
+    let r = firstResult ?? (await first);
+    while (!r.done && !ac.signal.aborted) {
+      await write(r.value.type, r.value.object);
+      r = await events.next();
+    }
+  } catch (e) {
+    if (!ac.signal.aborted) {
+      const status = e instanceof ApiError ? e.toStatus() : errors.internal((e as Error).message).toStatus();
+      if (!(e instanceof ApiError)) h.log.error({ err: e }, "watch failed");
+      await write("ERROR", status).catch(() => undefined);
+    }
+  } finally {
+    clearTimeout(timer);
+    h.signal.removeEventListener("abort", onAbort);
+    ac.abort();
+    await events.return(undefined).catch(() => undefined);
+    out.end();
+  }
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+function includeObject(q: URLSearchParams): "None" | "Metadata" | "Object" {
+  const v = q.get("includeObject");
+  if (v === "None" || v === "Object" || v === "Metadata") return v;
+  if (v !== null && v !== "") throw errors.badRequest(`includeObject: Unsupported value: "${v}": supported values: "None", "Metadata", "Object"`);
+  return "Metadata";
+}
+
+function render(neg: Negotiated, res: ResourceInfo, objs: KubeObject[], q: URLSearchParams, single: KubeObject): unknown {
+  if (neg.table) return toTable(res, objs, { includeObject: includeObject(q) });
+  if (neg.partialMetadata) return { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: single.metadata };
+  return single;
+}
+
+export function listOptions(q: URLSearchParams): ListOptions {
+  const limit = q.get("limit");
+  if (limit !== null && limit !== "" && !/^-?\d+$/.test(limit)) throw errors.badRequest(`limit: Invalid value: "${limit}": must be an integer`);
+  return {
+    labelSelector: q.get("labelSelector") ?? undefined,
+    fieldSelector: q.get("fieldSelector") ?? undefined,
+    limit: limit ? Number(limit) : undefined,
+    continue: q.get("continue") ?? undefined,
+    resourceVersion: q.get("resourceVersion") ?? undefined,
+    resourceVersionMatch: q.get("resourceVersionMatch") ?? undefined,
+  };
+}
+
+function writeOptions(q: URLSearchParams): { dryRun: boolean; fieldManager?: string } {
+  const dry = q.getAll("dryRun");
+  for (const d of dry) if (d !== "All") throw errors.badRequest(`dryRun: Unsupported value: "${d}": supported values: "All"`);
+  const fv = q.get("fieldValidation");
+  if (fv !== null && fv !== "" && fv !== "Ignore" && fv !== "Warn" && fv !== "Strict") {
+    throw errors.badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Warn", "Strict"`);
+  }
+  return { dryRun: dry.length > 0, fieldManager: q.get("fieldManager") ?? undefined };
+}
+
+async function deleteOptions(h: HandlerContext): Promise<DeleteOptions> {
+  const body = await readBody(h.req);
+  let opts: DeleteOptions = {};
+  const ct = (h.req.headers["content-type"] ?? "").toLowerCase();
+  // kubectl drain's fallback sends protobuf DeleteOptions; its fields also arrive as query parameters.
+  if (body.length > 0 && !ct.startsWith("application/vnd.kubernetes.protobuf")) {
+    const v = parseJson(body.toString("utf8"));
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw errors.badRequest("DeleteOptions must be a JSON object");
+    opts = v as DeleteOptions;
+  }
+  const q = h.query;
+  const grace = q.get("gracePeriodSeconds");
+  if (grace !== null) {
+    if (!/^-?\d+$/.test(grace)) throw errors.badRequest(`gracePeriodSeconds: Invalid value: "${grace}": must be an integer`);
+    opts.gracePeriodSeconds = Number(grace);
+  }
+  const pp = q.get("propagationPolicy");
+  if (pp !== null) opts.propagationPolicy = pp as DeleteOptions["propagationPolicy"];
+  const od = q.get("orphanDependents");
+  if (od !== null) opts.orphanDependents = od === "true";
+  if (opts.propagationPolicy !== undefined && !["Orphan", "Background", "Foreground"].includes(opts.propagationPolicy)) {
+    throw errors.badRequest(`DeleteOptions.meta.k8s.io "" is invalid: propagationPolicy: Unsupported value: "${String(opts.propagationPolicy)}": supported values: "Foreground", "Background", "Orphan"`);
+  }
+  if (opts.gracePeriodSeconds !== undefined && (typeof opts.gracePeriodSeconds !== "number" || opts.gracePeriodSeconds < 0)) {
+    if (typeof opts.gracePeriodSeconds !== "number") throw errors.badRequest("gracePeriodSeconds must be a number");
+    opts.gracePeriodSeconds = 0;
+  }
+  if (opts.preconditions !== undefined && (typeof opts.preconditions !== "object" || opts.preconditions === null)) {
+    throw errors.badRequest("preconditions must be an object");
+  }
+  return opts;
+}
+
+/** The body's apiVersion/kind must be the path's (or absent, then defaulted from the path). */
+function checkTypeMeta(obj: KubeObject, res: ResourceInfo, required = false): void {
+  const gv = groupVersion(res);
+  if (required && (!obj.apiVersion || !obj.kind)) throw errors.badRequest("apiVersion and kind must be set in an apply configuration");
+  if (obj.apiVersion !== undefined && obj.apiVersion !== "" && obj.apiVersion !== gv) {
+    throw errors.badRequest(`the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`);
+  }
+  if (obj.kind !== undefined && obj.kind !== "" && obj.kind !== res.kind) {
+    throw errors.badRequest(`the kind in the data (${obj.kind}) does not match the expected kind (${res.kind}) for ${res.resource}`);
+  }
+  obj.apiVersion = gv;
+  obj.kind = res.kind;
+}
+
+function checkNamespace(obj: KubeObject, res: ResourceInfo, namespace: string): void {
+  const ns = obj.metadata?.namespace;
+  if (ns !== undefined && typeof ns !== "string") throw errors.badRequest("metadata.namespace must be a string");
+  if (!res.namespaced) return;
+  if (ns && ns !== namespace) {
+    throw errors.badRequest("the namespace of the provided object does not match the namespace sent on the request");
+  }
+}
+
+function checkName(obj: KubeObject, name: string): void {
+  const n = obj.metadata?.name;
+  if (n !== undefined && typeof n !== "string") throw errors.badRequest("metadata.name must be a string");
+  if (n && n !== name) throw errors.badRequest(`the name of the object (${n}) does not match the name on the URL (${name})`);
+}
+
+/** Writes a response body in the negotiated media type. */
+export function serialize(body: unknown, mediaType: string): string {
+  return mediaType === "application/yaml" ? toYaml(body) : JSON.stringify(body);
+}

@@ -1,0 +1,65 @@
+// Pods: status starts Pending with a QoS class, deletion of a pod on a node is graceful (the kubelet finishes it).
+
+import type { KubeObject, ResourceInfo } from "../../../../api/index.ts";
+import { genericStrategy, type Strategy } from "../../strategy.ts";
+
+interface ContainerLike {
+  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
+}
+
+/** The pod's QoS class from its containers' requests and limits (as v1qos.GetPodQOS, cpu and memory only). */
+export function podQOSClass(spec: { containers?: ContainerLike[]; initContainers?: ContainerLike[] } | undefined): string {
+  const containers = [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])];
+  let any = false;
+  let guaranteed = true;
+  for (const c of containers) {
+    const req = c.resources?.requests ?? {};
+    const lim = c.resources?.limits ?? {};
+    for (const r of ["cpu", "memory"]) {
+      if (req[r] !== undefined || lim[r] !== undefined) any = true;
+      if (lim[r] === undefined) guaranteed = false;
+      else if (req[r] !== undefined && String(req[r]) !== String(lim[r])) guaranteed = false;
+    }
+  }
+  if (!any) return "BestEffort";
+  return guaranteed ? "Guaranteed" : "Burstable";
+}
+
+function spec(obj: KubeObject): { nodeName?: string; terminationGracePeriodSeconds?: number } {
+  return (obj.spec ?? {}) as { nodeName?: string; terminationGracePeriodSeconds?: number };
+}
+
+function phase(obj: KubeObject): string | undefined {
+  return (obj.status as { phase?: string } | undefined)?.phase;
+}
+
+function terminal(obj: KubeObject): boolean {
+  const p = phase(obj);
+  return p === "Succeeded" || p === "Failed";
+}
+
+export function podStrategy(info: ResourceInfo): Strategy {
+  const base = genericStrategy(info);
+  return genericStrategy(info, {
+    returnDeletedObject: true,
+    prepareForCreate(obj) {
+      obj.status = { phase: "Pending", qosClass: podQOSClass(obj.spec as Parameters<typeof podQOSClass>[0]) };
+    },
+    gracefulDeletion(obj, options) {
+      // Unscheduled and finished pods have nobody to wait for; grace 0 forces immediate removal.
+      if (!spec(obj).nodeName || terminal(obj)) return { graceful: false, gracePeriodSeconds: 0 };
+      const grace = options.gracePeriodSeconds ?? spec(obj).terminationGracePeriodSeconds ?? 30;
+      if (grace <= 0) return { graceful: false, gracePeriodSeconds: 0 };
+      return { graceful: true, gracePeriodSeconds: grace };
+    },
+    shouldDeleteDuringUpdate(obj, old) {
+      if (base.shouldDeleteDuringUpdate(obj, old)) return true;
+      // A pod marked for deletion that the kubelet has finished (or that never ran) goes once finalizers are gone.
+      return (
+        old.metadata.deletionTimestamp !== undefined &&
+        (obj.metadata.finalizers?.length ?? 0) === 0 &&
+        (!spec(obj).nodeName || terminal(obj))
+      );
+    },
+  });
+}

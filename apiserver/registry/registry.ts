@@ -1,0 +1,101 @@
+// The set of resource stores the apiserver serves, each with its strategy, over one Backend.
+
+import { RESOURCES, type KubeObject, type ResourceInfo } from "../../api/index.ts";
+import type { Backend } from "../storage/index.ts";
+import { errors } from "../errors.ts";
+import type { StorageMetrics } from "../metrics.ts";
+import { Store, rfc3339 } from "./store.ts";
+import { genericStrategy, type Strategy, type StrategyContext } from "./strategy.ts";
+import { podStrategy } from "./core/pods/strategy.ts";
+import { namespaceStrategy } from "./core/namespaces/strategy.ts";
+import { serviceStrategy } from "./core/services/strategy.ts";
+import { nodeStrategy } from "./core/nodes/strategy.ts";
+import { deploymentStrategy } from "./apps/deployments/strategy.ts";
+import { replicaSetStrategy } from "./apps/replicasets/strategy.ts";
+import { jobStrategy } from "./batch/jobs/strategy.ts";
+
+const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
+  "/pods": podStrategy,
+  "/namespaces": namespaceStrategy,
+  "/services": serviceStrategy,
+  "/nodes": nodeStrategy,
+  "apps/deployments": deploymentStrategy,
+  "apps/replicasets": replicaSetStrategy,
+  "batch/jobs": jobStrategy,
+};
+
+/** Namespaces every cluster has, created at startup as the apiserver's bootstrap controller does. */
+export const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+export class Registry {
+  private readonly stores = new Map<string, Store>();
+  readonly ctx: StrategyContext;
+
+  constructor(
+    readonly backend: Backend,
+    metrics?: StorageMetrics,
+    now: () => Date = () => new Date(),
+  ) {
+    this.ctx = { registry: this, now };
+    for (const info of RESOURCES) {
+      const make = STRATEGIES[`${info.group}/${info.resource}`] ?? ((i: ResourceInfo) => genericStrategy(i));
+      this.stores.set(`${info.group}/${info.resource}`, new Store(make(info), backend, this.ctx, metrics));
+    }
+  }
+
+  store(group: string, resource: string): Store {
+    const s = this.stores.get(`${group}/${resource}`);
+    if (!s) throw new Error(`no store for ${group}/${resource}`);
+    return s;
+  }
+
+  find(group: string, resource: string): Store | undefined {
+    return this.stores.get(`${group}/${resource}`);
+  }
+
+  all(): Store[] {
+    return [...this.stores.values()];
+  }
+
+  /** Starts every watch cache and creates the system namespaces. */
+  async start(): Promise<void> {
+    await Promise.all(this.all().map((s) => s.cache.start()));
+    const ns = this.store("", "namespaces");
+    for (const name of SYSTEM_NAMESPACES) {
+      try {
+        await ns.create("", { apiVersion: "v1", kind: "Namespace", metadata: { name } });
+      } catch (e) {
+        if (!(typeof e === "object" && e !== null && (e as { code?: number }).code === 409)) throw e;
+      }
+    }
+  }
+
+  stop(): void {
+    for (const s of this.all()) s.cache.stop();
+  }
+
+  /** NamespaceLifecycle admission: objects are created only in namespaces that exist and are not terminating. */
+  async checkNamespaceAcceptsCreate(namespace: string, gr: { group: string; resource: string }, name: string): Promise<void> {
+    if (!namespace) throw errors.badRequest("the server could not find the requested resource: a namespace is required");
+    let ns: KubeObject | undefined = this.namespaceFromCache(namespace);
+    if (!ns) {
+      try {
+        ns = await this.store("", "namespaces").get("", namespace);
+      } catch {
+        throw errors.notFound({ group: "", resource: "namespaces" }, namespace);
+      }
+    }
+    if (ns.metadata.deletionTimestamp || (ns.status as { phase?: string } | undefined)?.phase === "Terminating") {
+      throw errors.forbidden(gr, name, `unable to create new content in namespace ${namespace} because it is being terminated`);
+    }
+  }
+
+  private namespaceFromCache(name: string): KubeObject | undefined {
+    const items = this.store("", "namespaces").cache.list(`/registry/namespaces/${name}`).items;
+    return items.find((i) => i.obj.metadata.name === name)?.obj;
+  }
+
+  now(): string {
+    return rfc3339(this.ctx.now());
+  }
+}

@@ -1,0 +1,93 @@
+// A small process manager for `kubelab up`: starts components as child processes, restarts those that die, stops them by PID.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { openSync, closeSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Logger } from "../client/index.ts";
+
+export interface ComponentSpec {
+  name: string;
+  /** Arguments after `kubelab`, e.g. ["apiserver", "--port", "6443"]. */
+  args: string[];
+  logFile: string;
+}
+
+interface Running {
+  spec: ComponentSpec;
+  child?: ChildProcess;
+  restarts: number;
+  backoffMs: number;
+  startedAt: number;
+  timer?: NodeJS.Timeout;
+}
+
+const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+
+export class Supervisor {
+  private readonly running = new Map<string, Running>();
+  private stopping = false;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly onChange: () => void = () => {},
+  ) {}
+
+  start(spec: ComponentSpec): void {
+    const r: Running = { spec, restarts: 0, backoffMs: 1000, startedAt: 0 };
+    this.running.set(spec.name, r);
+    this.spawn(r);
+  }
+
+  private spawn(r: Running): void {
+    const fd = openSync(r.spec.logFile, "a");
+    // The same runtime (and tsx loader, via execArgv) as this process.
+    const child = spawn(process.execPath, [...process.execArgv, MAIN, ...r.spec.args], {
+      stdio: ["ignore", fd, fd],
+      env: { ...process.env, KUBELAB_LOG_LEVEL: process.env.KUBELAB_LOG_LEVEL ?? "info" },
+    });
+    closeSync(fd);
+    r.child = child;
+    r.startedAt = Date.now();
+    this.log.info({ component: r.spec.name, pid: child.pid }, "component started");
+    this.onChange();
+    child.on("exit", (code, signal) => {
+      r.child = undefined;
+      this.onChange();
+      if (this.stopping) return;
+      // Restart with exponential backoff, reset after a minute of healthy running.
+      if (Date.now() - r.startedAt > 60_000) r.backoffMs = 1000;
+      this.log.warn({ component: r.spec.name, code, signal, restartInMs: r.backoffMs }, "component exited; restarting");
+      r.timer = setTimeout(() => {
+        r.restarts++;
+        this.spawn(r);
+      }, r.backoffMs);
+      r.backoffMs = Math.min(r.backoffMs * 2, 30_000);
+    });
+  }
+
+  processes(): { name: string; pid?: number; restarts: number }[] {
+    return [...this.running.values()].map((r) => ({ name: r.spec.name, pid: r.child?.pid, restarts: r.restarts }));
+  }
+
+  /** SIGTERM every child, SIGKILL what is left after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    const waits: Promise<void>[] = [];
+    for (const r of this.running.values()) {
+      if (r.timer) clearTimeout(r.timer);
+      const child = r.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+      waits.push(
+        new Promise<void>((resolve) => {
+          const killer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+          child.once("exit", () => {
+            clearTimeout(killer);
+            resolve();
+          });
+          child.kill("SIGTERM");
+        }),
+      );
+    }
+    await Promise.all(waits);
+  }
+}

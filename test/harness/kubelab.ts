@@ -1,0 +1,106 @@
+// Test harness: runs `kubelab up` as a real process on a free port and drives it with the real kubectl.
+
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Kubelab {
+  dataDir: string;
+  kubeconfig: string;
+  port: number;
+  server: string;
+  /** The admin bearer token and CA from the generated kubeconfig. */
+  token: string;
+  caCert: string;
+  pid: number;
+  /** Runs the real kubectl with this cluster's kubeconfig and a private cache dir. */
+  kubectl(args: string[], opts?: { input?: string; timeoutMs?: number }): Promise<KubectlResult>;
+  /** Stops `kubelab up` (SIGTERM) and waits for it to exit. Keeps the data dir unless `clean`. */
+  stop(opts?: { clean?: boolean }): Promise<void>;
+  output(): string;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** Starts `kubelab up --data-dir <tmp> --port <free> [--etcd URL]` and waits until it has written its kubeconfig. */
+export async function startKubelab(opts: { etcd?: string; dataDir?: string; port?: number; extraArgs?: string[] } = {}): Promise<Kubelab> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "kubelab-test-"));
+  const port = opts.port ?? (await freePort());
+  const args = ["--import", "tsx", join(REPO, "cli/main.ts"), "up", "--data-dir", dataDir, "--port", String(port)];
+  if (opts.etcd) args.push("--etcd", opts.etcd);
+  args.push(...(opts.extraArgs ?? []));
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } });
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number>((res) => child.once("exit", (code) => res(code ?? -1)));
+  const deadline = Date.now() + 90_000;
+  while (!out.includes("kubelab is up")) {
+    if (child.exitCode !== null) throw new Error(`kubelab up exited (${child.exitCode}):\n${out}`);
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`kubelab up did not come up in time:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const kubeconfig = join(dataDir, "kubeconfig");
+  const kc = readFileSync(kubeconfig, "utf8");
+  const token = /token: (\S+)/.exec(kc)![1];
+  const caCert = Buffer.from(/certificate-authority-data: (\S+)/.exec(kc)![1], "base64").toString();
+  const cacheDir = mkdtempSync(join(tmpdir(), "kubectl-cache-"));
+  return {
+    dataDir,
+    kubeconfig,
+    port,
+    server: `https://127.0.0.1:${port}`,
+    token,
+    caCert,
+    pid: child.pid!,
+    output: () => out,
+    kubectl(kargs, o = {}) {
+      return new Promise((res) => {
+        const p = execFile(
+          "kubectl",
+          ["--kubeconfig", kubeconfig, "--cache-dir", cacheDir, ...kargs],
+          { timeout: o.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, KUBECONFIG: kubeconfig } },
+          (err, stdout, stderr) => {
+            const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+            res({ code, stdout, stderr });
+          },
+        );
+        if (o.input !== undefined) p.stdin!.end(o.input);
+      });
+    },
+    async stop(s = {}) {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 20_000);
+        await exited;
+        clearTimeout(t);
+      }
+      rmSync(cacheDir, { recursive: true, force: true });
+      if (s.clean && existsSync(dataDir)) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
