@@ -451,14 +451,27 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
   h.metrics.registeredWatchers.inc({ group: res.group, version: res.version, kind: res.kind });
   const counter = h.metrics.watchEvents.labels({ group: res.group, version: res.version, kind: res.kind });
   let headersSent = false;
+  // Writes within one turn of the event loop go out as one TLS record: uncork on setImmediate.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    out.uncork();
+  };
   const write = async (type: string, object: unknown): Promise<void> => {
-    let obj = object;
+    let json: string;
     if (neg.table && type !== "BOOKMARK" && type !== "ERROR") {
-      obj = toTable(res, [object as KubeObject], { includeObject: includeObject(q), omitHeaders: headersSent });
+      json = JSON.stringify(toTable(res, [object as KubeObject], { includeObject: includeObject(q), omitHeaders: headersSent }));
       headersSent = true;
+    } else {
+      json = objectJson(object);
     }
     counter.inc();
-    if (!out.write(`{"type":"${type}","object":${JSON.stringify(obj)}}\n`)) {
+    if (!corked) {
+      corked = true;
+      out.cork();
+      setImmediate(uncork);
+    }
+    if (!out.write(`{"type":"${type}","object":${json}}\n`)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           out.off("drain", done);
@@ -493,6 +506,21 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
+
+/**
+ * JSON of an object, computed once per object: objects from the watch cache are shared and
+ * read-only, so every watcher of an event reuses the first serialization.
+ */
+const jsonCache = new WeakMap<object, string>();
+function objectJson(obj: unknown): string {
+  if (typeof obj !== "object" || obj === null) return JSON.stringify(obj);
+  let s = jsonCache.get(obj);
+  if (s === undefined) {
+    s = JSON.stringify(obj);
+    jsonCache.set(obj, s);
+  }
+  return s;
+}
 
 function includeObject(q: URLSearchParams): "None" | "Metadata" | "Object" {
   const v = q.get("includeObject");

@@ -209,7 +209,9 @@ export class ApiServer {
     if (info.apiPrefix === "") throw errors.pathNotFound();
     if (!info.isResourceRequest) return this.discovery(ctx, info);
 
-    const signal = AbortSignal.any([this.stopping.signal, closeSignal(ctx)]);
+    // Only long-running requests (watch, logs) need to know when the client goes away: build it lazily.
+    let signal: AbortSignal | undefined;
+    const stopping = this.stopping.signal;
     const resp = await handleResource({
       req: ctx.req,
       res: ctx.res,
@@ -218,7 +220,9 @@ export class ApiServer {
       registry: this.registry,
       metrics: this.metrics,
       log: this.log,
-      signal,
+      get signal() {
+        return (signal ??= AbortSignal.any([stopping, closeSignal(ctx)]));
+      },
     });
     if (!resp) {
       ctx.respond = false; // streamed (watch, logs)

@@ -1,7 +1,7 @@
 // The set of resource stores the apiserver serves, each with its strategy, over one Backend.
 
 import { RESOURCES, type KubeObject, type ResourceInfo } from "../../api/index.ts";
-import type { Backend } from "../storage/index.ts";
+import { WatchCache, type Backend, type KeyValue } from "../storage/index.ts";
 import { errors } from "../errors.ts";
 import type { StorageMetrics } from "../metrics.ts";
 import { Store, rfc3339 } from "./store.ts";
@@ -25,11 +25,17 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
 };
 
 /** Namespaces every cluster has, created at startup as the apiserver's bootstrap controller does. */
+/** Recent events kept for watches that resume from an older resourceVersion (all resources together). */
+const WATCH_CACHE_CAPACITY = 20_000;
+
 export const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 export class Registry {
   private readonly stores = new Map<string, Store>();
+  private readonly byResource = new Map<string, Store>();
   readonly ctx: StrategyContext;
+  /** One watch cache over /registry/ shared by every resource (see Store). */
+  readonly cache: WatchCache<KubeObject>;
 
   constructor(
     readonly backend: Backend,
@@ -37,10 +43,21 @@ export class Registry {
     now: () => Date = () => new Date(),
   ) {
     this.ctx = { registry: this, now };
+    this.cache = new WatchCache<KubeObject>(backend, "/registry/", (kv) => this.decode(kv), { capacity: WATCH_CACHE_CAPACITY });
     for (const info of RESOURCES) {
       const make = STRATEGIES[`${info.group}/${info.resource}`] ?? ((i: ResourceInfo) => genericStrategy(i));
-      this.stores.set(`${info.group}/${info.resource}`, new Store(make(info), backend, this.ctx, metrics));
+      const store = new Store(make(info), backend, this.ctx, this.cache, metrics);
+      this.stores.set(`${info.group}/${info.resource}`, store);
+      this.byResource.set(info.resource, store);
     }
+  }
+
+  /** Decodes a stored object by the resource segment of its key, /registry/<resource>/... */
+  private decode(kv: KeyValue): KubeObject {
+    const resource = kv.key.slice("/registry/".length, kv.key.indexOf("/", "/registry/".length));
+    const store = this.byResource.get(resource);
+    if (!store) throw new Error(`no resource for key ${kv.key}`);
+    return store.decode(kv);
   }
 
   store(group: string, resource: string): Store {
@@ -59,7 +76,7 @@ export class Registry {
 
   /** Starts every watch cache and creates the system namespaces. */
   async start(): Promise<void> {
-    await Promise.all(this.all().map((s) => s.cache.start()));
+    await this.cache.start();
     const ns = this.store("", "namespaces");
     for (const name of SYSTEM_NAMESPACES) {
       try {
@@ -71,7 +88,7 @@ export class Registry {
   }
 
   stop(): void {
-    for (const s of this.all()) s.cache.stop();
+    this.cache.stop();
   }
 
   /** NamespaceLifecycle admission: objects are created only in namespaces that exist and are not terminating. */

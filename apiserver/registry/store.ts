@@ -6,7 +6,7 @@ import type { DeleteOptions, KubeObject, ResourceInfo } from "../../api/index.ts
 import { formatFieldError, groupVersion, objectFields, parseFieldSelector, parseLabelSelector, validateFieldSelector } from "../../api/index.ts";
 import type { FieldError } from "../../api/index.ts";
 import type { Backend, KeyValue } from "../storage/index.ts";
-import { WatchCache, isStorageError } from "../storage/index.ts";
+import { isStorageError, type WatchCache } from "../storage/index.ts";
 import { ApiError, errors } from "../errors.ts";
 import { deepEqual, type Strategy, type StrategyContext } from "./strategy.ts";
 import type { StorageMetrics } from "../metrics.ts";
@@ -50,23 +50,27 @@ export type TryUpdate = (current: KubeObject | undefined) => Promise<KubeObject>
 
 const GENERATE_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789";
 const MAX_UPDATE_RETRIES = 20;
+const FRESHNESS_WAIT_MS = 250;
 
 export class Store {
   readonly info: ResourceInfo;
-  readonly cache: WatchCache<KubeObject>;
   readonly gr: { group: string; resource: string };
   private readonly apiVersion: string;
 
+  /**
+   * `cache` is the registry's watch cache over all of /registry/: one backend watch for every
+   * resource, so any write advances every resource's view (a quiet resource is never stale).
+   */
   constructor(
     readonly strategy: Strategy,
     private readonly backend: Backend,
     private readonly ctx: StrategyContext,
+    readonly cache: WatchCache<KubeObject>,
     private readonly metrics?: StorageMetrics,
   ) {
     this.info = strategy.info;
     this.gr = { group: this.info.group, resource: this.info.resource };
     this.apiVersion = groupVersion(this.info);
-    this.cache = new WatchCache<KubeObject>(backend, this.prefix(), (kv) => this.decode(kv));
   }
 
   // ---- keys and encoding ----------------------------------------------------------------------
@@ -152,8 +156,14 @@ export class Store {
       return this.listFromStorage(namespace, filter, limit, opts.continue, exact ? rv : undefined);
     }
     if (rv !== 0) {
+      // A consistent read from the cache: wait until it has seen the store's current revision. If it
+      // cannot catch up quickly (the last write was outside /registry/), read the store instead.
       const current = await this.timed("currentRevision", () => this.backend.currentRevision());
-      await this.cache.waitUntilFresh(Math.max(current, rv ?? 0));
+      const fresh = await this.cache.waitUntilFresh(Math.max(current, rv ?? 0), AbortSignal.timeout(FRESHNESS_WAIT_MS)).then(
+        () => true,
+        () => false,
+      );
+      if (!fresh) return this.listFromStorage(namespace, filter, 0, undefined, undefined);
     }
     const { revision, items } = this.cache.list(this.prefix(namespace));
     const out: KubeObject[] = [];
@@ -248,9 +258,9 @@ export class Store {
   }
 
   async create(namespace: string, input: KubeObject, opts: WriteOptions = {}): Promise<KubeObject> {
-    const obj = structuredClone(input);
-    obj.apiVersion = this.apiVersion;
-    obj.kind = this.info.kind;
+    // apiVersion and kind first, as Kubernetes serializes them.
+    const { apiVersion: _a, kind: _k, ...rest } = structuredClone(input);
+    const obj: KubeObject = { apiVersion: this.apiVersion, kind: this.info.kind, ...rest };
     obj.metadata ??= {};
     if (this.info.namespaced) obj.metadata.namespace = namespace;
     else delete obj.metadata.namespace;

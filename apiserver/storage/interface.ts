@@ -73,10 +73,14 @@ export interface Backend {
   update(key: string, value: string, expectedRevision: number): Promise<WriteResult>;
   /**
    * Deletes `key`. With `expectedRevision` (> 0) only if its modRevision matches. On success `kv` is
-   * the deleted value. Absent key: succeeded false, no kv.
+   * the deleted value, with `modRevision` set to the deletion revision (as in the watch event).
+   * Absent key: succeeded false, no kv.
    */
   delete(key: string, expectedRevision?: number): Promise<WriteResult>;
-  /** Keys starting with `prefix`, in key order. */
+  /**
+   * Keys starting with `prefix`, in key order. A `revision` older than `compactedRevision()` throws
+   * ResourceExpired; one newer than the current revision throws Invalid.
+   */
   list(prefix: string, opts?: ListOptions): Promise<ListResult>;
   /** Number of keys under `prefix` now. */
   count(prefix: string): Promise<{ revision: number; count: number }>;

@@ -135,8 +135,7 @@ export class MemoryBackend implements ProgressBackend {
     const [s, e] = this.index.range(prefix, opts.startKey);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const n = Math.min(e - s, limit);
-    const kvs: KeyValue[] = new Array(n);
-    for (let i = 0; i < n; i++) kvs[i] = this.kvs.get(this.index.at(s + i)!)!;
+    const kvs = this.index.slice(s, s + n).map((k) => this.kvs.get(k)!);
     const remaining = e - s - n;
     return { revision: this.rev, kvs, more: remaining > 0, remaining };
   }
@@ -155,12 +154,14 @@ export class MemoryBackend implements ProgressBackend {
     const changed = [...overrides.keys()].sort();
     const [s, e] = this.index.range(prefix, opts.startKey);
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    // At most limit + changed.length current keys can be consumed by the merge.
+    const current = this.index.slice(s, Math.min(e, s + limit + changed.length));
     const kvs: KeyValue[] = [];
-    let i = s;
+    let i = 0;
     let j = 0;
     let lastKey: string | undefined;
-    while (kvs.length < limit && (i < e || j < changed.length)) {
-      const ci = i < e ? this.index.at(i)! : undefined;
+    while (kvs.length < limit && (i < current.length || j < changed.length)) {
+      const ci = i < current.length ? current[i]! : undefined;
       const cj = j < changed.length ? changed[j]! : undefined;
       let k: string;
       if (cj === undefined || (ci !== undefined && ci < cj)) {

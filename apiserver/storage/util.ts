@@ -18,57 +18,115 @@ export function prefixEnd(prefix: string): string | undefined {
   return undefined;
 }
 
-/** A sorted array of unique strings with binary-search insert/remove/range. */
+/**
+ * A sorted set of unique strings with positional access: a list of sorted chunks (at most
+ * CHUNK keys each), so inserts and removes move at most one chunk's worth of entries even with
+ * ~100k keys inserted in random order. Positions are global indexes in key order.
+ */
 export class SortedKeys {
-  private keys: string[] = [];
+  private static readonly CHUNK = 512;
+  private chunks: string[][] = [];
+  private count = 0;
 
   get size(): number {
-    return this.keys.length;
+    return this.count;
   }
 
   clear(): void {
-    this.keys = [];
+    this.chunks = [];
+    this.count = 0;
   }
 
-  /** Index of the first key >= `key`. */
-  lowerBound(key: string): number {
+  /** Index of the first chunk whose last key is >= key (chunks.length if none). */
+  private chunkFor(key: string): number {
     let lo = 0;
-    let hi = this.keys.length;
+    let hi = this.chunks.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.keys[mid]! < key) lo = mid + 1;
+      const c = this.chunks[mid]!;
+      if (c[c.length - 1]! < key) lo = mid + 1;
       else hi = mid;
     }
     return lo;
   }
 
+  private static lower(arr: string[], key: string): number {
+    let lo = 0;
+    let hi = arr.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (arr[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Global index of the first key >= `key`. */
+  lowerBound(key: string): number {
+    const ci = this.chunkFor(key);
+    let base = 0;
+    for (let i = 0; i < ci; i++) base += this.chunks[i]!.length;
+    if (ci === this.chunks.length) return base;
+    return base + SortedKeys.lower(this.chunks[ci]!, key);
+  }
+
   /** Inserts `key` if absent. */
   insert(key: string): void {
-    const n = this.keys.length;
-    // Fast path: appending in order (the common case when loading or creating sequential names).
-    if (n === 0 || this.keys[n - 1]! < key) {
-      this.keys.push(key);
+    if (this.chunks.length === 0) {
+      this.chunks.push([key]);
+      this.count++;
       return;
     }
-    const i = this.lowerBound(key);
-    if (this.keys[i] !== key) this.keys.splice(i, 0, key);
+    let ci = this.chunkFor(key);
+    if (ci === this.chunks.length) ci--; // beyond the last key: append to the last chunk
+    const c = this.chunks[ci]!;
+    const i = SortedKeys.lower(c, key);
+    if (c[i] === key) return;
+    c.splice(i, 0, key);
+    this.count++;
+    if (c.length > SortedKeys.CHUNK) this.chunks.splice(ci + 1, 0, c.splice(c.length >>> 1));
   }
 
   remove(key: string): void {
-    const i = this.lowerBound(key);
-    if (this.keys[i] === key) this.keys.splice(i, 1);
+    const ci = this.chunkFor(key);
+    const c = this.chunks[ci];
+    if (!c) return;
+    const i = SortedKeys.lower(c, key);
+    if (c[i] !== key) return;
+    c.splice(i, 1);
+    this.count--;
+    if (c.length === 0) this.chunks.splice(ci, 1);
   }
 
-  at(i: number): string | undefined {
-    return this.keys[i];
+  has(key: string): boolean {
+    const c = this.chunks[this.chunkFor(key)];
+    return c !== undefined && c[SortedKeys.lower(c, key)] === key;
   }
 
-  /** [start, end) indexes of the keys under `prefix`, starting at `startKey` when given. */
+  /** The keys at global indexes [from, to), in order. */
+  slice(from: number, to: number): string[] {
+    const out: string[] = [];
+    if (to <= from) return out;
+    let base = 0;
+    for (const c of this.chunks) {
+      const end = base + c.length;
+      if (end > from) {
+        const s = Math.max(0, from - base);
+        const e = Math.min(c.length, to - base);
+        for (let i = s; i < e; i++) out.push(c[i]!);
+        if (end >= to) break;
+      }
+      base = end;
+    }
+    return out;
+  }
+
+  /** [start, end) global indexes of the keys under `prefix`, starting at `startKey` when given. */
   range(prefix: string, startKey?: string): [number, number] {
     const from = startKey !== undefined && startKey > prefix ? startKey : prefix;
     const endKey = prefixEnd(prefix);
     const start = this.lowerBound(from);
-    const end = endKey === undefined ? this.keys.length : this.lowerBound(endKey);
+    const end = endKey === undefined ? this.count : this.lowerBound(endKey);
     return [start, Math.max(start, end)];
   }
 }
@@ -81,7 +139,8 @@ export class SortedKeys {
 export class AsyncQueue<T> implements AsyncIterable<T> {
   private items: T[] = [];
   private head = 0;
-  private waiter: (() => void) | undefined;
+  /** Consumers waiting in next() while the queue was empty, oldest first; producers hand items to them directly. */
+  private pending: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }[] = [];
   private done = false;
   private error: unknown = undefined;
   private failed = false;
@@ -99,14 +158,18 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
 
   push(item: T): void {
     if (this.done || this.failed) return;
+    const p = this.pending.shift();
+    if (p) {
+      p.resolve({ value: item, done: false });
+      return;
+    }
     this.items.push(item);
-    this.wake();
   }
 
   end(): void {
     if (this.done || this.failed) return;
     this.done = true;
-    this.wake();
+    for (const p of this.pending.splice(0)) p.resolve({ value: undefined, done: true });
   }
 
   /** Ends the stream with an error. With `immediate`, queued items are discarded. */
@@ -118,37 +181,30 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       this.items = [];
       this.head = 0;
     }
-    this.wake();
-  }
-
-  private wake(): void {
-    const w = this.waiter;
-    if (w) {
-      this.waiter = undefined;
-      w();
-    }
+    for (const p of this.pending.splice(0)) p.reject(err);
   }
 
   private shift(): T {
     const item = this.items[this.head]!;
     this.items[this.head] = undefined as T;
     this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
     return item;
   }
 
-  async next(): Promise<IteratorResult<T>> {
-    for (;;) {
-      if (this.length > 0) return { value: this.shift(), done: false };
-      if (this.failed) throw this.error;
-      if (this.done) return { value: undefined, done: true };
-      await new Promise<void>((resolve) => {
-        this.waiter = resolve;
-      });
-    }
+  next(): Promise<IteratorResult<T>> {
+    if (this.length > 0) return Promise.resolve({ value: this.shift(), done: false });
+    if (this.failed) return Promise.reject(this.error);
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return new Promise((resolve, reject) => {
+      this.pending.push({ resolve, reject });
+    });
   }
 
   [Symbol.asyncIterator](): AsyncIterator<T> {
@@ -156,9 +212,9 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
       next: () => this.next(),
       return: async () => {
         this.end();
-        this.onClose?.();
         this.items = [];
         this.head = 0;
+        this.onClose?.();
         return { value: undefined, done: true };
       },
     };

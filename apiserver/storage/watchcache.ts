@@ -187,8 +187,7 @@ export class WatchCache<T> {
   /** Current objects under `keyPrefix` (which should lie under the cache prefix), in key order. */
   list(keyPrefix: string = this.prefix): { revision: number; items: CacheItem<T>[] } {
     const [s, e] = this.index.range(keyPrefix);
-    const items: CacheItem<T>[] = new Array(e - s);
-    for (let i = s; i < e; i++) items[i - s] = this.store.get(this.index.at(i)!)!;
+    const items = this.index.slice(s, e).map((k) => this.store.get(k)!);
     return { revision: this.rev, items };
   }
 
@@ -249,8 +248,8 @@ export class WatchCache<T> {
     }
     if (afterRevision === 0) {
       const [s, e] = this.index.range(keyPrefix);
-      for (let i = s; i < e; i++) {
-        const item = this.store.get(this.index.at(i)!)!;
+      for (const k of this.index.slice(s, e)) {
+        const item = this.store.get(k)!;
         if (filter(item.obj)) w.queue.push({ type: "ADDED", obj: item.obj, revision: item.modRevision });
       }
     } else if (afterRevision < this.windowOldest) {

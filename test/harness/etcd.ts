@@ -13,6 +13,8 @@ export interface EtcdHandle {
   /** `http://127.0.0.1:PORT` client URLs. */
   endpoints: string[];
   stop(): Promise<void>;
+  /** Stops and starts etcd again on the same data dir and ports (binary mode only). */
+  restart?(): Promise<void>;
   pid?: number;
 }
 
@@ -103,6 +105,44 @@ async function startBinary(bin: string): Promise<EtcdHandle> {
     `--experimental-watch-progress-notify-interval=${PROGRESS_INTERVAL}`,
   ];
   if (help.stdout.includes("--unsafe-no-fsync")) args.push("--unsafe-no-fsync");
+  let proc = spawnEtcd(bin, args);
+  const stopProc = async () => {
+    const { child, exited } = proc;
+    if (proc.exit() === undefined && child.pid !== undefined) {
+      child.kill("SIGTERM");
+      const gone = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+      if (!gone) {
+        child.kill("SIGKILL");
+        await exited;
+      }
+    }
+  };
+  const stop = async () => {
+    await stopProc();
+    await fs.rm(dataDir, { recursive: true, force: true });
+  };
+  const handle: EtcdHandle = {
+    url: `etcd://127.0.0.1:${clientPort}`,
+    endpoints: [client],
+    stop,
+    restart: async () => {
+      await stopProc();
+      proc = spawnEtcd(bin, args);
+      handle.pid = proc.child.pid;
+      await waitHealthy(client, 20_000, proc.exit);
+    },
+  };
+  if (proc.child.pid !== undefined) handle.pid = proc.child.pid;
+  try {
+    await waitHealthy(client, 20_000, proc.exit);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return handle;
+}
+
+function spawnEtcd(bin: string, args: string[]): { child: ChildProcess; exited: Promise<void>; exit: () => string | undefined } {
   const child: ChildProcess = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
@@ -119,24 +159,7 @@ async function startBinary(bin: string): Promise<EtcdHandle> {
       resolve();
     });
   });
-  const stop = async () => {
-    if (exit === undefined && child.pid !== undefined) {
-      child.kill("SIGTERM");
-      const killed = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
-      if (!killed) {
-        child.kill("SIGKILL");
-        await exited;
-      }
-    }
-    await fs.rm(dataDir, { recursive: true, force: true });
-  };
-  try {
-    await waitHealthy(client, 20_000, () => exit);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { url: `etcd://127.0.0.1:${clientPort}`, endpoints: [client], stop, ...(child.pid ? { pid: child.pid } : {}) };
+  return { child, exited, exit: () => exit };
 }
 
 async function startContainer(): Promise<EtcdHandle> {

@@ -7,8 +7,16 @@ interface NamespaceSpec {
   finalizers?: string[];
 }
 
+/** Every namespace carries its own name as a label, so selectors can pick namespaces by name. */
+const NAME_LABEL = "kubernetes.io/metadata.name";
+
 export function namespaceStrategy(info: ResourceInfo): Strategy {
+  const base = genericStrategy(info);
   return genericStrategy(info, {
+    defaults(obj) {
+      base.defaults(obj);
+      if (obj.metadata.name) obj.metadata.labels = { ...obj.metadata.labels, [NAME_LABEL]: obj.metadata.name };
+    },
     prepareForCreate(obj) {
       obj.status = { phase: "Active" };
       const spec = (obj.spec ?? {}) as NamespaceSpec;
