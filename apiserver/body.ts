@@ -60,8 +60,18 @@ export function parseJson(text: string): unknown {
   }
 }
 
+/** The media type of a Content-Type header; a charset other than UTF-8 is refused (415). */
 function mediaType(contentType: string | undefined): string {
-  return (contentType ?? "").split(";")[0].trim().toLowerCase();
+  const [type, ...params] = (contentType ?? "").split(";").map((p) => p.trim().toLowerCase());
+  for (const p of params) {
+    if (p === "") continue;
+    const [k, v] = p.split("=").map((x) => x.trim().replace(/^"|"$/g, ""));
+    if (k === "charset" && v !== "utf-8" && v !== "utf8") {
+      throw errors.unsupportedMediaType(`the body of the request was in an unknown charset: ${v}; only utf-8 is accepted`);
+    }
+  }
+  if (type === "" && params.some((p) => p !== "")) throw errors.unsupportedMediaType(`malformed Content-Type "${contentType}"`);
+  return type ?? "";
 }
 
 /**

@@ -67,6 +67,10 @@ interface GR {
   resource: string;
 }
 
+function stripField(message: string, field: string): string {
+  return field && message.startsWith(field + ": ") ? message.slice(field.length + 2) : message;
+}
+
 export const errors = {
   notFound(gr: GR, name: string): ApiError {
     return new ApiError(404, "NotFound", `${qualifiedResource(gr.group, gr.resource)} "${name}" not found`, {
@@ -90,7 +94,8 @@ export const errors = {
       { name, group: gr.group || undefined, kind: gr.resource },
     );
   },
-  invalid(group: string, kind: string, name: string, causes: { field: string; message: string; type: string }[]): ApiError {
+  /** 422 Invalid. `message` is "field: detail" for the summary; `cause` (without the field) goes in details.causes, as upstream. */
+  invalid(group: string, kind: string, name: string, causes: { field: string; message: string; type: string; cause?: string }[]): ApiError {
     const list = causes.map((c) => c.message);
     const msg =
       list.length === 1 ? `${kind}${group ? "." + group : ""} "${name}" is invalid: ${list[0]}` : `${kind}${group ? "." + group : ""} "${name}" is invalid: [${list.join(", ")}]`;
@@ -98,7 +103,7 @@ export const errors = {
       name,
       group: group || undefined,
       kind,
-      causes: causes.map((c) => ({ reason: c.type, message: c.message, field: c.field })),
+      causes: causes.map((c) => ({ reason: c.type, message: c.cause ?? stripField(c.message, c.field), field: c.field })),
     });
   },
   badRequest(message: string): ApiError {

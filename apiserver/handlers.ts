@@ -10,7 +10,8 @@ import { negotiate, type Negotiated } from "./negotiation.ts";
 import { applyPatch, parsePatchBody, PatchError } from "./patch/index.ts";
 import type { RequestInfo } from "./requestinfo.ts";
 import type { Registry } from "./registry/registry.ts";
-import { parseResourceVersion, type ListOptions, type Store } from "./registry/store.ts";
+import { parseResourceVersion, storageToApiError, type ListOptions, type Store } from "./registry/store.ts";
+import type { CacheEvent } from "./storage/index.ts";
 import { toTable } from "./tables.ts";
 import type { ApiserverMetrics } from "./metrics.ts";
 import { proxyPodLog } from "./podlog.ts";
@@ -47,10 +48,12 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
 
   switch (info.verb) {
     case "get": {
+      parseResourceVersion(h.query.get("resourceVersion") ?? undefined);
       const obj = await store.get(info.namespace, info.name);
       return { code: 200, body: render(neg, res, [obj], h.query, obj) };
     }
     case "list": {
+      nonNegativeInt(h.query, "timeoutSeconds");
       const list = await store.list(info.namespace, listOptions(h.query));
       if (neg.table) {
         return {
@@ -232,8 +235,9 @@ async function bindPod(h: HandlerContext, store: Store, namespace: string, name:
       spec.nodeName = target.name;
       cur.spec = spec;
       if (binding.metadata.annotations) cur.metadata.annotations = { ...cur.metadata.annotations, ...binding.metadata.annotations };
-      const status = (cur.status ?? {}) as { conditions?: { type: string; status: string; lastTransitionTime?: string | null; lastProbeTime?: string | null }[] };
-      const conditions = (status.conditions ?? []).filter((c) => c.type !== "PodScheduled");
+      type Condition = { type: string; status: string; lastTransitionTime?: string | null; lastProbeTime?: string | null };
+      const status = (isObject(cur.status) ? cur.status : {}) as { conditions?: Condition[] };
+      const conditions = (Array.isArray(status.conditions) ? status.conditions : []).filter((c) => !isObject(c) || c.type !== "PodScheduled");
       conditions.push({ type: "PodScheduled", status: "True", lastProbeTime: null, lastTransitionTime: h.registry.now() });
       status.conditions = conditions;
       cur.status = status;
@@ -287,6 +291,7 @@ async function handleScale(h: HandlerContext, res: ResourceInfo, store: Store, _
   if (info.verb === "update") {
     const scale = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
     if (scale.kind !== undefined && scale.kind !== "Scale") throw errors.badRequest(`the body must be a Scale, not ${scale.kind}`);
+    checkName(scale, info.name);
     desired = () => scale;
   } else {
     const patch = readPatch(h.req.headers["content-type"], await readBody(h.req));
@@ -418,9 +423,10 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
     },
     ac.signal,
   );
-  // Selector errors surface before any byte is written: prime the generator.
-  const first = events.next();
-  let firstResult: IteratorResult<Awaited<ReturnType<typeof events.next>>["value"]> | undefined;
+  // Too-old resourceVersions and the like surface from the first next(): look before writing headers.
+  const it = events[Symbol.asyncIterator]();
+  const first = it.next();
+  let firstResult: IteratorResult<CacheEvent<KubeObject>> | undefined;
   let firstError: unknown;
   const settled = await Promise.race([
     first.then(
@@ -429,7 +435,7 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
         return true;
       },
       (e: unknown) => {
-        firstError = e;
+        firstError = storageToApiError(e, store.gr);
         return true;
       },
     ),
@@ -451,12 +457,7 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
   h.metrics.registeredWatchers.inc({ group: res.group, version: res.version, kind: res.kind });
   const counter = h.metrics.watchEvents.labels({ group: res.group, version: res.version, kind: res.kind });
   let headersSent = false;
-  // Writes within one turn of the event loop go out as one TLS record: uncork on setImmediate.
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    out.uncork();
-  };
+
   const write = async (type: string, object: unknown): Promise<void> => {
     let json: string;
     if (neg.table && type !== "BOOKMARK" && type !== "ERROR") {
@@ -466,11 +467,7 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
       json = objectJson(object);
     }
     counter.inc();
-    if (!corked) {
-      corked = true;
-      out.cork();
-      setImmediate(uncork);
-    }
+    corkUntilFlush(out);
     if (!out.write(`{"type":"${type}","object":${json}}\n`)) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -487,10 +484,13 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
     if (firstError) throw firstError;
     let r = firstResult ?? (await first);
     while (!r.done && !ac.signal.aborted) {
-      await write(r.value.type, r.value.object);
-      r = await events.next();
+      const ev = r.value;
+      if (ev.type === "BOOKMARK") await write("BOOKMARK", store.bookmarkObject(ev.revision));
+      else await write(ev.type, ev.obj);
+      r = await it.next();
     }
-  } catch (e) {
+  } catch (err) {
+    const e = storageToApiError(err, store.gr);
     if (!ac.signal.aborted) {
       const status = e instanceof ApiError ? e.toStatus() : errors.internal((e as Error).message).toStatus();
       if (!(e instanceof ApiError)) h.log.error({ err: e }, "watch failed");
@@ -500,12 +500,36 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
     clearTimeout(timer);
     h.signal.removeEventListener("abort", onAbort);
     ac.abort();
-    await events.return(undefined).catch(() => undefined);
+    await it.return?.(undefined).catch(() => undefined);
     out.end();
   }
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Watch responses written to in the last few milliseconds stay corked and are flushed together by
+ * one timer: an event burst becomes one TLS record per watcher instead of one per event, which is
+ * what keeps a thousand watchers cheap. The delay is far below the 50 ms delivery budget.
+ */
+const WATCH_FLUSH_MS = 5;
+const corked = new Set<ServerResponse>();
+let flushTimer: NodeJS.Timeout | undefined;
+function corkUntilFlush(out: ServerResponse): void {
+  if (corked.has(out)) return;
+  out.cork();
+  corked.add(out);
+  flushTimer ??= setTimeout(() => {
+    flushTimer = undefined;
+    const all = [...corked];
+    corked.clear();
+    for (const o of all) if (o.writableCorked > 0) o.uncork();
+  }, WATCH_FLUSH_MS);
+}
 
 /**
  * JSON of an object, computed once per object: objects from the watch cache are shared and
@@ -535,13 +559,19 @@ function render(neg: Negotiated, res: ResourceInfo, objs: KubeObject[], q: URLSe
   return single;
 }
 
+function nonNegativeInt(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null) return undefined;
+  if (!/^\d{1,15}$/.test(v)) throw errors.badRequest(`${name}: Invalid value: "${v}": must be a non-negative integer`);
+  return Number(v);
+}
+
 export function listOptions(q: URLSearchParams): ListOptions {
-  const limit = q.get("limit");
-  if (limit !== null && limit !== "" && !/^-?\d+$/.test(limit)) throw errors.badRequest(`limit: Invalid value: "${limit}": must be an integer`);
+  const limit = nonNegativeInt(q, "limit");
   return {
     labelSelector: q.get("labelSelector") ?? undefined,
     fieldSelector: q.get("fieldSelector") ?? undefined,
-    limit: limit ? Number(limit) : undefined,
+    limit: limit || undefined,
     continue: q.get("continue") ?? undefined,
     resourceVersion: q.get("resourceVersion") ?? undefined,
     resourceVersionMatch: q.get("resourceVersionMatch") ?? undefined,
@@ -549,6 +579,10 @@ export function listOptions(q: URLSearchParams): ListOptions {
 }
 
 function writeOptions(q: URLSearchParams): { dryRun: boolean; fieldManager?: string } {
+  const fm = q.get("fieldManager");
+  if (fm !== null && (fm.length > 128 || /[^\x20-\x7e]/.test(fm))) {
+    throw errors.badRequest(`fieldManager: Invalid value: "${fm.slice(0, 140)}": must be no more than 128 printable characters`);
+  }
   const dry = q.getAll("dryRun");
   for (const d of dry) if (d !== "All") throw errors.badRequest(`dryRun: Unsupported value: "${d}": supported values: "All"`);
   const fv = q.get("fieldValidation");

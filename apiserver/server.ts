@@ -175,7 +175,12 @@ export class ApiServer {
     const query = new URLSearchParams(ctx.querystring);
     if (!RESOURCE_METHODS.has(ctx.method)) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource (${ctx.method} ${path})`);
 
-    // Non-resource endpoints.
+    if (/%(?![0-9a-fA-F]{2})/.test(ctx.originalUrl.split("?")[0])) throw errors.badRequest(`invalid URL escape in path ${JSON.stringify(path)}`);
+    // Non-resource endpoints are read-only.
+    const nonResource = !path.startsWith("/api/") && !path.startsWith("/apis/") && path !== "/api" && path !== "/apis";
+    if (nonResource && ctx.method !== "GET" && ctx.method !== "HEAD") {
+      throw errors.methodNotAllowed(`the server does not allow this method on the requested resource (${ctx.method} ${path})`);
+    }
     switch (path) {
       case "/version":
         return this.json(ctx, SERVER_VERSION);

@@ -6,7 +6,7 @@ import type { DeleteOptions, KubeObject, ResourceInfo } from "../../api/index.ts
 import { formatFieldError, groupVersion, objectFields, parseFieldSelector, parseLabelSelector, validateFieldSelector } from "../../api/index.ts";
 import type { FieldError } from "../../api/index.ts";
 import type { Backend, KeyValue } from "../storage/index.ts";
-import { isStorageError, type WatchCache } from "../storage/index.ts";
+import { isStorageError, type CacheEvent, type WatchCache } from "../storage/index.ts";
 import { ApiError, errors } from "../errors.ts";
 import { deepEqual, type Strategy, type StrategyContext } from "./strategy.ts";
 import type { StorageMetrics } from "../metrics.ts";
@@ -27,11 +27,6 @@ export interface WatchOptions {
   allowWatchBookmarks?: boolean;
 }
 
-export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
-export interface ApiWatchEvent {
-  type: WatchEventType;
-  object: KubeObject;
-}
 
 export interface WriteOptions {
   dryRun?: boolean;
@@ -225,25 +220,43 @@ export class Store {
     return this.makeList(items, String(revision), next, more ? remaining : undefined);
   }
 
-  /** Events for this resource, from the watch cache. */
-  async *watch(namespace: string, opts: WatchOptions, signal: AbortSignal): AsyncGenerator<ApiWatchEvent> {
+  /**
+   * Events for this resource, straight from the watch cache (no per-event wrapping: with a thousand
+   * watchers every hop counts). Selector errors throw here, before anything is streamed; storage
+   * errors (410 too old) surface from the iterator as StorageErrors — see storageToApiError.
+   */
+  watch(namespace: string, opts: WatchOptions, signal: AbortSignal): AsyncIterable<CacheEvent<KubeObject>> {
     const filter = this.selectors(opts.labelSelector, opts.fieldSelector);
     const rv = parseResourceVersion(opts.resourceVersion) ?? 0;
-    const events = this.cache.watch(this.prefix(namespace), rv, filter, signal, { bookmarks: opts.allowWatchBookmarks });
-    try {
-      for await (const ev of events) {
-        if (ev.type === "BOOKMARK") {
-          yield {
-            type: "BOOKMARK",
-            object: { apiVersion: this.apiVersion, kind: this.info.kind, metadata: { resourceVersion: String(ev.revision) } },
-          };
-        } else {
-          yield { type: ev.type, object: ev.obj };
-        }
+    // Older than the cache's window (e.g. just after a restart) but maybe still in the store's
+    // history: replay from the store itself, as the apiserver does without a watch cache.
+    if (rv > 0 && rv < this.cache.oldestRevision()) return this.watchFromStorage(namespace, rv, filter, signal);
+    return this.cache.watch(this.prefix(namespace), rv, filter, signal, { bookmarks: opts.allowWatchBookmarks });
+  }
+
+  private async *watchFromStorage(
+    namespace: string,
+    afterRevision: number,
+    filter: (o: KubeObject) => boolean,
+    signal: AbortSignal,
+  ): AsyncGenerator<CacheEvent<KubeObject>> {
+    for await (const ev of this.backend.watch(this.prefix(namespace), afterRevision, signal)) {
+      const obj = this.decode(ev.kv);
+      const prevMatch = ev.prevKv !== undefined && filter(this.decode(ev.prevKv));
+      if (ev.type === "delete") {
+        if (prevMatch) yield { type: "DELETED", obj, revision: ev.revision };
+        continue;
       }
-    } catch (e) {
-      throw storageToApiError(e, this.gr);
+      const match = filter(obj);
+      if (match && prevMatch) yield { type: "MODIFIED", obj, revision: ev.revision };
+      else if (match) yield { type: "ADDED", obj, revision: ev.revision };
+      else if (prevMatch) yield { type: "DELETED", obj, revision: ev.revision };
     }
+  }
+
+  /** The object a BOOKMARK event carries: only the resourceVersion. */
+  bookmarkObject(revision: number): KubeObject {
+    return { apiVersion: this.apiVersion, kind: this.info.kind, metadata: { resourceVersion: String(revision) } };
   }
 
   // ---- writes ---------------------------------------------------------------------------------
@@ -253,7 +266,7 @@ export class Store {
       this.info.group,
       this.info.kind,
       obj.metadata?.name ?? obj.metadata?.generateName ?? "",
-      errs.map((e) => ({ field: e.field, message: formatFieldError(e), type: e.type })),
+      errs.map((e) => ({ field: e.field, message: formatFieldError(e), cause: formatFieldError({ ...e, field: "" }).replace(/^: /, ""), type: e.type })),
     );
   }
 
@@ -335,6 +348,9 @@ export class Store {
           throw errors.badRequest("the namespace of the provided object does not match the namespace sent on the request");
         }
         next.metadata.namespace = namespace;
+      }
+      if (next.metadata.uid && next.metadata.uid !== current.metadata.uid) {
+        throw errors.conflict(this.gr, name, `Precondition failed: UID in precondition: ${next.metadata.uid}, UID in object meta: ${current.metadata.uid}`);
       }
       // Fields only the server sets.
       next.metadata.uid = current.metadata.uid;

@@ -386,7 +386,15 @@ export class WatchCache<T> {
     } else if (prev) {
       this.store.delete(key);
       this.index.remove(key);
-      change = { key, revision: ev.revision, kind: "delete", obj: prev.obj, prevObj: prev.obj };
+      // The DELETED event carries the last state at the deletion's revision (its resourceVersion),
+      // so a client resuming from it does not see the delete again.
+      let obj = prev.obj;
+      try {
+        obj = this.decode(ev.kv);
+      } catch {
+        // keep the last decoded state
+      }
+      change = { key, revision: ev.revision, kind: "delete", obj, prevObj: prev.obj };
     }
     this.rev = ev.revision;
     if (change) {

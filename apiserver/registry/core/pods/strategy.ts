@@ -9,12 +9,13 @@ interface ContainerLike {
 
 /** The pod's QoS class from its containers' requests and limits (as v1qos.GetPodQOS, cpu and memory only). */
 export function podQOSClass(spec: { containers?: ContainerLike[]; initContainers?: ContainerLike[] } | undefined): string {
-  const containers = [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])];
+  const list = (v: unknown): ContainerLike[] => (Array.isArray(v) ? (v as ContainerLike[]) : []);
+  const containers = [...list(spec?.containers), ...list(spec?.initContainers)].filter((c) => typeof c === "object" && c !== null);
   let any = false;
   let guaranteed = true;
   for (const c of containers) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
+    const req = asRecord(asRecord(c.resources).requests);
+    const lim = asRecord(asRecord(c.resources).limits);
     for (const r of ["cpu", "memory"]) {
       if (req[r] !== undefined || lim[r] !== undefined) any = true;
       if (lim[r] === undefined) guaranteed = false;
@@ -23,6 +24,10 @@ export function podQOSClass(spec: { containers?: ContainerLike[]; initContainers
   }
   if (!any) return "BestEffort";
   return guaranteed ? "Guaranteed" : "Burstable";
+}
+
+function asRecord(v: unknown): Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
 function spec(obj: KubeObject): { nodeName?: string; terminationGracePeriodSeconds?: number } {
