@@ -59,3 +59,4 @@ export {
 } from "./validation/meta.ts";
 export { validatePodSpec, validatePodTemplateSpec } from "./validation/pod.ts";
 export { MaxSecretSize } from "./validation/core.ts";
+export * from "./schema/index.ts";

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { stringify as toYaml } from "yaml";
 import type { DeleteOptions, KubeObject, ResourceInfo } from "../api/index.ts";
-import { findResource, groupVersion } from "../api/index.ts";
+import { checkObject, findResource, formatDecodeError, formatStrictError, groupVersion, hasSchema, unknownFieldWarnings } from "../api/index.ts";
 import { ApiError, errors, successStatus } from "./errors.ts";
 import { decodeObjectBody, parseJson, readBody } from "./body.ts";
 import { negotiate, type Negotiated } from "./negotiation.ts";
@@ -83,16 +83,15 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
     case "create": {
       if (info.name) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
       const body = await readBody(h.req);
-      const obj = decodeObjectBody(h.req.headers["content-type"], body);
+      const obj = typedObject(h, decodeObjectBody(h.req.headers["content-type"], body), groupVersion(res), res.kind);
       checkTypeMeta(obj, res);
       checkNamespace(obj, res, info.namespace);
-      if (res.resource === "bindings") throw errors.pathNotFound();
       const created = await store.create(info.namespace, obj, writeOptions(h.query));
       return { code: 201, body: render(neg, res, [created], h.query, created) };
     }
     case "update": {
       const body = await readBody(h.req);
-      const obj = decodeObjectBody(h.req.headers["content-type"], body);
+      const obj = typedObject(h, decodeObjectBody(h.req.headers["content-type"], body), groupVersion(res), res.kind);
       checkTypeMeta(obj, res);
       checkNamespace(obj, res, info.namespace);
       checkName(obj, info.name);
@@ -138,7 +137,7 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
         return { code: 200, body: obj };
       }
       case "update": {
-        const obj = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+        const obj = typedObject(h, decodeObjectBody(h.req.headers["content-type"], await readBody(h.req)), groupVersion(res), res.kind);
         checkTypeMeta(obj, res);
         checkNamespace(obj, res, info.namespace);
         checkName(obj, info.name);
@@ -178,7 +177,7 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
 
   if (sub === "binding" && res.resource === "pods") {
     if (info.verb !== "create") throw notAllowed();
-    const binding = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    const binding = typedObject(h, decodeObjectBody(h.req.headers["content-type"], await readBody(h.req)), "v1", "Binding");
     if (binding.kind !== undefined && binding.kind !== "Binding") throw errors.badRequest(`the body must be a Binding, not ${binding.kind}`);
     if (binding.metadata.name && binding.metadata.name !== info.name) {
       throw errors.badRequest(`the name of the object (${binding.metadata.name}) does not match the name on the URL (${info.name})`);
@@ -189,7 +188,7 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
 
   if (sub === "eviction" && res.resource === "pods") {
     if (info.verb !== "create") throw notAllowed();
-    const ev = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    const ev = typedObject(h, decodeObjectBody(h.req.headers["content-type"], await readBody(h.req)), "policy/v1", "Eviction");
     if (ev.kind !== undefined && ev.kind !== "Eviction") throw errors.badRequest(`the body must be an Eviction, not ${ev.kind}`);
     if (ev.metadata.name && ev.metadata.name !== info.name) {
       throw errors.badRequest(`name in URL does not match name in Eviction object`);
@@ -289,13 +288,13 @@ async function handleScale(h: HandlerContext, res: ResourceInfo, store: Store, _
   }
   let desired: (cur: KubeObject) => KubeObject;
   if (info.verb === "update") {
-    const scale = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    const scale = typedObject(h, decodeObjectBody(h.req.headers["content-type"], await readBody(h.req)), "autoscaling/v1", "Scale");
     if (scale.kind !== undefined && scale.kind !== "Scale") throw errors.badRequest(`the body must be a Scale, not ${scale.kind}`);
     checkName(scale, info.name);
     desired = () => scale;
   } else {
     const patch = readPatch(h.req.headers["content-type"], await readBody(h.req));
-    desired = (cur) => patchValue(toScale(cur), patch, scaleType, h.query) as KubeObject;
+    desired = (cur) => typedObject(h, patchValue(toScale(cur), patch, scaleType, h.query) as KubeObject, "autoscaling/v1", "Scale");
   }
   const r = await store.update(
     info.namespace,
@@ -374,14 +373,14 @@ async function patchResource(h: HandlerContext, res: ResourceInfo, store: Store,
     (cur) => {
       if (!cur) {
         if (patch.patchType !== "apply") throw errors.notFound(store.gr, info.name);
-        const created = patchValue(undefined, patch, type, h.query) as KubeObject;
+        const created = typedObject(h, patchValue(undefined, patch, type, h.query) as KubeObject, type.apiVersion, type.kind);
         created.metadata ??= {};
         created.metadata.name = info.name;
         return created;
       }
       const next = patchValue(cur, patch, type, h.query);
       if (typeof next !== "object" || next === null || Array.isArray(next)) throw errors.badRequest("the patched object is not a JSON object");
-      const obj = next as KubeObject;
+      const obj = typedObject(h, next as KubeObject, type.apiVersion, type.kind);
       if (typeof obj.metadata !== "object" || obj.metadata === null) throw errors.badRequest("metadata must be an object after the patch");
       if (obj.apiVersion !== type.apiVersion || obj.kind !== type.kind) {
         throw errors.badRequest(`the patch changed apiVersion or kind: ${String(obj.apiVersion)}/${String(obj.kind)}`);
@@ -458,6 +457,9 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
   const counter = h.metrics.watchEvents.labels({ group: res.group, version: res.version, kind: res.kind });
   let headersSent = false;
 
+  // Event lines collect in a string and go out in one write per flush tick (see WatchSink):
+  // one chunk and one TLS record per watcher per tick, however many events it carried.
+  const sink = new WatchSink(out);
   const write = async (type: string, object: unknown): Promise<void> => {
     let json: string;
     if (neg.table && type !== "BOOKMARK" && type !== "ERROR") {
@@ -467,8 +469,9 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
       json = objectJson(object);
     }
     counter.inc();
-    corkUntilFlush(out);
-    if (!out.write(`{"type":"${type}","object":${json}}\n`)) {
+    sink.add(`{"type":"${type}","object":${json}}\n`);
+    if (out.writableNeedDrain) {
+      // A slow reader: stop taking events (they queue in the watch cache, which ends a hopeless watcher).
       await new Promise<void>((resolve) => {
         const done = () => {
           out.off("drain", done);
@@ -501,34 +504,78 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
     h.signal.removeEventListener("abort", onAbort);
     ac.abort();
     await it.return?.(undefined).catch(() => undefined);
+    sink.close();
     out.end();
   }
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
 
+/**
+ * Decodes an object as the apiserver's typed decoder would: a wrong JSON type is a 400; unknown
+ * fields are rejected with fieldValidation=Strict, reported as Warning headers with Warn (the
+ * default), and dropped in every case but Strict. Returns the object with unknown fields removed.
+ */
+function typedObject<T>(h: HandlerContext, obj: T, apiVersion: string, kind: string): T {
+  if (!hasSchema(apiVersion, kind)) return obj;
+  const r = checkObject(obj, apiVersion, kind, { strict: true });
+  if (r.errors.length) throw errors.badRequest(formatDecodeError(kind, apiVersion, r.errors));
+  if (r.unknownFields.length) {
+    const mode = h.query.get("fieldValidation") || "Warn";
+    if (mode === "Strict") throw errors.badRequest(formatStrictError(r.unknownFields));
+    if (mode === "Warn" && !h.res.headersSent) {
+      const prev = h.res.getHeader("Warning");
+      const list = Array.isArray(prev) ? prev : prev ? [String(prev)] : [];
+      h.res.setHeader("Warning", [...list, ...unknownFieldWarnings(r.unknownFields).map((w) => `299 - ${JSON.stringify(w)}`)]);
+    }
+  }
+  return r.pruned as T;
+}
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**
- * Watch responses written to in the last few milliseconds stay corked and are flushed together by
- * one timer: an event burst becomes one TLS record per watcher instead of one per event, which is
- * what keeps a thousand watchers cheap. The delay is far below the 50 ms delivery budget.
+ * Buffers a watch response's event lines; one shared timer flushes every watcher with pending
+ * lines each WATCH_FLUSH_MS. A burst of events becomes one write (one chunk, one TLS record) per
+ * watcher instead of one per event, which is what keeps a thousand watchers cheap. The delay is
+ * well under the 50 ms delivery budget.
  */
-const WATCH_FLUSH_MS = 5;
-const corked = new Set<ServerResponse>();
+const WATCH_FLUSH_MS = 20;
+const pendingSinks = new Set<WatchSink>();
 let flushTimer: NodeJS.Timeout | undefined;
-function corkUntilFlush(out: ServerResponse): void {
-  if (corked.has(out)) return;
-  out.cork();
-  corked.add(out);
-  flushTimer ??= setTimeout(() => {
-    flushTimer = undefined;
-    const all = [...corked];
-    corked.clear();
-    for (const o of all) if (o.writableCorked > 0) o.uncork();
-  }, WATCH_FLUSH_MS);
+
+class WatchSink {
+  private buf = "";
+  constructor(private readonly out: ServerResponse) {}
+
+  add(line: string): void {
+    this.buf += line;
+    if (pendingSinks.has(this)) return;
+    pendingSinks.add(this);
+    flushTimer ??= setTimeout(flushAll, WATCH_FLUSH_MS);
+  }
+
+  flush(): void {
+    if (this.buf.length === 0 || this.out.writableEnded) return;
+    const data = this.buf;
+    this.buf = "";
+    this.out.write(data);
+  }
+
+  /** Writes what is pending now (before the response ends). */
+  close(): void {
+    pendingSinks.delete(this);
+    this.flush();
+  }
+}
+
+function flushAll(): void {
+  flushTimer = undefined;
+  const sinks = [...pendingSinks];
+  pendingSinks.clear();
+  for (const s of sinks) s.flush();
 }
 
 /**
@@ -600,7 +647,7 @@ async function deleteOptions(h: HandlerContext): Promise<DeleteOptions> {
   if (body.length > 0 && !ct.startsWith("application/vnd.kubernetes.protobuf")) {
     const v = parseJson(body.toString("utf8"));
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw errors.badRequest("DeleteOptions must be a JSON object");
-    opts = v as DeleteOptions;
+    opts = typedObject(h, v as DeleteOptions, "v1", "DeleteOptions");
   }
   const q = h.query;
   const grace = q.get("gracePeriodSeconds");

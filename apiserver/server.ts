@@ -85,7 +85,8 @@ export class ApiServer {
     this.server.requestTimeout = 0; // watches and log follows are long-lived
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
-      this.server!.listen(port, host, () => resolve());
+      // A deep accept backlog: a thousand watchers reconnecting at once must not be reset.
+      this.server!.listen(port, host, 4096, () => resolve());
     });
     const bound = (this.server.address() as AddressInfo).port;
     this.log.info({ port: bound, host, tls: !!this.opts.tls }, "apiserver listening");
