@@ -11,7 +11,7 @@ import { applyPatch, parsePatchBody, PatchError } from "./patch/index.ts";
 import type { RequestInfo } from "./requestinfo.ts";
 import type { Registry } from "./registry/registry.ts";
 import { parseResourceVersion, storageToApiError, type ListOptions, type Store } from "./registry/store.ts";
-import type { CacheEvent } from "./storage/index.ts";
+import type { CacheEvent, EventSink } from "./storage/index.ts";
 import { toTable } from "./tables.ts";
 import type { ApiserverMetrics } from "./metrics.ts";
 import { proxyPodLog } from "./podlog.ts";
@@ -399,20 +399,16 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
   const timeoutSeconds = q.get("timeoutSeconds");
   let timeoutMs = 30 * 60 * 1000 + Math.floor(Math.random() * 30 * 60 * 1000); // 30–60 min, as upstream
   if (timeoutSeconds !== null) {
-    if (!/^\d+$/.test(timeoutSeconds)) throw errors.badRequest(`timeoutSeconds: Invalid value: "${timeoutSeconds}": must be a non-negative integer`);
+    if (!/^\d{1,9}$/.test(timeoutSeconds)) throw errors.badRequest(`timeoutSeconds: Invalid value: "${timeoutSeconds}": must be a non-negative integer`);
     timeoutMs = Number(timeoutSeconds) * 1000;
   }
-  parseResourceVersion(q.get("resourceVersion") ?? undefined);
   if (h.info.name) {
     // GET .../pods/x?watch=1: a watch on one object.
     const fs = q.get("fieldSelector");
     q.set("fieldSelector", fs ? `${fs},metadata.name=${h.info.name}` : `metadata.name=${h.info.name}`);
   }
   const ac = new AbortController();
-  const onAbort = () => ac.abort();
-  h.signal.addEventListener("abort", onAbort);
-  const timer = setTimeout(onAbort, timeoutMs);
-  const events = store.watch(
+  const watch = store.prepareWatch(
     h.info.namespace,
     {
       labelSelector: q.get("labelSelector") ?? undefined,
@@ -421,89 +417,33 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
       allowWatchBookmarks: q.get("allowWatchBookmarks") === "true" || q.get("allowWatchBookmarks") === "1",
     },
     ac.signal,
-  );
-  // Too-old resourceVersions and the like surface from the first next(): look before writing headers.
-  const it = events[Symbol.asyncIterator]();
-  const first = it.next();
-  let firstResult: IteratorResult<CacheEvent<KubeObject>> | undefined;
-  let firstError: unknown;
-  const settled = await Promise.race([
-    first.then(
-      (r) => {
-        firstResult = r;
-        return true;
-      },
-      (e: unknown) => {
-        firstError = storageToApiError(e, store.gr);
-        return true;
-      },
-    ),
-    new Promise<false>((resolve) => setImmediate(() => resolve(false))),
-  ]);
-  if (settled && firstError && !(firstError instanceof ApiError && firstError.code === 410)) {
-    clearTimeout(timer);
-    h.signal.removeEventListener("abort", onAbort);
-    throw firstError;
-  }
+  ); // bad selectors and resourceVersions throw here, before the response starts
+  const table = neg.table ? { info: res, includeObject: includeObject(q) } : undefined;
 
   const out = h.res;
-  out.writeHead(200, {
-    "Content-Type": neg.mediaType === "application/yaml" ? "application/json" : "application/json",
-    "Cache-Control": "no-cache, private",
-    "Transfer-Encoding": "chunked",
-  });
+  out.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
   out.flushHeaders();
   h.metrics.registeredWatchers.inc({ group: res.group, version: res.version, kind: res.kind });
   const counter = h.metrics.watchEvents.labels({ group: res.group, version: res.version, kind: res.kind });
-  let headersSent = false;
+  const sink = new WatchSink(out, store, counter, table);
 
-  // Event lines collect in a string and go out in one write per flush tick (see WatchSink):
-  // one chunk and one TLS record per watcher per tick, however many events it carried.
-  const sink = new WatchSink(out);
-  const write = async (type: string, object: unknown): Promise<void> => {
-    let json: string;
-    if (neg.table && type !== "BOOKMARK" && type !== "ERROR") {
-      json = JSON.stringify(toTable(res, [object as KubeObject], { includeObject: includeObject(q), omitHeaders: headersSent }));
-      headersSent = true;
-    } else {
-      json = objectJson(object);
-    }
-    counter.inc();
-    sink.add(`{"type":"${type}","object":${json}}\n`);
-    if (out.writableNeedDrain) {
-      // A slow reader: stop taking events (they queue in the watch cache, which ends a hopeless watcher).
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          out.off("drain", done);
-          ac.signal.removeEventListener("abort", done);
-          resolve();
-        };
-        out.once("drain", done);
-        ac.signal.addEventListener("abort", done);
-      });
-    }
-  };
+  const onAbort = () => ac.abort();
+  h.signal.addEventListener("abort", onAbort);
+  const timer = setTimeout(onAbort, timeoutMs);
+  ac.signal.addEventListener("abort", () => sink.end());
   try {
-    if (firstError) throw firstError;
-    let r = firstResult ?? (await first);
-    while (!r.done && !ac.signal.aborted) {
-      const ev = r.value;
-      if (ev.type === "BOOKMARK") await write("BOOKMARK", store.bookmarkObject(ev.revision));
-      else await write(ev.type, ev.obj);
-      r = await it.next();
-    }
-  } catch (err) {
-    const e = storageToApiError(err, store.gr);
-    if (!ac.signal.aborted) {
-      const status = e instanceof ApiError ? e.toStatus() : errors.internal((e as Error).message).toStatus();
+    await watch.start(sink);
+    const err = await sink.done;
+    if (err !== undefined && !ac.signal.aborted) {
+      const e = storageToApiError(err, store.gr);
       if (!(e instanceof ApiError)) h.log.error({ err: e }, "watch failed");
-      await write("ERROR", status).catch(() => undefined);
+      const status = e instanceof ApiError ? e.toStatus() : errors.internal((e as Error).message).toStatus();
+      sink.writeLine(`{"type":"ERROR","object":${JSON.stringify(status)}}\n`);
     }
   } finally {
     clearTimeout(timer);
     h.signal.removeEventListener("abort", onAbort);
     ac.abort();
-    await it.return?.(undefined).catch(() => undefined);
     sink.close();
     out.end();
   }
@@ -537,28 +477,76 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * Buffers a watch response's event lines; one shared timer flushes every watcher with pending
- * lines each WATCH_FLUSH_MS. A burst of events becomes one write (one chunk, one TLS record) per
- * watcher instead of one per event, which is what keeps a thousand watchers cheap. The delay is
- * well under the 50 ms delivery budget.
+ * One watch response. The watch cache pushes events into it synchronously; their lines collect in
+ * a string that one shared timer flushes every WATCH_FLUSH_MS. A burst of events becomes one write
+ * (one chunk, one TLS record) per watcher instead of one per event, and no promise is created per
+ * event: that is what keeps a thousand watchers cheap. The delay is well under the 50 ms budget.
  */
 const WATCH_FLUSH_MS = 20;
+/** A watcher whose unsent output exceeds this is ended as too slow (the cache sees a huge backlog). */
+const WATCH_MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
 const pendingSinks = new Set<WatchSink>();
 let flushTimer: NodeJS.Timeout | undefined;
 
-class WatchSink {
+class WatchSink implements EventSink<KubeObject> {
   private buf = "";
-  constructor(private readonly out: ServerResponse) {}
+  private finished = false;
+  private resolveDone!: (err: unknown) => void;
+  /** Resolves when the watch ends: undefined when ended normally, else the error to report. */
+  readonly done = new Promise<unknown>((r) => (this.resolveDone = r));
+  private tableHeadersSent = false;
 
-  add(line: string): void {
+  constructor(
+    private readonly out: ServerResponse,
+    private readonly store: Store,
+    private readonly counter: { inc(): void },
+    private readonly table?: { info: ResourceInfo; includeObject: "None" | "Metadata" | "Object" },
+  ) {}
+
+  get length(): number {
+    return this.out.writableLength + this.buf.length > WATCH_MAX_BACKLOG_BYTES ? Number.MAX_SAFE_INTEGER : 0;
+  }
+
+  push(ev: CacheEvent<KubeObject>): void {
+    if (this.finished) return;
+    let line: string;
+    if (ev.type === "BOOKMARK") {
+      line = `{"type":"BOOKMARK","object":${JSON.stringify(this.store.bookmarkObject(ev.revision))}}\n`;
+    } else if (this.table) {
+      const t = toTable(this.table.info, [ev.obj], { includeObject: this.table.includeObject, omitHeaders: this.tableHeadersSent });
+      this.tableHeadersSent = true;
+      line = `{"type":"${ev.type}","object":${JSON.stringify(t)}}\n`;
+    } else {
+      line = eventLine(ev.type, ev.obj);
+    }
+    this.counter.inc();
+    this.writeLine(line);
+  }
+
+  writeLine(line: string): void {
     this.buf += line;
     if (pendingSinks.has(this)) return;
     pendingSinks.add(this);
     flushTimer ??= setTimeout(flushAll, WATCH_FLUSH_MS);
   }
 
+  fail(err: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.resolveDone(err);
+  }
+
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.resolveDone(undefined);
+  }
+
   flush(): void {
-    if (this.buf.length === 0 || this.out.writableEnded) return;
+    if (this.buf.length === 0 || this.out.writableEnded || this.out.destroyed) {
+      this.buf = "";
+      return;
+    }
     const data = this.buf;
     this.buf = "";
     this.out.write(data);
@@ -569,6 +557,17 @@ class WatchSink {
     pendingSinks.delete(this);
     this.flush();
   }
+}
+
+/**
+ * The event line for an object, built once per (type, object): cached objects are shared and
+ * read-only, so every watcher of an event reuses the first serialization.
+ */
+const lineCache = new WeakMap<object, Partial<Record<string, string>>>();
+function eventLine(type: string, obj: KubeObject): string {
+  let lines = lineCache.get(obj);
+  if (!lines) lineCache.set(obj, (lines = {}));
+  return (lines[type] ??= `{"type":"${type}","object":${objectJson(obj)}}\n`);
 }
 
 function flushAll(): void {

@@ -6,7 +6,7 @@ import type { DeleteOptions, KubeObject, ResourceInfo } from "../../api/index.ts
 import { formatFieldError, groupVersion, objectFields, parseFieldSelector, parseLabelSelector, validateFieldSelector } from "../../api/index.ts";
 import type { FieldError } from "../../api/index.ts";
 import type { Backend, KeyValue } from "../storage/index.ts";
-import { isStorageError, type CacheEvent, type WatchCache } from "../storage/index.ts";
+import { isStorageError, type CacheEvent, type EventSink, type WatchCache } from "../storage/index.ts";
 import { ApiError, errors } from "../errors.ts";
 import { deepEqual, type Strategy, type StrategyContext } from "./strategy.ts";
 import type { StorageMetrics } from "../metrics.ts";
@@ -232,6 +232,31 @@ export class Store {
     // history: replay from the store itself, as the apiserver does without a watch cache.
     if (rv > 0 && rv < this.cache.oldestRevision()) return this.watchFromStorage(namespace, rv, filter, signal);
     return this.cache.watch(this.prefix(namespace), rv, filter, signal, { bookmarks: opts.allowWatchBookmarks });
+  }
+
+  /**
+   * The validated parts of a watch request, so that bad selectors fail before the response starts.
+   * `start(sink)` then feeds events into `sink` (synchronously from the watch cache).
+   */
+  prepareWatch(namespace: string, opts: WatchOptions, signal: AbortSignal): { start(sink: EventSink<KubeObject>): Promise<void> } {
+    const filter = this.selectors(opts.labelSelector, opts.fieldSelector);
+    const rv = parseResourceVersion(opts.resourceVersion) ?? 0;
+    return {
+      start: async (sink) => {
+        if (rv > 0 && rv < this.cache.oldestRevision()) {
+          void (async () => {
+            try {
+              for await (const ev of this.watchFromStorage(namespace, rv, filter, signal)) sink.push(ev);
+              sink.end();
+            } catch (e) {
+              sink.fail(storageToApiError(e, this.gr));
+            }
+          })();
+          return;
+        }
+        await this.cache.subscribe(this.prefix(namespace), rv, filter, sink, signal, { bookmarks: opts.allowWatchBookmarks });
+      },
+    };
   }
 
   private async *watchFromStorage(

@@ -48,10 +48,23 @@ interface Change<T> {
   prevObj: T | undefined;
 }
 
+/**
+ * Where a watcher's events go. AsyncQueue is one (for `watch`); the apiserver's watch handler is
+ * another (for `subscribe`), so that delivering an event to a thousand watchers is a thousand
+ * synchronous calls rather than a thousand promise chains. `length` is the sink's backlog: past
+ * the cache's limit the watcher is ended as too slow.
+ */
+export interface EventSink<T> {
+  push(ev: CacheEvent<T>): void;
+  fail(err: unknown, immediate?: boolean): void;
+  end(): void;
+  readonly length: number;
+}
+
 interface CacheWatcher<T> {
   keyPrefix: string;
   filter: (obj: T) => boolean;
-  queue: AsyncQueue<CacheEvent<T>>;
+  queue: EventSink<T>;
   bookmarks: boolean;
   /** Revision of the last event or bookmark queued to this watcher. */
   lastSent: number;
@@ -216,12 +229,40 @@ export class WatchCache<T> {
     })();
   }
 
+  /**
+   * Like `watch`, but events are pushed into `sink` synchronously as the cache applies them.
+   * Resolves once the watcher is registered (after waiting for a future revision, if asked);
+   * errors (ResourceExpired, Timeout, stopped) are delivered through `sink.fail`.
+   */
+  async subscribe(
+    keyPrefix: string,
+    afterRevision: number,
+    filter: (obj: T) => boolean,
+    sink: EventSink<T>,
+    signal: AbortSignal,
+    opts: { bookmarks?: boolean } = {},
+  ): Promise<void> {
+    if (!(this.ready && (afterRevision <= this.rev || this.stopped))) {
+      const deadline = AbortSignal.any([signal, AbortSignal.timeout(this.futureRevisionWaitMs)]);
+      try {
+        await this.start();
+        await this.waitUntilFresh(afterRevision, deadline);
+      } catch (e) {
+        if (signal.aborted) sink.end();
+        else sink.fail(e);
+        return;
+      }
+    }
+    this.register(keyPrefix, afterRevision, filter, signal, opts, sink);
+  }
+
   private register(
     keyPrefix: string,
     afterRevision: number,
     filter: (obj: T) => boolean,
     signal: AbortSignal,
     opts: { bookmarks?: boolean },
+    sink?: EventSink<T>,
   ): AsyncIterable<CacheEvent<T>> {
     const cleanup = () => {
       this.watchers.delete(w);
@@ -231,20 +272,22 @@ export class WatchCache<T> {
       cleanup();
       w.queue.end();
     };
+    const queue = sink ? undefined : new AsyncQueue<CacheEvent<T>>(cleanup);
     const w: CacheWatcher<T> = {
       keyPrefix,
       filter,
-      queue: new AsyncQueue(cleanup),
+      queue: sink ?? queue!,
       bookmarks: opts.bookmarks === true,
       lastSent: afterRevision,
     };
+    const result = (): AsyncIterable<CacheEvent<T>> => queue ?? EMPTY;
     if (this.stopped) {
       w.queue.fail(new StorageError("InternalError", "watch cache stopped"));
-      return w.queue;
+      return result();
     }
     if (signal.aborted) {
       w.queue.end();
-      return w.queue;
+      return result();
     }
     if (afterRevision === 0) {
       const [s, e] = this.index.range(keyPrefix);
@@ -254,7 +297,7 @@ export class WatchCache<T> {
       }
     } else if (afterRevision < this.windowOldest) {
       w.queue.fail(expired(afterRevision, this.windowOldest));
-      return w.queue;
+      return result();
     } else {
       for (let i = this.windowStartAfter(afterRevision); i < this.window.length; i++) {
         const c = this.window[i]!;
@@ -266,7 +309,7 @@ export class WatchCache<T> {
     w.lastSent = afterRevision;
     this.watchers.add(w);
     signal.addEventListener("abort", onAbort, { once: true });
-    return w.queue;
+    return result();
   }
 
   /** Index into `window` of the first change with revision > rev. */
@@ -449,6 +492,8 @@ export class WatchCache<T> {
     this.waiters = keep;
   }
 }
+
+const EMPTY: AsyncIterable<never> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ value: undefined, done: true }) }) };
 
 function transition<T>(c: Change<T>, filter: (obj: T) => boolean): CacheEvent<T> | undefined {
   const prevMatch = c.prevObj !== undefined && filter(c.prevObj);
