@@ -6,7 +6,7 @@ import type { DeleteOptions, KubeObject, ResourceInfo } from "../../api/index.ts
 import { formatFieldError, groupVersion, objectFields, parseFieldSelector, parseLabelSelector, validateFieldSelector } from "../../api/index.ts";
 import type { FieldError } from "../../api/index.ts";
 import type { Backend, KeyValue } from "../storage/index.ts";
-import { isStorageError, type CacheEvent, type EventSink, type WatchCache } from "../storage/index.ts";
+import { isStorageError, MATCH_ALL, type CacheEvent, type EventSink, type WatchCache } from "../storage/index.ts";
 import { ApiError, errors } from "../errors.ts";
 import { deepEqual, type Strategy, type StrategyContext } from "./strategy.ts";
 import type { StorageMetrics } from "../metrics.ts";
@@ -127,7 +127,7 @@ export class Store {
     } catch (e) {
       throw errors.badRequest((e as Error).message);
     }
-    if ((!ls || ls.empty()) && (!fs || fs.empty())) return () => true;
+    if ((!ls || ls.empty()) && (!fs || fs.empty())) return MATCH_ALL;
     const info = this.info;
     return (o) => (!ls || ls.matches(o.metadata.labels)) && (!fs || fs.matches(objectFields(o, info)));
   }

@@ -11,7 +11,7 @@ import { sleep } from "./util.ts";
 export * from "./interface.ts";
 export { MemoryBackend, LOG_FILE, type MemoryBackendOptions } from "./memory.ts";
 export { EtcdBackend, mapEtcdError, type EtcdBackendOptions } from "./etcd.ts";
-export { WatchCache, type CacheEvent, type CacheItem, type EventSink, type WatchCacheOptions } from "./watchcache.ts";
+export { WatchCache, MATCH_ALL, type CacheEvent, type CacheItem, type EventSink, type WatchCacheOptions } from "./watchcache.ts";
 export { prefixEnd } from "./util.ts";
 
 /**

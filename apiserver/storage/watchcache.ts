@@ -451,9 +451,11 @@ export class WatchCache<T> {
           this.windowHead = 0;
         }
       }
+      // Watchers without selectors (the common case) share one event object per change.
+      let shared: CacheEvent<T> | undefined;
       for (const w of this.watchers) {
         if (!key.startsWith(w.keyPrefix)) continue;
-        const ce = transition(change, w.filter);
+        const ce = w.filter === MATCH_ALL ? (shared ??= transition(change, MATCH_ALL)) : transition(change, w.filter);
         if (ce) this.send(w, ce);
       }
     }
@@ -492,6 +494,9 @@ export class WatchCache<T> {
     this.waiters = keep;
   }
 }
+
+/** The filter of a watch without selectors; the cache recognises it and shares event objects. */
+export const MATCH_ALL = (): boolean => true;
 
 const EMPTY: AsyncIterable<never> = { [Symbol.asyncIterator]: () => ({ next: async () => ({ value: undefined, done: true }) }) };
 
