@@ -36,6 +36,17 @@ export const SERVER_VERSION = {
   platform: `${process.platform}/${process.arch}`,
 };
 
+/** protobuf string field: tag, length, bytes. */
+function pbString(field: number, value: string): Buffer {
+  const b = Buffer.from(value);
+  return Buffer.concat([Buffer.from([(field << 3) | 2, b.length]), b]);
+}
+/** gnostic openapi_v2 Document { swagger = 1; info = 2 (Info { title = 1; version = 2 }) }. */
+const OPENAPI_V2_PROTOBUF = (() => {
+  const info = Buffer.concat([pbString(1, "Kubernetes"), pbString(2, SERVER_VERSION.gitVersion)]);
+  return Buffer.concat([pbString(1, "2.0"), Buffer.from([(2 << 3) | 2, info.length]), info]);
+})();
+
 export interface ApiServerOptions {
   backend: Backend;
   /** Authenticators tried in order. With none, every request is anonymous and allowed (tests only). */
@@ -199,7 +210,7 @@ export class ApiServer {
       case "/openapi/v3":
         return this.json(ctx, openapiV3Index());
       case "/openapi/v2":
-        throw errors.pathNotFound();
+        return this.openapiV2(ctx);
     }
     if (path.startsWith("/openapi/v3/")) {
       const doc = openapiV3DocJson(path.slice("/openapi/v3/".length));
@@ -238,6 +249,22 @@ export class ApiServer {
     ctx.status = resp.code;
     ctx.type = neg.mediaType;
     ctx.body = serialize(resp.body, neg.mediaType);
+  }
+
+  /**
+   * An OpenAPI v2 document without definitions. kubectl validates a `kind: List` on the client
+   * against /openapi/v2 (protobuf); with no schema for a kind it leaves the checking to the server,
+   * which does it (fieldValidation). Served as gnostic's protobuf Document when asked.
+   */
+  private openapiV2(ctx: Koa.ParameterizedContext<State>): void {
+    const accept = ctx.get("Accept");
+    if (accept.includes("application/com.github.proto-openapi.spec.v2")) {
+      ctx.status = 200;
+      ctx.set("Content-Type", "application/com.github.proto-openapi.spec.v2.v1.0+protobuf");
+      ctx.body = OPENAPI_V2_PROTOBUF;
+      return;
+    }
+    this.json(ctx, { swagger: "2.0", info: { title: "Kubernetes", version: SERVER_VERSION.gitVersion }, paths: {}, definitions: {} });
   }
 
   private async readyz(ctx: Koa.ParameterizedContext<State>): Promise<void> {

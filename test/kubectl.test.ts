@@ -188,9 +188,7 @@ describe("get", () => {
     await ok(["apply", "-f", "-"], items.map((i) => stringifyYaml(JSON.parse(i))).join("---\n"));
   });
 
-  // kubectl validates a v1 List on the client, against /openapi/v2 in protobuf, which kubelab does
-  // not serve yet (`--validate=false` works today). Kept so that serving it turns this test on.
-  it.skip("apply -f of a kind: List manifest", async () => {
+  it("apply -f of a kind: List manifest", async () => {
     const list = { apiVersion: "v1", kind: "List", items: [JSON.parse(cm("listed", { a: "1" }, { namespace: "sel" })) as unknown] };
     expect(await ok(["apply", "-f", "-"], JSON.stringify(list))).toContain("configmap/listed created");
     await ok(["delete", "configmap", "listed", "-n", "sel"]);
