@@ -43,7 +43,10 @@ export class Registry {
     now: () => Date = () => new Date(),
   ) {
     this.ctx = { registry: this, now };
-    this.cache = new WatchCache<KubeObject>(backend, "/registry/", (kv) => this.decode(kv), { capacity: WATCH_CACHE_CAPACITY });
+    this.cache = new WatchCache<KubeObject>(backend, "/registry/", (kv) => this.decode(kv), {
+      capacity: WATCH_CACHE_CAPACITY,
+      withRevision: (obj, rev) => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: String(rev) } }),
+    });
     for (const info of RESOURCES) {
       const make = STRATEGIES[`${info.group}/${info.resource}`] ?? ((i: ResourceInfo) => genericStrategy(i));
       const store = new Store(make(info), backend, this.ctx, this.cache, metrics);

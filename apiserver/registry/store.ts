@@ -275,7 +275,12 @@ export class Store {
       const match = filter(obj);
       if (match && prevMatch) yield { type: "MODIFIED", obj, revision: ev.revision };
       else if (match) yield { type: "ADDED", obj, revision: ev.revision };
-      else if (prevMatch) yield { type: "DELETED", obj, revision: ev.revision };
+      else if (prevMatch) {
+        // No longer matching: the previous state, at this change's revision.
+        const prev = this.decode(ev.prevKv!);
+        prev.metadata.resourceVersion = String(ev.revision);
+        yield { type: "DELETED", obj: prev, revision: ev.revision };
+      }
     }
   }
 

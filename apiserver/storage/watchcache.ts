@@ -17,7 +17,7 @@ export type CacheEvent<T> =
   | { type: "ADDED" | "MODIFIED" | "DELETED"; obj: T; revision: number }
   | { type: "BOOKMARK"; revision: number };
 
-export interface WatchCacheOptions {
+export interface WatchCacheOptions<T = unknown> {
   /** Changes kept in the window for watches from an older revision. Default 1000. */
   capacity?: number;
   /** How often watchers that asked for bookmarks get one (when the revision advanced). Default 1000 ms. */
@@ -28,6 +28,12 @@ export interface WatchCacheOptions {
   progressIntervalMs?: number;
   /** How long a watch from a revision newer than the cache waits before failing. Default 3000 ms. */
   futureRevisionWaitMs?: number;
+  /**
+   * A copy of `obj` whose resourceVersion is `revision`. When an update makes an object stop
+   * matching a watcher's filter, the watcher gets DELETED with the previous state at the update's
+   * revision, as the Kubernetes cacher does; without this option the new state is sent.
+   */
+  withRevision?: (obj: T, revision: number) => T;
   /** Page size when (re)listing the prefix. Default 1000. */
   listPageSize?: number;
 }
@@ -46,6 +52,8 @@ interface Change<T> {
   obj: T;
   /** The object before this change, if the key existed. */
   prevObj: T | undefined;
+  /** prevObj at this change's revision (built once, on first use). */
+  prevAtRevision?: () => T;
 }
 
 /**
@@ -94,6 +102,7 @@ interface Waiter {
  */
 export class WatchCache<T> {
   private readonly capacity: number;
+  private readonly withRevision?: (obj: T, revision: number) => T;
   private readonly bookmarkIntervalMs: number;
   private readonly maxWatcherQueue: number;
   private readonly progressIntervalMs: number;
@@ -120,13 +129,14 @@ export class WatchCache<T> {
     private readonly backend: Backend,
     readonly prefix: string,
     private readonly decode: (kv: KeyValue) => T,
-    opts: WatchCacheOptions = {},
+    opts: WatchCacheOptions<T> = {},
   ) {
     this.capacity = Math.max(1, opts.capacity ?? 1000);
     this.bookmarkIntervalMs = opts.bookmarkIntervalMs ?? 1000;
     this.maxWatcherQueue = opts.maxWatcherQueue ?? 100_000;
     this.progressIntervalMs = opts.progressIntervalMs ?? 1000;
     this.futureRevisionWaitMs = opts.futureRevisionWaitMs ?? 3000;
+    this.withRevision = opts.withRevision;
     this.listPageSize = opts.listPageSize ?? 1000;
   }
 
@@ -425,6 +435,13 @@ export class WatchCache<T> {
         this.store.set(key, { key, obj, modRevision: ev.revision });
         if (!prev) this.index.insert(key);
         change = { key, revision: ev.revision, kind: "put", obj, prevObj: prev?.obj };
+        const withRevision = this.withRevision;
+        if (prev && withRevision) {
+          let copy: T | undefined;
+          const prevObj = prev.obj;
+          const rev = ev.revision;
+          change.prevAtRevision = () => (copy ??= withRevision(prevObj, rev));
+        }
       }
     } else if (prev) {
       this.store.delete(key);
@@ -506,6 +523,6 @@ function transition<T>(c: Change<T>, filter: (obj: T) => boolean): CacheEvent<T>
   const curMatch = filter(c.obj);
   if (curMatch && prevMatch) return { type: "MODIFIED", obj: c.obj, revision: c.revision };
   if (curMatch) return { type: "ADDED", obj: c.obj, revision: c.revision };
-  if (prevMatch) return { type: "DELETED", obj: c.obj, revision: c.revision };
+  if (prevMatch) return { type: "DELETED", obj: c.prevAtRevision?.() ?? c.obj, revision: c.revision };
   return undefined;
 }
