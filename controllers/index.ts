@@ -1,0 +1,19 @@
+// The controllers' public surface: reconcilers, their dependencies, and the event-handler mappings
+// the controller-manager wires to shared informers.
+
+export { Expectations, ExpectationsTimeoutMs } from "./expectations.ts";
+export {
+  activePodsRank,
+  ControllerRefManager,
+  getControllerOf,
+  getPodFromTemplate,
+  isPodActive,
+  isPodAvailable,
+  isPodReady,
+  newControllerRef,
+  PodControl,
+  podsToDelete,
+  slowStartBatch,
+} from "./podcontrol.ts";
+export { BurstReplicas, calculateStatus as calculateReplicaSetStatus, ReplicaSetController, ReplicaSetPodHandlers, type ReplicaSetControllerDeps } from "./replicaset/index.ts";
+export { computeHash, DeploymentController, DeploymentHandlers, RevisionHistoryAnnotation, type DeploymentControllerDeps } from "./deployment/index.ts";
