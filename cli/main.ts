@@ -4,6 +4,7 @@
 import { runApiserver } from "./apiserver.ts";
 import { runUp } from "./up.ts";
 import { runDown } from "./down.ts";
+import { runControllerManager } from "./controller-manager.ts";
 import { CliError } from "./errors.ts";
 
 const USAGE = `usage: kubelab <command> [flags]
@@ -12,6 +13,8 @@ commands:
   up          start a local cluster (embedded store or --etcd) and write DIR/kubeconfig
   down        stop the cluster started by 'up' in --data-dir
   apiserver   run the API server (--storage URL --port P --bind ADDR)
+  controller-manager
+              run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
 
 Run 'kubelab <command> --help' for a command's flags.`;
 
@@ -19,6 +22,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   up: runUp,
   down: runDown,
   apiserver: runApiserver,
+  "controller-manager": runControllerManager,
 };
 
 async function main(argv: string[]): Promise<void> {

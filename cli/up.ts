@@ -2,6 +2,7 @@
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
+import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { newLogger } from "../client/index.ts";
@@ -60,6 +61,18 @@ export function etcdStorageURL(urls: string): string {
     });
   if (hosts.length === 0) throw new CliError("--etcd needs at least one client URL", 2);
   return `etcd://${hosts.join(",")}`;
+}
+
+/** A free TCP port on 127.0.0.1 for a component's /healthz and /metrics. */
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolvePort(p));
+    });
+  });
 }
 
 async function waitReady(port: number, ca: string, timeoutMs: number, isDead: () => boolean): Promise<void> {
@@ -155,10 +168,19 @@ export async function runUp(argv: string[]): Promise<void> {
     return;
   }
   writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, caCert: pki.caCert, token: pki.adminToken });
+  // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
+  for (const n of [1, 2]) {
+    const healthPort = await freePort();
+    sup.start({
+      name: `controller-manager-${n}`,
+      logFile: join(dataDir, "logs", `controller-manager-${n}.log`),
+      args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort)],
+    });
+  }
   const shown = values["data-dir"]!;
   process.stdout.write(
     [
-      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}`,
+      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 controller-managers (leader-elected)`,
       ``,
       `  export KUBECONFIG=${existsSync(kubeconfig) ? kubeconfig : shown + "/kubeconfig"}`,
       `  kubectl get namespaces`,

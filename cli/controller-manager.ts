@@ -1,0 +1,209 @@
+// `kubelab controller-manager`: shared informers, the workload controllers, leader election on a Lease.
+
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import type { Deployment, Pod, ReplicaSet } from "../api/index.ts";
+import {
+  RestClient,
+  loadKubeconfig,
+  newEventRecorder,
+  newLogger,
+  newRateLimitingQueue,
+  newSharedInformerFactory,
+  objectKey,
+  runController,
+  runLeaderElection,
+  type Client,
+  type Context,
+  type Informer,
+  type Logger,
+  type ObjectKey,
+  type WorkQueue,
+} from "../client/index.ts";
+import { DeploymentController, DeploymentHandlers, Expectations, ReplicaSetController, ReplicaSetPodHandlers } from "../controllers/index.ts";
+import { CliError } from "./errors.ts";
+
+const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
+
+  --kubeconfig FILE        how to reach the apiserver
+  --controllers LIST       comma-separated, or * for all (default *): ${"replicaset,deployment"}
+  --leader-elect           run only while holding the Lease kube-system/kube-controller-manager
+  --port P                 /healthz, /readyz and /metrics on 127.0.0.1:P (default 10257; 0 picks one)
+  --workers N              concurrent reconciles per controller (default 5)`;
+
+export const ALL_CONTROLLERS = ["replicaset", "deployment"] as const;
+
+interface Started {
+  name: string;
+  run(ctx: Context): Promise<void>;
+}
+
+/** Wires one controller to its queue and informers; returns what to run once caches sync. */
+function replicaSetController(client: Client, informers: ReturnType<typeof newSharedInformerFactory>, registry: Registry, workers: number): Started {
+  const pods = informers.informer<Pod>("", "pods");
+  const sets = informers.informer<ReplicaSet>("apps", "replicasets");
+  const queue = newRateLimitingQueue<ObjectKey>({ name: "replicaset", registry });
+  const expectations = new Expectations();
+  const handlers = new ReplicaSetPodHandlers({ replicaSets: sets.lister, expectations });
+  const add = (keys: ObjectKey[]) => keys.forEach((k) => queue.add(k));
+  sets.addEventHandler({ onAdd: (o) => queue.add(objectKey(o)), onUpdate: (_, o) => queue.add(objectKey(o)), onDelete: (o) => queue.add(objectKey(o)) });
+  pods.addEventHandler({ onAdd: (p) => add(handlers.onPodAdd(p)), onUpdate: (a, b) => add(handlers.onPodUpdate(a, b)), onDelete: (p) => add(handlers.onPodDelete(p)) });
+  const reconciler = new ReplicaSetController({
+    client,
+    pods: pods.lister,
+    replicaSets: sets.lister,
+    expectations,
+    recorder: newEventRecorder(client, { component: "replicaset-controller" }),
+  });
+  return { name: "replicaset", run: (ctx) => runController(ctx, { name: "replicaset", reconciler, queue, workers, informers: [pods, sets] }) };
+}
+
+function deploymentController(client: Client, informers: ReturnType<typeof newSharedInformerFactory>, registry: Registry, workers: number): Started {
+  const pods = informers.informer<Pod>("", "pods");
+  const sets = informers.informer<ReplicaSet>("apps", "replicasets");
+  const deployments = informers.informer<Deployment>("apps", "deployments");
+  const queue: WorkQueue<ObjectKey> = newRateLimitingQueue<ObjectKey>({ name: "deployment", registry });
+  const handlers = new DeploymentHandlers({ deployments: deployments.lister, replicaSets: sets.lister });
+  const add = (keys: ObjectKey[]) => keys.forEach((k) => queue.add(k));
+  deployments.addEventHandler({ onAdd: (o) => queue.add(objectKey(o)), onUpdate: (_, o) => queue.add(objectKey(o)), onDelete: (o) => queue.add(objectKey(o)) });
+  sets.addEventHandler({
+    onAdd: (rs) => add(handlers.replicaSetEventKeys(rs)),
+    onUpdate: (a, b) => add(handlers.onReplicaSetUpdate(a, b)),
+    onDelete: (rs) => add(handlers.replicaSetEventKeys(rs)),
+  });
+  pods.addEventHandler({ onDelete: (p) => add(handlers.podDeleteKeys(p)) });
+  const reconciler = new DeploymentController({
+    client,
+    deployments: deployments.lister,
+    replicaSets: sets.lister,
+    pods: pods.lister,
+    recorder: newEventRecorder(client, { component: "deployment-controller" }),
+  });
+  return {
+    name: "deployment",
+    run: (ctx) => runController(ctx, { name: "deployment", reconciler, queue, workers, informers: [pods, sets, deployments] }),
+  };
+}
+
+const BUILDERS: Record<(typeof ALL_CONTROLLERS)[number], typeof replicaSetController> = {
+  replicaset: replicaSetController,
+  deployment: deploymentController,
+};
+
+/** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
+async function runControllers(ctx: Context, client: Client, names: string[], registry: Registry, workers: number): Promise<void> {
+  const informers = newSharedInformerFactory(client);
+  const started = names.map((n) => BUILDERS[n as keyof typeof BUILDERS](client, informers, registry, workers));
+  informers.start(ctx);
+  await Promise.all(started.map((s) => s.run({ ...ctx, log: ctx.log.child({ controller: s.name }) })));
+}
+
+function serveHealth(port: number, registry: Registry, ready: () => boolean, log: Logger): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz" || path === "/livez") {
+      res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+    } else if (path === "/readyz") {
+      const ok = ready();
+      res.writeHead(ok ? 200 : 503, { "Content-Type": "text/plain" }).end(ok ? "ok" : "not leading or caches not synced");
+    } else if (path === "/metrics") {
+      registry.metrics().then(
+        (m) => res.writeHead(200, { "Content-Type": registry.contentType }).end(m),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    } else {
+      res.writeHead(404, { "Content-Type": "text/plain" }).end("not found");
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => {
+      log.info({ port: (server.address() as { port: number }).port }, "serving /healthz, /readyz and /metrics");
+      resolve(server);
+    });
+  });
+}
+
+export async function runControllerManager(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: "string" },
+      controllers: { type: "string", default: "*" },
+      "leader-elect": { type: "boolean", default: false },
+      port: { type: "string", default: "10257" },
+      workers: { type: "string", default: "5" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(HELP + "\n");
+    return;
+  }
+  if (!values.kubeconfig) throw new CliError("--kubeconfig is required", 2);
+  const names = values.controllers === "*" ? [...ALL_CONTROLLERS] : values.controllers!.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const n of names) {
+    if (!(ALL_CONTROLLERS as readonly string[]).includes(n)) throw new CliError(`unknown controller "${n}"; known: ${ALL_CONTROLLERS.join(", ")}`, 2);
+  }
+  const port = Number(values.port);
+  const workers = Number(values.workers);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
+  if (!Number.isInteger(workers) || workers < 1) throw new CliError(`--workers must be a positive integer, got "${values.workers}"`, 2);
+
+  const log = newLogger("controller-manager");
+  let config;
+  try {
+    config = loadKubeconfig(values.kubeconfig);
+  } catch (e) {
+    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
+  }
+  const client = new RestClient(config);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let running = false;
+  const server = await serveHealth(port, registry, () => running, log);
+
+  const stop = new AbortController();
+  const ctx: Context = { signal: stop.signal, log };
+  const shutdown = (signal: string) => {
+    log.info({ signal }, "controller-manager stopping");
+    stop.abort();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+
+  if (values["leader-elect"]) {
+    const identity = `${hostname()}_${randomUUID()}`;
+    await runLeaderElection(ctx, {
+      client,
+      namespace: "kube-system",
+      name: "kube-controller-manager",
+      identity,
+      onStartedLeading: async (leaderCtx) => {
+        log.info({ identity }, "became leader");
+        running = true;
+        await runControllers(leaderCtx, client, names, registry, workers);
+      },
+      onStoppedLeading: () => {
+        running = false;
+        log.info({ identity }, "stopped leading");
+      },
+      onNewLeader: (id) => log.info({ leader: id }, "observed leader"),
+    });
+    // Leadership lost (or shutdown): exit so the supervisor starts a fresh candidate, as upstream does.
+    if (!stop.signal.aborted) {
+      server.close();
+      throw new CliError("leader election lost");
+    }
+  } else {
+    running = true;
+    await runControllers(ctx, client, names, registry, workers);
+  }
+  server.close();
+  process.exit(0);
+}
