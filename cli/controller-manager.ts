@@ -5,98 +5,34 @@ import http from "node:http";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import type { Deployment, Pod, ReplicaSet } from "../api/index.ts";
 import {
   RestClient,
   loadKubeconfig,
   newEventRecorder,
   newLogger,
-  newRateLimitingQueue,
   newSharedInformerFactory,
-  objectKey,
-  runController,
   runLeaderElection,
   type Client,
   type Context,
-  type Informer,
   type Logger,
-  type ObjectKey,
-  type WorkQueue,
 } from "../client/index.ts";
-import { DeploymentController, DeploymentHandlers, Expectations, ReplicaSetController, ReplicaSetPodHandlers } from "../controllers/index.ts";
+import { CONTROLLERS, type ControllerEnv } from "../controllers/index.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
 
   --kubeconfig FILE        how to reach the apiserver
-  --controllers LIST       comma-separated, or * for all (default *): ${"replicaset,deployment"}
+  --controllers LIST       comma-separated, or * for all (default *): ${Object.keys(CONTROLLERS).join(",")}
   --leader-elect           run only while holding the Lease kube-system/kube-controller-manager
   --port P                 /healthz, /readyz and /metrics on 127.0.0.1:P (default 10257; 0 picks one)
   --workers N              concurrent reconciles per controller (default 5)`;
 
-export const ALL_CONTROLLERS = ["replicaset", "deployment"] as const;
-
-interface Started {
-  name: string;
-  run(ctx: Context): Promise<void>;
-}
-
-/** Wires one controller to its queue and informers; returns what to run once caches sync. */
-function replicaSetController(client: Client, informers: ReturnType<typeof newSharedInformerFactory>, registry: Registry, workers: number): Started {
-  const pods = informers.informer<Pod>("", "pods");
-  const sets = informers.informer<ReplicaSet>("apps", "replicasets");
-  const queue = newRateLimitingQueue<ObjectKey>({ name: "replicaset", registry });
-  const expectations = new Expectations();
-  const handlers = new ReplicaSetPodHandlers({ replicaSets: sets.lister, expectations });
-  const add = (keys: ObjectKey[]) => keys.forEach((k) => queue.add(k));
-  sets.addEventHandler({ onAdd: (o) => queue.add(objectKey(o)), onUpdate: (_, o) => queue.add(objectKey(o)), onDelete: (o) => queue.add(objectKey(o)) });
-  pods.addEventHandler({ onAdd: (p) => add(handlers.onPodAdd(p)), onUpdate: (a, b) => add(handlers.onPodUpdate(a, b)), onDelete: (p) => add(handlers.onPodDelete(p)) });
-  const reconciler = new ReplicaSetController({
-    client,
-    pods: pods.lister,
-    replicaSets: sets.lister,
-    expectations,
-    recorder: newEventRecorder(client, { component: "replicaset-controller" }),
-  });
-  return { name: "replicaset", run: (ctx) => runController(ctx, { name: "replicaset", reconciler, queue, workers, informers: [pods, sets] }) };
-}
-
-function deploymentController(client: Client, informers: ReturnType<typeof newSharedInformerFactory>, registry: Registry, workers: number): Started {
-  const pods = informers.informer<Pod>("", "pods");
-  const sets = informers.informer<ReplicaSet>("apps", "replicasets");
-  const deployments = informers.informer<Deployment>("apps", "deployments");
-  const queue: WorkQueue<ObjectKey> = newRateLimitingQueue<ObjectKey>({ name: "deployment", registry });
-  const handlers = new DeploymentHandlers({ deployments: deployments.lister, replicaSets: sets.lister });
-  const add = (keys: ObjectKey[]) => keys.forEach((k) => queue.add(k));
-  deployments.addEventHandler({ onAdd: (o) => queue.add(objectKey(o)), onUpdate: (_, o) => queue.add(objectKey(o)), onDelete: (o) => queue.add(objectKey(o)) });
-  sets.addEventHandler({
-    onAdd: (rs) => add(handlers.replicaSetEventKeys(rs)),
-    onUpdate: (a, b) => add(handlers.onReplicaSetUpdate(a, b)),
-    onDelete: (rs) => add(handlers.replicaSetEventKeys(rs)),
-  });
-  pods.addEventHandler({ onDelete: (p) => add(handlers.podDeleteKeys(p)) });
-  const reconciler = new DeploymentController({
-    client,
-    deployments: deployments.lister,
-    replicaSets: sets.lister,
-    pods: pods.lister,
-    recorder: newEventRecorder(client, { component: "deployment-controller" }),
-  });
-  return {
-    name: "deployment",
-    run: (ctx) => runController(ctx, { name: "deployment", reconciler, queue, workers, informers: [pods, sets, deployments] }),
-  };
-}
-
-const BUILDERS: Record<(typeof ALL_CONTROLLERS)[number], typeof replicaSetController> = {
-  replicaset: replicaSetController,
-  deployment: deploymentController,
-};
 
 /** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
 async function runControllers(ctx: Context, client: Client, names: string[], registry: Registry, workers: number): Promise<void> {
   const informers = newSharedInformerFactory(client);
-  const started = names.map((n) => BUILDERS[n as keyof typeof BUILDERS](client, informers, registry, workers));
+  const env: ControllerEnv = { client, informers, registry, workers, recorder: (component) => newEventRecorder(client, { component }) };
+  const started = names.map((n) => CONTROLLERS[n](env));
   informers.start(ctx);
   await Promise.all(started.map((s) => s.run({ ...ctx, log: ctx.log.child({ controller: s.name }) })));
 }
@@ -146,9 +82,10 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     return;
   }
   if (!values.kubeconfig) throw new CliError("--kubeconfig is required", 2);
-  const names = values.controllers === "*" ? [...ALL_CONTROLLERS] : values.controllers!.split(",").map((s) => s.trim()).filter(Boolean);
+  const known = Object.keys(CONTROLLERS);
+  const names = values.controllers === "*" ? known : values.controllers!.split(",").map((s) => s.trim()).filter(Boolean);
   for (const n of names) {
-    if (!(ALL_CONTROLLERS as readonly string[]).includes(n)) throw new CliError(`unknown controller "${n}"; known: ${ALL_CONTROLLERS.join(", ")}`, 2);
+    if (!known.includes(n)) throw new CliError(`unknown controller "${n}"; known: ${known.join(", ")}`, 2);
   }
   const port = Number(values.port);
   const workers = Number(values.workers);

@@ -17,3 +17,5 @@ export {
 } from "./podcontrol.ts";
 export { BurstReplicas, calculateStatus as calculateReplicaSetStatus, ReplicaSetController, ReplicaSetPodHandlers, type ReplicaSetControllerDeps } from "./replicaset/index.ts";
 export { computeHash, DeploymentController, DeploymentHandlers, RevisionHistoryAnnotation, type DeploymentControllerDeps } from "./deployment/index.ts";
+export { CONTROLLERS } from "./registry.ts";
+export type { ControllerEnv, ControllerSetup, StartedController } from "./env.ts";
