@@ -3,8 +3,19 @@
 import type { ControllerSetup } from "./env.ts";
 import { setupDeploymentController } from "./deployment/setup.ts";
 import { setupReplicaSetController } from "./replicaset/setup.ts";
+import { setupJobController, setupTTLAfterFinishedController } from "./job/setup.ts";
+import { setupNamespaceController } from "./namespace/setup.ts";
+import { setupGarbageCollector } from "./gc/setup.ts";
+import { setupEndpointsController } from "./endpoints/setup.ts";
+import { setupEndpointSliceController } from "./endpointslice/setup.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
   deployment: setupDeploymentController,
+  job: setupJobController,
+  "ttl-after-finished": setupTTLAfterFinishedController,
+  namespace: setupNamespaceController,
+  garbagecollector: setupGarbageCollector,
+  endpoints: setupEndpointsController,
+  endpointslice: setupEndpointSliceController,
 };
