@@ -146,13 +146,15 @@ async function waitDeploymentReady(ns: string, name: string, replicas: number): 
   await poll(`deployment ${ns}/${name} to have ${replicas} available replicas`, async () => {
     const d = await deploys().get(ns, name);
     const s = d.status ?? {};
-    return (
+    const readyPods = (await listPods(ns, `app=${d.spec?.selector.matchLabels?.app ?? name}`)).filter((p) => isActive(p) && isReady(p)).length;
+    const good =
       (s.observedGeneration ?? 0) >= (d.metadata.generation ?? 1) &&
       s.replicas === replicas &&
       s.updatedReplicas === replicas &&
       s.availableReplicas === replicas &&
-      (await listPods(ns)).filter((p) => isActive(p) && isReady(p)).length === replicas
-    );
+      readyPods === replicas;
+    if (!good) throw new Error(`generation ${d.metadata.generation}, status ${JSON.stringify({ ...s, conditions: undefined })}, ready pods ${readyPods}`);
+    return true;
   }, 90_000);
 }
 
@@ -460,7 +462,13 @@ describe("controllers against a real cluster", () => {
       expect(tookMs, `took the Lease after ${tookMs} ms`).toBeLessThan((durationS + 10) * 1000);
       expect(newLease.spec?.leaseTransitions ?? 0).toBeGreaterThan(lease.spec?.leaseTransitions ?? -1);
 
-      await waitDeploymentReady(ns, "after", 5);
+      try {
+        await waitDeploymentReady(ns, "after", 5);
+      } catch (e) {
+        const logs = ["controller-manager-1", "controller-manager-2"].map((n) => `--- ${n}.log (tail)\n${readLog(join(k.dataDir, "logs", `${n}.log`)).split("\n").slice(-30).join("\n")}`);
+        const l = await leases.get("kube-system", "kube-controller-manager");
+        throw new Error(`${(e as Error).message}\nlease now ${JSON.stringify(l.spec)} (killed ${leader.name} pid ${leader.pid}, holder ${holder})\n${logs.join("\n")}`);
+      }
       await ok(["rollout", "status", "deployment/after", "-n", ns, "--timeout=60s"]);
       await sleep(3000); // let any duplicate creation surface
     } finally {
