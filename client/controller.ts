@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import type { KubeObject } from "../api/index.ts";
 import { realClock } from "./clock.ts";
-import { isTerminal } from "./errors.ts";
+import { isConflict, isTerminal } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import { objectKey } from "./store.ts";
 import type { Clock, Context, Informer, ObjectKey, Reconciler, Result, WorkQueue } from "./types.ts";
@@ -92,6 +92,10 @@ export async function processKey(ctx: Context, opts: ControllerOptions, log: Log
     if (isTerminal(e)) {
       rlog.error({ err: e }, "reconcile failed terminally; not requeued");
       queue.forget(key);
+    } else if (isConflict(e)) {
+      // A write raced with another (or our cache was stale): routine under optimistic concurrency.
+      rlog.info({ requeues: queue.numRequeues(key), reason: (e as Error).message }, "conflict; requeued with backoff");
+      queue.addRateLimited(key);
     } else {
       rlog.error({ err: e, requeues: queue.numRequeues(key) }, "reconcile failed; requeued with backoff");
       queue.addRateLimited(key);
