@@ -25,7 +25,18 @@ const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
   --controllers LIST       comma-separated, or * for all (default *): ${Object.keys(CONTROLLERS).join(",")}
   --leader-elect           run only while holding the Lease kube-system/kube-controller-manager
   --port P                 /healthz, /readyz and /metrics on 127.0.0.1:P (default 10257; 0 picks one)
-  --workers N              concurrent reconciles per controller (default 5)`;
+  --workers N              concurrent reconciles per controller (default 5)
+  --leader-elect-lease-duration D   (default 15s)
+  --leader-elect-renew-deadline D   (default 10s; less than the lease duration)
+  --leader-elect-retry-period D     (default 2s)`;
+
+/** "15s", "500ms", "1m" → milliseconds; a bad value is a usage error naming the flag. */
+export function parseDuration(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+  if (!m) throw new CliError(`--${flag}: "${v}" is not a duration like 15s or 500ms`, 2);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  return Math.round(Number(m[1]) * unit);
+}
 
 
 /** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
@@ -72,6 +83,9 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       "leader-elect": { type: "boolean", default: false },
       port: { type: "string", default: "10257" },
       workers: { type: "string", default: "5" },
+      "leader-elect-lease-duration": { type: "string", default: "15s" },
+      "leader-elect-renew-deadline": { type: "string", default: "10s" },
+      "leader-elect-retry-period": { type: "string", default: "2s" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -92,6 +106,10 @@ export async function runControllerManager(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
   if (!Number.isInteger(workers) || workers < 1) throw new CliError(`--workers must be a positive integer, got "${values.workers}"`, 2);
 
+  const leaseDurationMs = parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"]!);
+  const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
+  const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
+  if (renewDeadlineMs >= leaseDurationMs) throw new CliError("--leader-elect-renew-deadline must be less than --leader-elect-lease-duration", 2);
   const log = newLogger("controller-manager");
   let config;
   try {
@@ -121,6 +139,9 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       namespace: "kube-system",
       name: "kube-controller-manager",
       identity,
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
       onStartedLeading: async (leaderCtx) => {
         log.info({ identity }, "became leader");
         running = true;
