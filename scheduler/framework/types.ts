@@ -48,6 +48,8 @@ export class Status {
     return this.code === Code.Unschedulable || this.code === Code.UnschedulableAndUnresolvable;
   }
   withPlugin(name: string): Status {
+    // The shared success status is never renamed: callers get their own copy.
+    if (this === SUCCESS) return new Status(Code.Success, [], name);
     this.plugin = name;
     return this;
   }
