@@ -186,7 +186,6 @@ export class SchedulingQueue {
     this.maxBackoffMs = opts.podMaxBackoffMs ?? DEFAULT_POD_MAX_BACKOFF_MS;
     this.maxInUnschedulableMs = opts.podMaxInUnschedulablePodsDurationMs ?? DEFAULT_POD_MAX_IN_UNSCHEDULABLE_MS;
     if (opts.registry) {
-      // eslint-disable-next-line @typescript-eslint/no-this-alias
       const queue = this;
       new Gauge({
         name: "scheduler_pending_pods",

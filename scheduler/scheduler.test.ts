@@ -53,6 +53,7 @@ function pod(name: string, cores: number): Pod {
 }
 
 interface Fixture {
+  clock: FakeClock;
   client: FakeClient;
   recorder: FakeRecorder;
   metrics: Registry;
@@ -83,6 +84,7 @@ function start(objects: (Node | Pod)[]): Fixture {
   const ctx: Context = { signal: ac.signal, log: newLogger("scheduler-test") };
   const done = scheduler.run(ctx);
   const f: Fixture = {
+    clock,
     client,
     recorder,
     metrics,
@@ -128,13 +130,15 @@ describe("Scheduler", () => {
     expect(await f.metrics.metrics()).toContain('scheduler_schedule_attempts_total{result="unschedulable",profile="default-scheduler"} 1');
   });
 
-  it("a node added later makes the parked pod schedulable without waiting for a flush", async () => {
+  it("a node added later makes the parked pod schedulable without waiting for the five-minute flush", async () => {
     const f = start([node("a", 1), pod("huge", 16)]);
     await until(() => f.scheduler.queue.whereIs(pod("huge", 16)) === "unschedulable");
     await f.client.resource<Node>("", "nodes").create("", node("giant", 32));
     await until(() => f.scheduler.queue.whereIs(pod("huge", 16)) !== "unschedulable");
     // Still inside its 1 s backoff: it waits in backoffQ, then binds once the backoff flush runs.
     expect(f.scheduler.queue.whereIs(pod("huge", 16))).toBe("backoff");
+    await f.clock.advance(1_000);
+    await until(() => trackedPod(f.client, "huge").spec?.nodeName === "giant");
   });
 
   it("two pods that each fit only alone are not both bound to the same node (the assumed pod counts)", async () => {
