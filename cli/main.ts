@@ -5,6 +5,7 @@ import { runApiserver } from "./apiserver.ts";
 import { runUp } from "./up.ts";
 import { runDown } from "./down.ts";
 import { runControllerManager } from "./controller-manager.ts";
+import { runScheduler } from "./scheduler.ts";
 import { CliError } from "./errors.ts";
 
 const USAGE = `usage: kubelab <command> [flags]
@@ -15,6 +16,7 @@ commands:
   apiserver   run the API server (--storage URL --port P --bind ADDR)
   controller-manager
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
+  scheduler   run the scheduler (--kubeconfig FILE [--leader-elect])
 
 Run 'kubelab <command> --help' for a command's flags.`;
 
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   down: runDown,
   apiserver: runApiserver,
   "controller-manager": runControllerManager,
+  scheduler: runScheduler,
 };
 
 async function main(argv: string[]): Promise<void> {

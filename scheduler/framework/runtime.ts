@@ -209,6 +209,8 @@ export class Framework {
       recorder: opts.recorder,
       ...(opts.volumes ? { volumes: opts.volumes } : {}),
     };
+    // Preemption's what-if runs need this profile's filters (DefaultPreemption's PreemptionHandle).
+    Object.assign(this.handle, { runFilterPlugins: (state: CycleState, pod: Readonly<Pod>, nodeInfo: NodeInfo) => this.runFilterPlugins(state, pod, nodeInfo) });
     const plugins: Plugin[] = [];
     const weights = new Map<string, number>();
     for (const cfg of profile.plugins) {

@@ -1,0 +1,140 @@
+// `kubelab scheduler`: the default profile over the in-tree plugins, leader-elected on kube-system/kube-scheduler.
+
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { Registry, collectDefaultMetrics } from "prom-client";
+import { RestClient, loadKubeconfig, newLogger, runLeaderElection, type Context } from "../client/index.ts";
+import { Scheduler, type Profile } from "../scheduler/index.ts";
+import { inTreeRegistry } from "../scheduler/plugins/registry.ts";
+import { parseDuration } from "./controller-manager.ts";
+import { CliError } from "./errors.ts";
+
+const HELP = `usage: kubelab scheduler --kubeconfig FILE [flags]
+
+  --kubeconfig FILE        how to reach the apiserver
+  --leader-elect           schedule only while holding the Lease kube-system/kube-scheduler
+  --port P                 /healthz, /readyz and /metrics on 127.0.0.1:P (default 10259; 0 picks one)
+  --percentage-of-nodes-to-score N   0 (default) is adaptive, as kube-scheduler
+  --leader-elect-lease-duration D   (default 15s)
+  --leader-elect-renew-deadline D   (default 10s)
+  --leader-elect-retry-period D     (default 2s)`;
+
+/** kube-scheduler's default profile: the in-tree plugins with their default score weights. */
+export function defaultProfile(percentageOfNodesToScore = 0): Profile {
+  return {
+    schedulerName: "default-scheduler",
+    percentageOfNodesToScore,
+    plugins: [
+      { name: "NodeUnschedulable" },
+      { name: "NodeName" },
+      { name: "TaintToleration", weight: 3 },
+      { name: "NodeAffinity", weight: 2 },
+      { name: "NodePorts" },
+      { name: "NodeResourcesFit", weight: 1 },
+      { name: "VolumeBinding" },
+      { name: "VolumeZone" },
+      { name: "PodTopologySpread", weight: 2 },
+      { name: "InterPodAffinity", weight: 2 },
+      { name: "DefaultPreemption" },
+      { name: "NodeResourcesBalancedAllocation", weight: 1 },
+      { name: "DefaultBinder" },
+    ],
+  };
+}
+
+export async function runScheduler(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: "string" },
+      "leader-elect": { type: "boolean", default: false },
+      port: { type: "string", default: "10259" },
+      "percentage-of-nodes-to-score": { type: "string", default: "0" },
+      "leader-elect-lease-duration": { type: "string", default: "15s" },
+      "leader-elect-renew-deadline": { type: "string", default: "10s" },
+      "leader-elect-retry-period": { type: "string", default: "2s" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(HELP + "\n");
+    return;
+  }
+  if (!values.kubeconfig) throw new CliError("--kubeconfig is required", 2);
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
+  const pct = Number(values["percentage-of-nodes-to-score"]);
+  if (!Number.isFinite(pct) || pct < 0 || pct > 100) throw new CliError("--percentage-of-nodes-to-score must be between 0 and 100", 2);
+  const leaseDurationMs = parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"]!);
+  const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
+  const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
+
+  const log = newLogger("scheduler");
+  let client: RestClient;
+  try {
+    client = new RestClient(loadKubeconfig(values.kubeconfig));
+  } catch (e) {
+    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
+  }
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let running = false;
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path === "/healthz" || path === "/livez") res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+    else if (path === "/readyz") res.writeHead(running ? 200 : 503, { "Content-Type": "text/plain" }).end(running ? "ok" : "not leading");
+    else if (path === "/metrics") {
+      registry.metrics().then(
+        (m) => res.writeHead(200, { "Content-Type": registry.contentType }).end(m),
+        (e: Error) => res.writeHead(500).end(e.message),
+      );
+    } else res.writeHead(404, { "Content-Type": "text/plain" }).end("not found");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  log.info({ port: (server.address() as { port: number }).port }, "serving /healthz, /readyz and /metrics");
+
+  const stop = new AbortController();
+  const ctx: Context = { signal: stop.signal, log };
+  process.on("SIGTERM", () => stop.abort());
+  process.on("SIGINT", () => stop.abort());
+  const schedule = async (c: Context) => {
+    running = true;
+    const scheduler = new Scheduler({ client, profiles: [defaultProfile(pct)], registry: inTreeRegistry, metricsRegistry: registry });
+    await scheduler.run(c);
+  };
+  if (values["leader-elect"]) {
+    const identity = `${hostname()}_${randomUUID()}`;
+    await runLeaderElection(ctx, {
+      client,
+      namespace: "kube-system",
+      name: "kube-scheduler",
+      identity,
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+      onStartedLeading: async (leaderCtx) => {
+        log.info({ identity }, "became leader");
+        await schedule(leaderCtx);
+      },
+      onStoppedLeading: () => {
+        running = false;
+        log.info({ identity }, "stopped leading");
+      },
+    });
+    if (!stop.signal.aborted) {
+      server.close();
+      throw new CliError("leader election lost");
+    }
+  } else {
+    await schedule(ctx);
+  }
+  server.close();
+  process.exit(0);
+}
