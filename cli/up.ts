@@ -168,6 +168,15 @@ export async function runUp(argv: string[]): Promise<void> {
     return;
   }
   writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, caCert: pki.caCert, token: pki.adminToken });
+  // Two schedulers, leader-elected on the Lease kube-system/kube-scheduler.
+  for (const n of [1, 2]) {
+    const healthPort = await freePort();
+    sup.start({
+      name: `scheduler-${n}`,
+      logFile: join(dataDir, "logs", `scheduler-${n}.log`),
+      args: ["scheduler", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort)],
+    });
+  }
   // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
   for (const n of [1, 2]) {
     const healthPort = await freePort();
@@ -180,7 +189,7 @@ export async function runUp(argv: string[]): Promise<void> {
   const shown = values["data-dir"]!;
   process.stdout.write(
     [
-      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 controller-managers (leader-elected)`,
+      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected)`,
       ``,
       `  export KUBECONFIG=${existsSync(kubeconfig) ? kubeconfig : shown + "/kubeconfig"}`,
       `  kubectl get namespaces`,

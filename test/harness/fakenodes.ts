@@ -26,6 +26,8 @@ export interface FakeNodesOptions {
   skip?: (pod: Readonly<Pod>) => boolean;
   /** Bind and run these pods (with a pod IP) but leave them not Ready. */
   unready?: (pod: Readonly<Pod>) => boolean;
+  /** Act as the scheduler too (default true). With false, only pods a real scheduler bound are run. */
+  bind?: boolean;
 }
 
 export interface FakeNodes {
@@ -165,9 +167,15 @@ export async function startFakeNodes(client: Client, opts: FakeNodesOptions = {}
     if (phase === "Succeeded" || phase === "Failed") return;
     // Scheduler: bind round-robin.
     if (!pod.spec?.nodeName) {
+      if (opts.bind === false) return; // the real scheduler binds
       if (bound.has(uid)) return; // bound already; waiting for the informer to catch up
       const node = nodeNames[rr++ % nodeNames.length];
-      await client.bind(ns, name, node, { uid });
+      try {
+        await client.bind(ns, name, node, { uid });
+      } catch (e) {
+        // A real scheduler (kubelab up runs two) may have bound it first.
+        if (!isConflict(e) && !isNotFound(e)) throw e;
+      }
       bound.add(uid);
       return; // the MODIFIED event brings us back with spec.nodeName set
     }
