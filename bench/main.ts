@@ -5,6 +5,7 @@ import { runApiBench } from "./api.ts";
 const BENCHES: Record<string, (argv: string[]) => Promise<void>> = {
   api: runApiBench,
   controllers: (argv) => import("./controllers.ts").then((m) => m.runControllersBench(argv)),
+  scheduler: (argv) => import("./scheduler.ts").then((m) => m.runSchedulerBench(argv)),
 };
 
 const [name, ...rest] = process.argv.slice(2);
