@@ -236,12 +236,18 @@ describe("PodTopologySpread Score", () => {
       want: { a1: 100, bare: 0 },
     },
     {
-      name: "the default system constraints spread a labelled pod's siblings over hosts and zones",
-      pod: pod("p", { app: "web" }),
+      name: "the default system constraints spread a controller-owned pod's siblings over hosts and zones",
+      pod: owned(pod("p", { app: "web" })),
       infos: cluster([node("a1", "a"), node("a2", "a"), node("b1", "b")], { a1: 2 }),
       // hostname: weight ln(5); zone: weight ln(4). a1 = 2*1.609+2 + 2*1.386+4 = 11.99→12;
       // a2 = 0+2 + 2.77+4 = 8.77→9; b1 = 0+2 + 0+4 = 6 → 100*(12+6-s)/12
       want: { a1: 50, a2: 75, b1: 100 },
+    },
+    {
+      name: "a pod no controller owns gets no default constraints (upstream: an empty default selector)",
+      pod: pod("p", { app: "web" }),
+      infos: cluster([node("a1", "a"), node("a2", "a"), node("b1", "b")], { a1: 2 }),
+      want: "skip",
     },
     {
       name: "pods on infeasible nodes still count toward their zone",
@@ -263,3 +269,9 @@ describe("PodTopologySpread Score", () => {
     expect(events.map((e) => e.resource)).toEqual(["Pod", "Node"]);
   });
 });
+
+/** The pod as a ReplicaSet's: a controller ownerReference, which is what selects the default constraints. */
+function owned<T extends { metadata: { ownerReferences?: unknown[] } }>(p: T): T {
+  p.metadata.ownerReferences = [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-1", uid: "rs-uid", controller: true }];
+  return p;
+}

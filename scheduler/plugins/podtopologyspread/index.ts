@@ -275,9 +275,16 @@ function parseConstraints(pod: Readonly<Pod>, all: readonly TopologySpreadConstr
 }
 
 /** Default constraints select the pod's siblings: here, pods with the pod's own labels. */
+/**
+ * Upstream builds the default selector from the Services, ReplicaSets and StatefulSets that select
+ * or own the pod (helper.DefaultSelector); the scheduler has no listers for those yet, so a pod that
+ * a controller owns is spread by its own labels (which include its ReplicaSet's pod-template-hash),
+ * and a pod nobody owns gets no default constraints, as upstream gives it an empty selector.
+ */
 function defaultConstraints(pod: Readonly<Pod>, defaults: readonly TopologySpreadConstraint[]): Constraint[] {
   const labels = pod.metadata.labels ?? {};
   if (Object.keys(labels).length === 0) return []; // upstream: an empty default selector drops the constraints
+  if (!(pod.metadata.ownerReferences ?? []).some((r) => r.controller === true)) return [];
   const selector = labelSelectorAsSelector({ matchLabels: labels });
   return defaults.filter((c) => c.whenUnsatisfiable === "ScheduleAnyway").map((c) => toConstraint(c, selector));
 }
