@@ -11,6 +11,7 @@ export * from "./networking/v1.ts";
 export * from "./coordination/v1.ts";
 export * from "./discovery/v1.ts";
 export * from "./storage/v1.ts";
+export * from "./scheduling/v1.ts";
 export * from "./policy/v1.ts";
 export * from "./autoscaling/v1.ts";
 export * from "./labels.ts";

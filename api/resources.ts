@@ -75,6 +75,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r("coordination.k8s.io", "v1", "Lease", "leases", true),
   r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
   r("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, { shortNames: ["sc"] }),
+  r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, { shortNames: ["pc"] }),
 ];
 
 /** "apps/v1" for a named group, "v1" for the core group. */

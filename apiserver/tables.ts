@@ -560,6 +560,18 @@ const HANDLERS: Record<string, TableHandler> = {
       };
     },
   },
+  "scheduling.k8s.io/priorityclasses": {
+    columns: [
+      NAME,
+      col("Value", "integer", "value represents the integer value of this priority class."),
+      col("Global-Default", "boolean", "globalDefault specifies whether this PriorityClass should be considered as the default priority."),
+      AGE,
+      col("PreemptionPolicy", "string", "preemptionPolicy is the Policy for preempting pods with lower priority."),
+    ],
+    print: (o, now) => ({
+      cells: [nameOf(o), typeof o.value === "number" ? o.value : 0, o.globalDefault === true, since(meta(o).creationTimestamp, now), str(o.preemptionPolicy)],
+    }),
+  },
   "storage.k8s.io/storageclasses": {
     columns: [
       NAME,

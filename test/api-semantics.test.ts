@@ -1055,3 +1055,50 @@ describe("namespace lifecycle", () => {
     expectStatus(await get(`/api/v1/namespaces/${ns}`), 404);
   });
 });
+
+describe("priority classes and Priority admission", () => {
+  const pcPath = (name = "") => `/apis/scheduling.k8s.io/v1/priorityclasses${name ? `/${name}` : ""}`;
+  const withSpec = (p: KObj, spec: Record<string, unknown>): KObj => ({ ...p, spec: { ...(p.spec as Record<string, unknown>), ...spec } });
+
+  it("the system classes exist, and a pod naming one gets its priority and preemptionPolicy", async () => {
+    const sys = await get(pcPath("system-node-critical"));
+    expect(sys.status, sys.text).toBe(200);
+    expect(sys.body.value).toBe(2000001000);
+    const ns = await newNamespace("prio");
+    const p = await mustCreate(podPath(ns), withSpec(pod("critical"), { priorityClassName: "system-cluster-critical" }));
+    expect(at(p, "spec.priority")).toBe(2000000000);
+    expect(at(p, "spec.preemptionPolicy")).toBe("PreemptLowerPriority");
+  });
+
+  it("a pod naming no class gets priority 0; one naming a missing class is Forbidden", async () => {
+    const ns = await newNamespace("prio");
+    const p = await mustCreate(podPath(ns), pod("plain"));
+    expect(at(p, "spec.priority")).toBe(0);
+    const missing = await post(podPath(ns), withSpec(pod("ghost"), { priorityClassName: "nope" }));
+    expectStatus(missing, 403, "Forbidden");
+    expect(missing.body.message).toContain("no PriorityClass with name nope was found");
+  });
+
+  it("a pod may not claim a priority its class does not give it", async () => {
+    const ns = await newNamespace("prio");
+    const r = await post(podPath(ns), withSpec(pod("greedy"), { priority: 1000 }));
+    expectStatus(r, 403, "Forbidden");
+    expect(r.body.message).toContain("the integer value of priority (1000) must not be provided in pod spec");
+  });
+
+  it("user classes are capped at 1,000,000,000, their value is immutable, and there is one global default", async () => {
+    const big = await post(pcPath(), { apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", metadata: { name: "too-high" }, value: 2000000000 });
+    expectStatus(big, 422, "Invalid");
+    const a = await mustCreate(pcPath(), { apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", metadata: { name: "default-a" }, value: 10, globalDefault: true });
+    expect(a.preemptionPolicy).toBe("PreemptLowerPriority");
+    const b = await post(pcPath(), { apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", metadata: { name: "default-b" }, value: 20, globalDefault: true });
+    expectStatus(b, 422, "Invalid");
+    const changed = await put(pcPath("default-a"), { ...a, value: 11 });
+    expectStatus(changed, 422, "Invalid");
+    const ns = await newNamespace("prio");
+    const p = await mustCreate(podPath(ns), pod("defaulted"));
+    expect(at(p, "spec.priority")).toBe(10);
+    expect(at(p, "spec.priorityClassName")).toBe("default-a");
+    expect((await del(pcPath("default-a"))).status).toBe(200);
+  });
+});

@@ -66,17 +66,18 @@ describe("discovery and version", () => {
     expect(out).toMatch(/Server Version: v1\.32\.\d+/);
   });
 
-  it("api-resources lists all 19 resources with short names", async () => {
+  it("api-resources lists all 20 resources with short names", async () => {
     const out = await ok(["api-resources", "--no-headers"]);
     const lines = out.split("\n").filter((l) => l.trim());
-    expect(lines).toHaveLength(19);
+    expect(lines).toHaveLength(20);
     const byName = new Map(lines.map((l) => [l.split(/\s+/)[0], l.split(/\s+/)]));
     expect(byName.get("pods")?.[1]).toBe("po");
     expect(byName.get("deployments")?.[1]).toBe("deploy");
+    expect(byName.get("priorityclasses")?.[1]).toBe("pc");
     for (const r of [
       "namespaces", "nodes", "pods", "services", "endpoints", "events", "configmaps", "secrets", "persistentvolumes",
       "persistentvolumeclaims", "serviceaccounts", "deployments", "replicasets", "jobs", "ingresses", "ingressclasses",
-      "leases", "endpointslices", "storageclasses",
+      "leases", "endpointslices", "storageclasses", "priorityclasses",
     ]) {
       expect(byName.has(r), `api-resources is missing ${r}`).toBe(true);
     }

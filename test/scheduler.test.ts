@@ -7,6 +7,7 @@ import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Deployment } from "../api/apps/v1.ts";
+import type { KubeObject } from "../api/meta.ts";
 import type { Event, Namespace, Node, Pod, PodSpec, Taint } from "../api/core/v1.ts";
 import type { Lease } from "../api/coordination/v1.ts";
 import { isNotFound, RestClient } from "../client/index.ts";
@@ -294,7 +295,14 @@ describe("scheduler against a real cluster", () => {
   it("preemption: a high-priority pod evicts the low-priority pod filling its node and is bound there", async () => {
     const ns = await newNamespace("sched-preemption");
     const node = "sched-1c-1";
-    await create(ns, pod("low", { cpu: "1500m", spec: { priority: 0, nodeSelector: { [HOSTNAME]: node } } }));
+    // Priorities come from PriorityClasses (the apiserver's Priority admission), as in a real cluster.
+    await client.resource("scheduling.k8s.io", "priorityclasses").create("", {
+      apiVersion: "scheduling.k8s.io/v1",
+      kind: "PriorityClass",
+      metadata: { name: "sched-test-high" },
+      value: 1000,
+    } as KubeObject);
+    await create(ns, pod("low", { cpu: "1500m", spec: { nodeSelector: { [HOSTNAME]: node } } }));
     expect(await boundNode(ns, "low")).toBe(node);
     const low = await poll("low to be Running", async () => {
       const p = await pods().get(ns, "low");
@@ -317,7 +325,7 @@ describe("scheduler against a real cluster", () => {
       }
     })();
     try {
-      await create(ns, pod("high", { cpu: "1", spec: { priority: 1000, nodeSelector: { [HOSTNAME]: node } } }));
+      await create(ns, pod("high", { cpu: "1", spec: { priorityClassName: "sched-test-high", nodeSelector: { [HOSTNAME]: node } } }));
       await poll("low to be evicted", async () => {
         try {
           const p = await pods().get(ns, "low");

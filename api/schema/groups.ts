@@ -260,6 +260,10 @@ export const storageKinds = {
   },
 };
 
+export const schedulingKinds = {
+  PriorityClass: { value: int32, globalDefault: bool, description: str, preemptionPolicy: str },
+};
+
 export const policyKinds = {
   Eviction: { deleteOptions: DeleteOptions },
 };

@@ -16,6 +16,7 @@ import {
   networkingKinds,
   policyKinds,
   storageKinds,
+  schedulingKinds,
 } from "./groups.ts";
 
 export {
@@ -55,6 +56,7 @@ const byGroupVersion: Record<string, Record<string, Fields>> = {
   "coordination.k8s.io/v1": coordinationKinds,
   "discovery.k8s.io/v1": discoveryKinds,
   "storage.k8s.io/v1": storageKinds,
+  "scheduling.k8s.io/v1": schedulingKinds,
   "policy/v1": policyKinds,
   "autoscaling/v1": autoscalingKinds,
 };

@@ -90,6 +90,8 @@ function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
       return validateEndpointSlice(o);
     case "storage.k8s.io/StorageClass":
       return validateStorageClass(o);
+    case "scheduling.k8s.io/PriorityClass":
+      return validatePriorityClass(o);
     default:
       return [];
   }
@@ -141,6 +143,8 @@ function validateKindUpdate(o: Rec, old: Rec, info: ResourceInfo): FieldError[] 
       return validateEndpointSliceUpdate(o, old);
     case "storage.k8s.io/StorageClass":
       return validateStorageClassUpdate(o, old);
+    case "scheduling.k8s.io/PriorityClass":
+      return o.value === old.value ? [] : [{ type: "FieldValueForbidden", field: "value", badValue: o.value, detail: "may not be changed in an update." }];
     default:
       return [];
   }
@@ -159,6 +163,21 @@ export function validateObjectUpdate(obj: KubeObject, old: KubeObject, info: Res
     errs.push(...validateKindUpdate(obj as Rec, old as Rec, info));
   } catch (e) {
     errs.push(invalid("", null, `object could not be validated: ${(e as Error).message}`));
+  }
+  return errs;
+}
+
+/** PriorityClass: an integer value, user classes at most 1,000,000,000, a known preemptionPolicy. */
+function validatePriorityClass(o: Record<string, unknown>): FieldError[] {
+  const errs: FieldError[] = [];
+  const name = String((o.metadata as { name?: unknown } | undefined)?.name ?? "");
+  if (typeof o.value !== "number" || !Number.isInteger(o.value)) {
+    errs.push({ type: "FieldValueRequired", field: "value", detail: "" });
+  } else if (o.value > 1000000000 && !name.startsWith("system-")) {
+    errs.push({ type: "FieldValueForbidden", field: "value", badValue: o.value, detail: "maximum allowed value of a user defined priority is 1000000000" });
+  }
+  if (o.preemptionPolicy !== undefined && o.preemptionPolicy !== "PreemptLowerPriority" && o.preemptionPolicy !== "Never") {
+    errs.push({ type: "FieldValueNotSupported", field: "preemptionPolicy", badValue: o.preemptionPolicy, detail: 'supported values: "Never", "PreemptLowerPriority"' });
   }
   return errs;
 }

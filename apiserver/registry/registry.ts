@@ -1,6 +1,6 @@
 // The set of resource stores the apiserver serves, each with its strategy, over one Backend.
 
-import { RESOURCES, type KubeObject, type ResourceInfo } from "../../api/index.ts";
+import { RESOURCES, SYSTEM_PRIORITY_CLASSES, type KubeObject, type ResourceInfo } from "../../api/index.ts";
 import { WatchCache, type Backend, type KeyValue } from "../storage/index.ts";
 import { errors } from "../errors.ts";
 import type { StorageMetrics } from "../metrics.ts";
@@ -13,6 +13,7 @@ import { nodeStrategy } from "./core/nodes/strategy.ts";
 import { deploymentStrategy } from "./apps/deployments/strategy.ts";
 import { replicaSetStrategy } from "./apps/replicasets/strategy.ts";
 import { jobStrategy } from "./batch/jobs/strategy.ts";
+import { priorityClassStrategy } from "./scheduling/priorityclasses/strategy.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "/pods": podStrategy,
@@ -22,6 +23,7 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "apps/deployments": deploymentStrategy,
   "apps/replicasets": replicaSetStrategy,
   "batch/jobs": jobStrategy,
+  "scheduling.k8s.io/priorityclasses": priorityClassStrategy,
 };
 
 /** Namespaces every cluster has, created at startup as the apiserver's bootstrap controller does. */
@@ -80,6 +82,14 @@ export class Registry {
   /** Starts every watch cache and creates the system namespaces. */
   async start(): Promise<void> {
     await this.cache.start();
+    const pcs = this.store("scheduling.k8s.io", "priorityclasses");
+    for (const pc of SYSTEM_PRIORITY_CLASSES) {
+      try {
+        await pcs.create("", { apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", metadata: { name: pc.name }, value: pc.value, description: pc.description });
+      } catch (e) {
+        if (!(typeof e === "object" && e !== null && (e as { code?: number }).code === 409)) throw e;
+      }
+    }
     const ns = this.store("", "namespaces");
     for (const name of SYSTEM_NAMESPACES) {
       try {

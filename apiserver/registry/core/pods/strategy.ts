@@ -1,7 +1,8 @@
 // Pods: status starts Pending with a QoS class, deletion of a pod on a node is graceful (the kubelet finishes it).
 
 import type { KubeObject, ResourceInfo } from "../../../../api/index.ts";
-import { genericStrategy, type Strategy } from "../../strategy.ts";
+import { errors } from "../../../errors.ts";
+import { genericStrategy, type Strategy, type StrategyContext } from "../../strategy.ts";
 
 interface ContainerLike {
   resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
@@ -47,8 +48,9 @@ export function podStrategy(info: ResourceInfo): Strategy {
   const base = genericStrategy(info);
   return genericStrategy(info, {
     returnDeletedObject: true,
-    prepareForCreate(obj) {
+    prepareForCreate(obj, ctx) {
       obj.status = { phase: "Pending", qosClass: podQOSClass(obj.spec as Parameters<typeof podQOSClass>[0]) };
+      admitPriority(obj, ctx);
     },
     gracefulDeletion(obj, options) {
       // Unscheduled and finished pods have nobody to wait for; grace 0 forces immediate removal.
@@ -67,4 +69,34 @@ export function podStrategy(info: ResourceInfo): Strategy {
       );
     },
   });
+}
+
+/**
+ * The Priority admission plugin: spec.priority comes from the PriorityClass the pod names (or the
+ * global default class, else 0), and a pod may not claim a priority of its own.
+ */
+function admitPriority(pod: KubeObject, ctx: StrategyContext): void {
+  const spec = asRecord(pod.spec) as { priorityClassName?: unknown; priority?: unknown; preemptionPolicy?: unknown };
+  const classes = ctx.registry.store("scheduling.k8s.io", "priorityclasses").cache.list("/registry/priorityclasses/").items.map((i) => i.obj);
+  const gr = { group: "", resource: "pods" };
+  const name = pod.metadata.name ?? pod.metadata.generateName ?? "";
+  let cls: KubeObject | undefined;
+  if (typeof spec.priorityClassName === "string" && spec.priorityClassName !== "") {
+    cls = classes.find((c) => c.metadata.name === spec.priorityClassName);
+    if (!cls) throw errors.forbidden(gr, name, `no PriorityClass with name ${spec.priorityClassName} was found`);
+  } else {
+    cls = classes.find((c) => c.globalDefault === true);
+  }
+  const value = cls && typeof cls.value === "number" ? cls.value : 0;
+  if (spec.priority !== undefined && spec.priority !== null && spec.priority !== value) {
+    throw errors.forbidden(
+      gr,
+      name,
+      `the integer value of priority (${String(spec.priority)}) must not be provided in pod spec; priority admission controller computed ${value} from the given PriorityClass name`,
+    );
+  }
+  spec.priority = value;
+  if (cls) spec.priorityClassName = cls.metadata.name;
+  spec.preemptionPolicy ??= (cls?.preemptionPolicy as string | undefined) ?? "PreemptLowerPriority";
+  pod.spec = spec;
 }
