@@ -2,6 +2,7 @@
 // and watch delivery latency with 1,000 watchers at 500 writes/s.
 
 import { spawn } from "node:child_process";
+import { drive } from "./util.ts";
 import https from "node:https";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,26 +22,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** Runs `total` async operations with `concurrency` in flight; returns ops/s and per-op latencies (ms). */
-async function drive(total: number, concurrency: number, op: (i: number) => Promise<void>): Promise<{ rate: number; lat: number[] }> {
-  let next = 0;
-  const lat: number[] = [];
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= total) return;
-        const t = performance.now();
-        await op(i);
-        lat.push(performance.now() - t);
-      }
-    }),
-  );
-  const secs = (performance.now() - started) / 1000;
-  lat.sort((a, b) => a - b);
-  return { rate: total / secs, lat };
-}
 
 function configMap(name: string, extra: Record<string, string> = {}): string {
   return JSON.stringify({

@@ -3,52 +3,18 @@
 // Real etcd, the apiserver as its own process over HTTPS with a token, and one controller-manager
 // process running the replicaset and deployment controllers.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { drive, startComponent, stopProcess } from "./util.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import type { Deployment } from "../api/apps/v1.ts";
 import type { ConfigMap, Namespace, Pod } from "../api/core/v1.ts";
 import { RestClient } from "../client/index.ts";
 import { writeKubeconfig } from "../cli/kubeconfig.ts";
 import { ensurePki } from "../cli/pki.ts";
 import { findFreePort, startEtcd } from "../test/harness/etcd.ts";
-
-const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
-
-/** Runs `total` async operations with `concurrency` in flight; returns ops/s. */
-async function drive(total: number, concurrency: number, op: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= total) return;
-        await op(i);
-      }
-    }),
-  );
-  return total / ((performance.now() - started) / 1000);
-}
-
-function startProcess(args: string[], logLevel = "warn"): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, MAIN, ...args], {
-    stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, KUBELAB_LOG_LEVEL: logLevel },
-  });
-}
-
-async function stopProcess(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once("exit", r));
-  p.kill("SIGTERM");
-  const t = setTimeout(() => p.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(t);
-}
 
 export async function runControllersBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -75,7 +41,7 @@ export async function runControllersBench(argv: string[]): Promise<void> {
   try {
     const pki = ensurePki(join(dir, "pki"));
     const port = await findFreePort();
-    apiserver = startProcess(["apiserver", "--storage", etcd.url, "--port", String(port),
+    apiserver = startComponent(["apiserver", "--storage", etcd.url, "--port", String(port),
       "--tls-cert-file", join(pki.dir, "apiserver.crt"), "--tls-private-key-file", join(pki.dir, "apiserver.key"), "--token-auth-file", pki.tokenFile]);
     const kubeconfig = join(dir, "kubeconfig");
     writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, caCert: pki.caCert, token: pki.adminToken });
@@ -95,11 +61,11 @@ export async function runControllersBench(argv: string[]): Promise<void> {
     await client.resource<Namespace>("", "namespaces").create("", { metadata: { name: "raw" } });
     const cmObj = (name: string): ConfigMap => ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, labels: { bench: "controllers" } }, data: { key: "x".repeat(200) } });
     await drive(200, concurrency, async (i) => void (await cms.create("raw", cmObj(`warm-${i}`))));
-    const rawRate = await drive(writes, concurrency, async (i) => void (await cms.create("raw", cmObj(`cm-${i}`))));
+    const rawRate = (await drive(writes, concurrency, async (i) => void (await cms.create("raw", cmObj(`cm-${i}`))))).rate;
 
     // 2. The controller-manager (not leader-elected: one process), caches synced before the clock starts.
     const cmPort = await findFreePort();
-    cm = startProcess(["controller-manager", "--kubeconfig", kubeconfig, "--controllers", "replicaset,deployment", "--port", String(cmPort), "--workers", values.workers!]);
+    cm = startComponent(["controller-manager", "--kubeconfig", kubeconfig, "--controllers", "replicaset,deployment", "--port", String(cmPort), "--workers", values.workers!]);
     for (let i = 0; ; i++) {
       const r = await fetch(`http://127.0.0.1:${cmPort}/readyz`).then((x) => x.status, () => 0);
       if (r === 200) break;

@@ -1,11 +1,11 @@
 // Scheduler bench, end to end: pods bound per second through the apiserver on a real etcd, by a
 // `kubelab scheduler` process, beside the raw etcd3 write rate measured in the same run.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { drive, startComponent, stopProcess } from "./util.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Etcd3 } from "etcd3";
 import type { Namespace, Node, Pod } from "../api/core/v1.ts";
 import { RestClient } from "../client/index.ts";
@@ -13,36 +13,7 @@ import { writeKubeconfig } from "../cli/kubeconfig.ts";
 import { ensurePki } from "../cli/pki.ts";
 import { findFreePort, startEtcd } from "../test/harness/etcd.ts";
 
-const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const ZONES = ["local-1a", "local-1b", "local-1c"];
-
-async function drive(total: number, concurrency: number, op: (i: number) => Promise<void>): Promise<number> {
-  let next = 0;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= total) return;
-        await op(i);
-      }
-    }),
-  );
-  return total / ((performance.now() - started) / 1000);
-}
-
-function startProcess(args: string[]): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, MAIN, ...args], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } });
-}
-
-async function stopProcess(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.once("exit", r));
-  p.kill("SIGTERM");
-  const t = setTimeout(() => p.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(t);
-}
 
 async function waitHttp(url: string, ok: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -65,13 +36,13 @@ export async function runSchedulerE2E(opts: { nodes: number; pods: number; concu
     const raw = new Etcd3({ hosts: etcd.endpoints });
     const value = "x".repeat(1200);
     await drive(500, opts.concurrency, async (i) => void (await raw.put(`/bench/warm/${i}`).value(value)));
-    const rawRate = await drive(opts.pods, opts.concurrency, async (i) => void (await raw.put(`/bench/raw/${i}`).value(value)));
+    const rawRate = (await drive(opts.pods, opts.concurrency, async (i) => void (await raw.put(`/bench/raw/${i}`).value(value)))).rate;
     raw.close();
 
     // 2. The apiserver (HTTPS, token) and one scheduler process (no leader election).
     const pki = ensurePki(join(dir, "pki"));
     const port = await findFreePort();
-    apiserver = startProcess(["apiserver", "--storage", etcd.url, "--port", String(port),
+    apiserver = startComponent(["apiserver", "--storage", etcd.url, "--port", String(port),
       "--tls-cert-file", join(pki.dir, "apiserver.crt"), "--tls-private-key-file", join(pki.dir, "apiserver.key"), "--token-auth-file", pki.tokenFile]);
     const kubeconfig = join(dir, "kubeconfig");
     writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, caCert: pki.caCert, token: pki.adminToken });
@@ -93,7 +64,7 @@ export async function runSchedulerE2E(opts: { nodes: number; pods: number; concu
       } as Node);
     });
     const schedPort = await findFreePort();
-    scheduler = startProcess(["scheduler", "--kubeconfig", kubeconfig, "--port", String(schedPort)]);
+    scheduler = startComponent(["scheduler", "--kubeconfig", kubeconfig, "--port", String(schedPort)]);
     await waitHttp("/readyz", () => fetch(`http://127.0.0.1:${schedPort}/readyz`).then((r) => r.status === 200), "scheduler");
     await client.resource<Namespace>("", "namespaces").create("", { metadata: { name: "bench" } });
     await new Promise((r) => setTimeout(r, 2000)); // the scheduler's informers see every node
@@ -119,14 +90,14 @@ export async function runSchedulerE2E(opts: { nodes: number; pods: number; concu
       }
     })();
     const t0 = performance.now();
-    const createRate = await drive(opts.pods, opts.concurrency, async (i) => {
+    const createRate = (await drive(opts.pods, opts.concurrency, async (i) => {
       await pods.create("bench", {
         apiVersion: "v1",
         kind: "Pod",
         metadata: { name: `p-${i}` },
         spec: { containers: [{ name: "c", image: "busybox", resources: { requests: { cpu: "100m", memory: "500Mi" } } }] },
       } as Pod);
-    });
+    })).rate;
     const deadline = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 300_000).unref());
     const res = await Promise.race([done.then(() => "ok" as const), deadline]);
     const secs = (performance.now() - t0) / 1000;

@@ -1,7 +1,6 @@
 // `kubelab controller-manager`: shared informers, the workload controllers, leader election on a Lease.
 
 import { randomUUID } from "node:crypto";
-import http from "node:http";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -18,6 +17,7 @@ import {
 } from "../client/index.ts";
 import { CONTROLLERS, type ControllerEnv } from "../controllers/index.ts";
 import { CliError } from "./errors.ts";
+import { parseDuration, serveHealth } from "./component.ts";
 
 const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
 
@@ -30,13 +30,6 @@ const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
   --leader-elect-renew-deadline D   (default 10s; less than the lease duration)
   --leader-elect-retry-period D     (default 2s)`;
 
-/** "15s", "500ms", "1m" → milliseconds; a bad value is a usage error naming the flag. */
-export function parseDuration(flag: string, v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
-  if (!m) throw new CliError(`--${flag}: "${v}" is not a duration like 15s or 500ms`, 2);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
-  return Math.round(Number(m[1]) * unit);
-}
 
 
 /** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
@@ -46,32 +39,6 @@ async function runControllers(ctx: Context, client: Client, names: string[], reg
   const started = names.map((n) => CONTROLLERS[n](env));
   informers.start(ctx);
   await Promise.all(started.map((s) => s.run({ ...ctx, log: ctx.log.child({ controller: s.name }) })));
-}
-
-function serveHealth(port: number, registry: Registry, ready: () => boolean, log: Logger): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz" || path === "/livez") {
-      res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
-    } else if (path === "/readyz") {
-      const ok = ready();
-      res.writeHead(ok ? 200 : 503, { "Content-Type": "text/plain" }).end(ok ? "ok" : "not leading or caches not synced");
-    } else if (path === "/metrics") {
-      registry.metrics().then(
-        (m) => res.writeHead(200, { "Content-Type": registry.contentType }).end(m),
-        (e: Error) => res.writeHead(500).end(e.message),
-      );
-    } else {
-      res.writeHead(404, { "Content-Type": "text/plain" }).end("not found");
-    }
-  });
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
-      log.info({ port: (server.address() as { port: number }).port }, "serving /healthz, /readyz and /metrics");
-      resolve(server);
-    });
-  });
 }
 
 export async function runControllerManager(argv: string[]): Promise<void> {
@@ -121,7 +88,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let running = false;
-  const server = await serveHealth(port, registry, () => running, log);
+  const server = await serveHealth(port, registry, () => running, log, "not leading or caches not synced");
 
   const stop = new AbortController();
   const ctx: Context = { signal: stop.signal, log };

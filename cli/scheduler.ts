@@ -1,14 +1,13 @@
 // `kubelab scheduler`: the default profile over the in-tree plugins, leader-elected on kube-system/kube-scheduler.
 
 import { randomUUID } from "node:crypto";
-import http from "node:http";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { RestClient, loadKubeconfig, newLogger, runLeaderElection, type Context } from "../client/index.ts";
 import { Scheduler, type Profile } from "../scheduler/index.ts";
 import { inTreeRegistry } from "../scheduler/plugins/registry.ts";
-import { parseDuration } from "./controller-manager.ts";
+import { parseDuration, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab scheduler --kubeconfig FILE [flags]
@@ -83,22 +82,7 @@ export async function runScheduler(argv: string[]): Promise<void> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let running = false;
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
-    if (path === "/healthz" || path === "/livez") res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
-    else if (path === "/readyz") res.writeHead(running ? 200 : 503, { "Content-Type": "text/plain" }).end(running ? "ok" : "not leading");
-    else if (path === "/metrics") {
-      registry.metrics().then(
-        (m) => res.writeHead(200, { "Content-Type": registry.contentType }).end(m),
-        (e: Error) => res.writeHead(500).end(e.message),
-      );
-    } else res.writeHead(404, { "Content-Type": "text/plain" }).end("not found");
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
-  });
-  log.info({ port: (server.address() as { port: number }).port }, "serving /healthz, /readyz and /metrics");
+  const server = await serveHealth(port, registry, () => running, log, "not leading");
 
   const stop = new AbortController();
   const ctx: Context = { signal: stop.signal, log };
