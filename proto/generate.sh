@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerates proto/gen/ (TypeScript codecs for the Kubernetes protobuf subset in proto/k8s/) with ts-proto.
+# Regenerates proto/gen/ with ts-proto: codecs for the Kubernetes protobuf subset in proto/k8s/ (proto/gen/k8s/)
+# and the CRI v1 gRPC client for the subset in proto/cri/ (proto/gen/cri/).
 # Usage: npm run proto   (or: bash proto/generate.sh). Needs protoc (3.21+) on PATH and `npm install` done.
 # The generated files are committed, so nobody needs protoc just to build or run kubelab.
 set -euo pipefail
@@ -41,3 +42,22 @@ mapfile -t protos < <(cd proto && find k8s -name '*.proto' | sort)
   "${protos[@]}")
 
 echo "generated $(find "$out" -name '*.ts' | wc -l) files in proto/gen/"
+
+# CRI v1 (proto/cri/api.proto, our subset of kubernetes/cri-api) -> proto/gen/cri/api.ts, a gRPC client for
+# kubelet/runtime/cri.ts. Options differ from the k8s codecs above:
+#  outputServices=grpc-js      service definitions + typed clients for @grpc/grpc-js
+#  outputPartialMethods=true   X.fromPartial(): build every request with it (a bare object literal leaves
+#                              scalars undefined and encode() throws "invalid int32: undefined")
+#  forceLong=string            int64 (nanosecond timestamps, timeouts) -> decimal strings, no precision loss
+#  useOptionals=none, unknownFields=false, no $type: plain messages; unknown response fields are dropped
+cri_opts="esModuleInterop=true,importSuffix=.ts,outputJsonMethods=false,outputEncodeMethods=true"
+cri_opts+=",outputPartialMethods=true,outputServices=grpc-js,forceLong=string,env=node,useOptionals=none"
+cri_opts+=",outputTypeAnnotations=false,unknownFields=false,useExactTypes=false"
+(cd proto && protoc \
+  --plugin="protoc-gen-ts_proto=$plugin" \
+  --ts_proto_out="$out" \
+  --ts_proto_opt="$cri_opts" \
+  -I . \
+  cri/api.proto)
+
+echo "generated proto/gen/cri/api.ts"
