@@ -11,6 +11,7 @@ import { newApiserverMetrics, type ApiserverMetrics } from "./metrics.ts";
 import { negotiate } from "./negotiation.ts";
 import { parseRequestInfo, type RequestInfo } from "./requestinfo.ts";
 import { Registry } from "./registry/registry.ts";
+import type { AdmissionOptions } from "./registry/strategy.ts";
 import type { Backend } from "./storage/index.ts";
 import {
   aggregatedDiscovery,
@@ -55,6 +56,8 @@ export interface ApiServerOptions {
   tls?: { cert: string; key: string };
   log?: Logger;
   metrics?: ApiserverMetrics;
+  /** Admission plugin settings; DEFAULT_ADMISSION_OPTIONS when absent. */
+  admission?: AdmissionOptions;
 }
 
 interface State {
@@ -76,7 +79,7 @@ export class ApiServer {
   constructor(private readonly opts: ApiServerOptions) {
     this.metrics = opts.metrics ?? newApiserverMetrics();
     this.log = opts.log ?? newLogger("apiserver");
-    this.registry = new Registry(opts.backend, this.metrics);
+    this.registry = new Registry(opts.backend, this.metrics, undefined, opts.admission);
     this.app = new Koa<State>();
     this.app.proxy = false;
     this.app.silent = true;

@@ -6,6 +6,7 @@ const BENCHES: Record<string, (argv: string[]) => Promise<void>> = {
   api: runApiBench,
   controllers: (argv) => import("./controllers.ts").then((m) => m.runControllersBench(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runSchedulerBench(argv)),
+  pods: (argv) => import("./pods.ts").then((m) => m.runPodsBench(argv)),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -14,7 +14,16 @@ const HELP = `usage: kubelab apiserver [flags]
   --tls-cert-file FILE       serving certificate (PEM)
   --tls-private-key-file F   serving key (PEM)
   --token-auth-file FILE     bearer tokens, one "token,user,uid[,groups]" per line
-  --insecure-serving         serve plain HTTP without authentication (tests and debugging only)`;
+  --insecure-serving         serve plain HTTP without authentication (tests and debugging only)
+  --default-not-ready-toleration-seconds N    tolerationSeconds of the not-ready:NoExecute toleration
+                             added to pods that have none (default 300)
+  --default-unreachable-toleration-seconds N  the same for unreachable:NoExecute (default 300)`;
+
+function parseSeconds(flag: string, v: string): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isInteger(n) || n < 0) throw new CliError(`--${flag} must be a non-negative integer, got "${v}"`, 2);
+  return n;
+}
 
 export async function runApiserver(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -27,6 +36,8 @@ export async function runApiserver(argv: string[]): Promise<void> {
       "tls-private-key-file": { type: "string" },
       "token-auth-file": { type: "string" },
       "insecure-serving": { type: "boolean", default: false },
+      "default-not-ready-toleration-seconds": { type: "string", default: "300" },
+      "default-unreachable-toleration-seconds": { type: "string", default: "300" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -42,6 +53,10 @@ export async function runApiserver(argv: string[]): Promise<void> {
   if (!insecure && (!values["tls-cert-file"] || !values["tls-private-key-file"] || !values["token-auth-file"])) {
     throw new CliError("--tls-cert-file, --tls-private-key-file and --token-auth-file are required (or --insecure-serving for tests)", 2);
   }
+  const admission = {
+    defaultNotReadyTolerationSeconds: parseSeconds("default-not-ready-toleration-seconds", values["default-not-ready-toleration-seconds"]!),
+    defaultUnreachableTolerationSeconds: parseSeconds("default-unreachable-toleration-seconds", values["default-unreachable-toleration-seconds"]!),
+  };
   const log = newLogger("apiserver");
   const backend = await openBackend(values.storage!).catch((e: Error) => {
     throw new CliError(`cannot open storage ${values.storage}: ${e.message}`);
@@ -49,6 +64,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
   const server = new ApiServer({
     backend,
     log,
+    admission,
     tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8") },
     authenticators: insecure ? [] : [TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
   });

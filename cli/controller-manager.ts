@@ -15,7 +15,7 @@ import {
   type Context,
   type Logger,
 } from "../client/index.ts";
-import { CONTROLLERS, type ControllerEnv } from "../controllers/index.ts";
+import { CONTROLLERS, DEFAULT_CONTROLLER_MANAGER_CONFIG, type ControllerEnv, type ControllerManagerConfig } from "../controllers/index.ts";
 import { CliError } from "./errors.ts";
 import { parseDuration, serveHealth } from "./component.ts";
 
@@ -28,14 +28,32 @@ const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
   --workers N              concurrent reconciles per controller (default 5)
   --leader-elect-lease-duration D   (default 15s)
   --leader-elect-renew-deadline D   (default 10s; less than the lease duration)
-  --leader-elect-retry-period D     (default 2s)`;
+  --leader-elect-retry-period D     (default 2s)
+
+node lifecycle:
+  --node-monitor-period D           how often node health is checked (default 5s)
+  --node-monitor-grace-period D     heartbeat silence before a node is Unknown (default 50s)
+  --node-startup-grace-period D     the same for a node that never posted status (default 60s)
+  --node-eviction-rate R            nodes per second tainted NoExecute in a healthy zone (default 0.1)
+  --secondary-node-eviction-rate R  the same in a partially disrupted large zone (default 0.01)
+  --large-cluster-size-threshold N  nodes above which a zone is large (default 50)
+  --unhealthy-zone-threshold F      fraction of not-Ready nodes making a zone partially disrupted (default 0.55)`;
+
+/** A non-negative number flag (rates, fractions). */
+function parseNumber(flag: string, v: string, opts: { integer?: boolean; max?: number } = {}): number {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n) || n < 0 || (opts.integer && !Number.isInteger(n)) || (opts.max !== undefined && n > opts.max)) {
+    throw new CliError(`--${flag} must be a non-negative ${opts.integer ? "integer" : "number"}${opts.max !== undefined ? ` at most ${opts.max}` : ""}, got "${v}"`, 2);
+  }
+  return n;
+}
 
 
 
 /** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
-async function runControllers(ctx: Context, client: Client, names: string[], registry: Registry, workers: number): Promise<void> {
+async function runControllers(ctx: Context, client: Client, names: string[], registry: Registry, workers: number, config: ControllerManagerConfig): Promise<void> {
   const informers = newSharedInformerFactory(client);
-  const env: ControllerEnv = { client, informers, registry, workers, recorder: (component) => newEventRecorder(client, { component }) };
+  const env: ControllerEnv = { client, informers, registry, workers, recorder: (component) => newEventRecorder(client, { component }), config };
   const started = names.map((n) => CONTROLLERS[n](env));
   informers.start(ctx);
   await Promise.all(started.map((s) => s.run({ ...ctx, log: ctx.log.child({ controller: s.name }) })));
@@ -53,6 +71,13 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       "leader-elect-lease-duration": { type: "string", default: "15s" },
       "leader-elect-renew-deadline": { type: "string", default: "10s" },
       "leader-elect-retry-period": { type: "string", default: "2s" },
+      "node-monitor-period": { type: "string", default: "5s" },
+      "node-monitor-grace-period": { type: "string", default: "50s" },
+      "node-startup-grace-period": { type: "string", default: "60s" },
+      "node-eviction-rate": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.nodeEvictionRate) },
+      "secondary-node-eviction-rate": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.secondaryNodeEvictionRate) },
+      "large-cluster-size-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.largeClusterSizeThreshold) },
+      "unhealthy-zone-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.unhealthyZoneThreshold) },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -77,6 +102,16 @@ export async function runControllerManager(argv: string[]): Promise<void> {
   const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
   const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
   if (renewDeadlineMs >= leaseDurationMs) throw new CliError("--leader-elect-renew-deadline must be less than --leader-elect-lease-duration", 2);
+  const cmConfig: ControllerManagerConfig = {
+    nodeMonitorPeriodMs: parseDuration("node-monitor-period", values["node-monitor-period"]!),
+    nodeMonitorGracePeriodMs: parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]!),
+    nodeStartupGracePeriodMs: parseDuration("node-startup-grace-period", values["node-startup-grace-period"]!),
+    nodeEvictionRate: parseNumber("node-eviction-rate", values["node-eviction-rate"]!),
+    secondaryNodeEvictionRate: parseNumber("secondary-node-eviction-rate", values["secondary-node-eviction-rate"]!),
+    largeClusterSizeThreshold: parseNumber("large-cluster-size-threshold", values["large-cluster-size-threshold"]!, { integer: true }),
+    unhealthyZoneThreshold: parseNumber("unhealthy-zone-threshold", values["unhealthy-zone-threshold"]!, { max: 1 }),
+  };
+  if (cmConfig.nodeMonitorPeriodMs <= 0) throw new CliError("--node-monitor-period must be positive", 2);
   const log = newLogger("controller-manager");
   let config;
   try {
@@ -112,7 +147,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       onStartedLeading: async (leaderCtx) => {
         log.info({ identity }, "became leader");
         running = true;
-        await runControllers(leaderCtx, client, names, registry, workers);
+        await runControllers(leaderCtx, client, names, registry, workers, cmConfig);
       },
       onStoppedLeading: () => {
         running = false;
@@ -127,7 +162,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     }
   } else {
     running = true;
-    await runControllers(ctx, client, names, registry, workers);
+    await runControllers(ctx, client, names, registry, workers, cmConfig);
   }
   server.close();
   process.exit(0);

@@ -6,6 +6,7 @@ import { runUp } from "./up.ts";
 import { runDown } from "./down.ts";
 import { runControllerManager } from "./controller-manager.ts";
 import { runScheduler } from "./scheduler.ts";
+import { runKubelet } from "./kubelet.ts";
 import { CliError } from "./errors.ts";
 
 const USAGE = `usage: kubelab <command> [flags]
@@ -17,6 +18,8 @@ commands:
   controller-manager
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
   scheduler   run the scheduler (--kubeconfig FILE [--leader-elect])
+  kubelet     run a node agent on containerd (--kubeconfig FILE --runtime-endpoint unix:///SOCK)
+              or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z)
 
 Run 'kubelab <command> --help' for a command's flags.`;
 
@@ -26,6 +29,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   apiserver: runApiserver,
   "controller-manager": runControllerManager,
   scheduler: runScheduler,
+  kubelet: runKubelet,
 };
 
 async function main(argv: string[]): Promise<void> {

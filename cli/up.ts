@@ -10,13 +10,24 @@ import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { ensurePki } from "./pki.ts";
 import { Supervisor } from "./supervisor.ts";
+import { parseDuration } from "./component.ts";
+import { startContainerd, type ContainerdHost } from "../kubelet/runtime/containerd.ts";
 
 const HELP = `usage: kubelab up [flags]
 
   --data-dir DIR     where the cluster keeps its store, certificates, logs and kubeconfig (default .kubelab)
   --port P           apiserver port on 127.0.0.1 (default 6443)
   --etcd URLS        use this etcd (comma-separated client URLs) instead of the embedded store
-  --tls-san NAME     extra name or IP for the serving certificate (repeatable)`;
+  --tls-san NAME     extra name or IP for the serving certificate (repeatable)
+  --zones LIST       availability zones, comma-separated (default local-1a,local-1b,local-1c)
+  --region R         the zones' region (default local-1)
+  --nodes-per-zone N nodes in each zone (default 2 simulated, 1 on containerd; 0: no kubelets)
+  --runtime R        sim (a simulated kubelet pool per zone, default) or containerd (real containers;
+                     needs root, containerd, runc, the CNI plugins and busybox-static)
+  --cluster-cidr C   simulated pod addresses, split between the zones' pools (default 127.64.0.0/10)
+  --node-monitor-grace-period D               node lifecycle controller (default 50s)
+  --default-not-ready-toleration-seconds N    added to every pod by admission (default 300)
+  --default-unreachable-toleration-seconds N  added to every pod by admission (default 300)`;
 
 /** What `up` records about itself so that `down` and `status` can find it. */
 export interface UpState {
@@ -98,6 +109,29 @@ async function waitReady(port: number, ca: string, timeoutMs: number, isDead: ()
   throw new CliError(`the apiserver did not become ready within ${timeoutMs / 1000}s (${last})`);
 }
 
+/** Splits an IPv4 CIDR into `parts` equal consecutive blocks (parts rounded up to a power of two). */
+export function splitCIDR(cidr: string, parts: number): string[] {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr.trim());
+  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new CliError(`--cluster-cidr: "${cidr}" is not an IPv4 CIDR like 127.64.0.0/10`, 2);
+  const bits = Math.ceil(Math.log2(Math.max(1, parts)));
+  const prefix = Number(m[5]) + bits;
+  if (prefix > 24) throw new CliError(`--cluster-cidr ${cidr} is too small for ${parts} zones (each needs at least a /24)`, 2);
+  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
+  const size = 2 ** (32 - prefix);
+  const out: string[] = [];
+  for (let i = 0; i < parts; i++) {
+    const a = (base + i * size) >>> 0;
+    out.push(`${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${prefix}`);
+  }
+  return out;
+}
+
+function intFlag(flag: string, v: string, min: number): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new CliError(`--${flag} must be an integer >= ${min}, got "${v}"`, 2);
+  return n;
+}
+
 export async function runUp(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -106,6 +140,14 @@ export async function runUp(argv: string[]): Promise<void> {
       port: { type: "string", default: "6443" },
       etcd: { type: "string" },
       "tls-san": { type: "string", multiple: true, default: [] },
+      zones: { type: "string", default: "local-1a,local-1b,local-1c" },
+      region: { type: "string", default: "local-1" },
+      "nodes-per-zone": { type: "string" },
+      runtime: { type: "string", default: "sim" },
+      "cluster-cidr": { type: "string", default: "127.64.0.0/10" },
+      "node-monitor-grace-period": { type: "string" },
+      "default-not-ready-toleration-seconds": { type: "string" },
+      "default-unreachable-toleration-seconds": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -120,6 +162,16 @@ export async function runUp(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
   if (values.etcd === "spawn") throw new CliError("--etcd spawn is not available yet; pass client URLs (e.g. --etcd http://127.0.0.1:2379)", 2);
   const storage = values.etcd ? etcdStorageURL(values.etcd) : `file://${join(dataDir, "store")}`;
+  const runtime = values.runtime!;
+  if (runtime !== "sim" && runtime !== "containerd") throw new CliError(`--runtime must be sim or containerd, got "${runtime}"`, 2);
+  const zones = values.zones!.split(",").map((z) => z.trim()).filter(Boolean);
+  if (zones.length === 0) throw new CliError("--zones needs at least one zone", 2);
+  const nodesPerZone = intFlag("nodes-per-zone", values["nodes-per-zone"] ?? (runtime === "sim" ? "2" : "1"), 0);
+  const zoneCIDRs = splitCIDR(values["cluster-cidr"]!, zones.length);
+  if (values["node-monitor-grace-period"] !== undefined) parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]);
+  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds"] as const) {
+    if (values[f] !== undefined) intFlag(f, values[f], 0);
+  }
 
   mkdirSync(join(dataDir, "logs"), { recursive: true });
   const prev = readUpState(dataDir);
@@ -135,12 +187,21 @@ export async function runUp(argv: string[]): Promise<void> {
   const sup = new Supervisor(log, () => save());
   save();
 
+  let containerd: ContainerdHost | undefined;
   let stopping = false;
   const stop = async (why: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ why }, "stopping the cluster");
     await sup.stop();
+    if (containerd) {
+      try {
+        await containerd.stop();
+      } catch (e) {
+        log.error({ err: (e as Error).message }, "containerd cleanup failed");
+        code = code || 1;
+      }
+    }
     rmSync(upStatePath(dataDir), { force: true });
     process.stdout.write("kubelab stopped.\n");
     process.exit(code);
@@ -148,6 +209,10 @@ export async function runUp(argv: string[]): Promise<void> {
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
 
+  const admission: string[] = [];
+  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds"] as const) {
+    if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
+  }
   sup.start({
     name: "apiserver",
     logFile: join(dataDir, "logs", "apiserver.log"),
@@ -159,6 +224,7 @@ export async function runUp(argv: string[]): Promise<void> {
       "--tls-cert-file", join(pki.dir, "apiserver.crt"),
       "--tls-private-key-file", join(pki.dir, "apiserver.key"),
       "--token-auth-file", pki.tokenFile,
+      ...admission,
     ],
   });
   try {
@@ -178,21 +244,68 @@ export async function runUp(argv: string[]): Promise<void> {
     });
   }
   // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
+  const cmFlags = values["node-monitor-grace-period"] !== undefined ? ["--node-monitor-grace-period", values["node-monitor-grace-period"]] : [];
   for (const n of [1, 2]) {
     const healthPort = await freePort();
     sup.start({
       name: `controller-manager-${n}`,
       logFile: join(dataDir, "logs", `controller-manager-${n}.log`),
-      args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort)],
+      args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...cmFlags],
     });
   }
+
+  // Kubelets: a simulated pool per zone, or real ones on one containerd.
+  let nodesLine = "no nodes (--nodes-per-zone 0)";
+  if (nodesPerZone > 0 && runtime === "sim") {
+    for (const [i, zone] of zones.entries()) {
+      const healthPort = await freePort();
+      sup.start({
+        name: `kubelet-${zone}`,
+        logFile: join(dataDir, "logs", `kubelet-${zone}.log`),
+        args: [
+          "kubelet", "--kubeconfig", kubeconfig, "--simulate",
+          "--nodes", String(nodesPerZone), "--zone", zone, "--region", values.region!,
+          "--name-prefix", `node-${zone}`, "--pod-cidr", zoneCIDRs[i],
+          "--root-dir", join(dataDir, "kubelet", zone), "--healthz-port", String(healthPort),
+        ],
+      });
+    }
+    nodesLine = `${zones.length * nodesPerZone} simulated nodes in ${zones.join(", ")} (region ${values.region})`;
+  } else if (nodesPerZone > 0) {
+    try {
+      // Another kubelab's containerd may hold the bridge for a while (e.g. a test suite): wait our turn.
+      containerd = await startContainerd({ dataDir, log, waitForBridgeMs: 120_000 });
+    } catch (e) {
+      await stop(`containerd did not start: ${(e as Error).message}`, 1);
+      return;
+    }
+    for (const zone of zones) {
+      for (let n = 0; n < nodesPerZone; n++) {
+        const name = `node-${zone}-${n}`;
+        const [healthPort, kubeletPort] = [await freePort(), await freePort()];
+        sup.start({
+          name: `kubelet-${name}`,
+          logFile: join(dataDir, "logs", `kubelet-${name}.log`),
+          args: [
+            "kubelet", "--kubeconfig", kubeconfig, "--runtime-endpoint", containerd.endpoint,
+            "--node-name", name, "--zone", zone, "--region", values.region!,
+            "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
+            "--root-dir", join(dataDir, "kubelet", name), "--healthz-port", String(healthPort),
+          ],
+        });
+      }
+    }
+    nodesLine = `${zones.length * nodesPerZone} containerd nodes in ${zones.join(", ")} (pods on ${containerd.podSubnet})`;
+  }
+
   const shown = values["data-dir"]!;
   process.stdout.write(
     [
-      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected)`,
+      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected), ${nodesLine}`,
       ``,
       `  export KUBECONFIG=${existsSync(kubeconfig) ? kubeconfig : shown + "/kubeconfig"}`,
-      `  kubectl get namespaces`,
+      `  kubectl get nodes -L topology.kubernetes.io/zone`,
+      `  kubectl create deployment web --image=busybox --replicas=3 -- httpd -f -p 8080`,
       ``,
       `logs: ${join(shown, "logs")}/   stop: Ctrl-C or 'npm run kubelab -- down --data-dir ${shown}'`,
       ``,

@@ -14,7 +14,37 @@ export interface ControllerEnv {
   workers: number;
   /** An event recorder whose source.component is `component` (e.g. "replicaset-controller"). */
   recorder(component: string): EventRecorder;
+  /** The controller-manager's tunables (flags); DEFAULT_CONTROLLER_MANAGER_CONFIG when none are given. */
+  config: ControllerManagerConfig;
 }
+
+/** kube-controller-manager's node lifecycle options (NodeLifecycleControllerConfiguration), in ms and qps. */
+export interface ControllerManagerConfig {
+  /** --node-monitor-period: how often node health is checked. */
+  nodeMonitorPeriodMs: number;
+  /** --node-monitor-grace-period: how long a node may go without a heartbeat before it is Unknown. */
+  nodeMonitorGracePeriodMs: number;
+  /** --node-startup-grace-period: the same, for a node whose kubelet never posted a Ready condition. */
+  nodeStartupGracePeriodMs: number;
+  /** --node-eviction-rate: nodes per second tainted NoExecute in a healthy zone. */
+  nodeEvictionRate: number;
+  /** --secondary-node-eviction-rate: nodes per second in a partially disrupted zone of a large cluster. */
+  secondaryNodeEvictionRate: number;
+  /** --large-cluster-size-threshold: above this many nodes a zone counts as large. */
+  largeClusterSizeThreshold: number;
+  /** --unhealthy-zone-threshold: the fraction of not-Ready nodes (at least 3) that makes a zone partially disrupted. */
+  unhealthyZoneThreshold: number;
+}
+
+export const DEFAULT_CONTROLLER_MANAGER_CONFIG: Readonly<ControllerManagerConfig> = Object.freeze({
+  nodeMonitorPeriodMs: 5_000,
+  nodeMonitorGracePeriodMs: 50_000,
+  nodeStartupGracePeriodMs: 60_000,
+  nodeEvictionRate: 0.1,
+  secondaryNodeEvictionRate: 0.01,
+  largeClusterSizeThreshold: 50,
+  unhealthyZoneThreshold: 0.55,
+});
 
 export interface StartedController {
   name: string;

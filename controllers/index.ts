@@ -18,4 +18,5 @@ export {
 export { BurstReplicas, calculateStatus as calculateReplicaSetStatus, ReplicaSetController, ReplicaSetPodHandlers, type ReplicaSetControllerDeps } from "./replicaset/index.ts";
 export { computeHash, DeploymentController, DeploymentHandlers, RevisionHistoryAnnotation, type DeploymentControllerDeps } from "./deployment/index.ts";
 export { CONTROLLERS } from "./registry.ts";
-export type { ControllerEnv, ControllerSetup, StartedController } from "./env.ts";
+export { DEFAULT_CONTROLLER_MANAGER_CONFIG, type ControllerEnv, type ControllerManagerConfig, type ControllerSetup, type StartedController } from "./env.ts";
+export { computeZoneState, NodeLifecycleController, PodGCController, TaintEvictionController } from "./node/index.ts";

@@ -8,6 +8,7 @@ import { setupNamespaceController } from "./namespace/setup.ts";
 import { setupGarbageCollector } from "./gc/setup.ts";
 import { setupEndpointsController } from "./endpoints/setup.ts";
 import { setupEndpointSliceController } from "./endpointslice/setup.ts";
+import { setupNodeLifecycleController, setupPodGCController, setupTaintEvictionController } from "./node/setup.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
@@ -18,4 +19,7 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   garbagecollector: setupGarbageCollector,
   endpoints: setupEndpointsController,
   endpointslice: setupEndpointSliceController,
+  nodelifecycle: setupNodeLifecycleController,
+  "taint-eviction-controller": setupTaintEvictionController,
+  podgc: setupPodGCController,
 };

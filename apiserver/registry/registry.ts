@@ -5,7 +5,7 @@ import { WatchCache, type Backend, type KeyValue } from "../storage/index.ts";
 import { errors } from "../errors.ts";
 import type { StorageMetrics } from "../metrics.ts";
 import { Store, rfc3339 } from "./store.ts";
-import { genericStrategy, type Strategy, type StrategyContext } from "./strategy.ts";
+import { DEFAULT_ADMISSION_OPTIONS, genericStrategy, type AdmissionOptions, type Strategy, type StrategyContext } from "./strategy.ts";
 import { podStrategy } from "./core/pods/strategy.ts";
 import { namespaceStrategy } from "./core/namespaces/strategy.ts";
 import { serviceStrategy } from "./core/services/strategy.ts";
@@ -43,8 +43,9 @@ export class Registry {
     readonly backend: Backend,
     metrics?: StorageMetrics,
     now: () => Date = () => new Date(),
+    admission: AdmissionOptions = DEFAULT_ADMISSION_OPTIONS,
   ) {
-    this.ctx = { registry: this, now };
+    this.ctx = { registry: this, now, admission };
     this.cache = new WatchCache<KubeObject>(backend, "/registry/", (kv) => this.decode(kv), {
       capacity: WATCH_CACHE_CAPACITY,
       withRevision: (obj, rev) => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: String(rev) } }),

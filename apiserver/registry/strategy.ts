@@ -8,7 +8,22 @@ import type { Registry } from "./registry.ts";
 export interface StrategyContext {
   registry: Registry;
   now(): Date;
+  /** Settings of the admission plugins that strategies run (--default-*-toleration-seconds). */
+  admission: AdmissionOptions;
 }
+
+/** The apiserver's admission plugin settings. */
+export interface AdmissionOptions {
+  /** DefaultTolerationSeconds: tolerationSeconds of the default not-ready:NoExecute toleration (300). */
+  defaultNotReadyTolerationSeconds: number;
+  /** DefaultTolerationSeconds: tolerationSeconds of the default unreachable:NoExecute toleration (300). */
+  defaultUnreachableTolerationSeconds: number;
+}
+
+export const DEFAULT_ADMISSION_OPTIONS: Readonly<AdmissionOptions> = Object.freeze({
+  defaultNotReadyTolerationSeconds: 300,
+  defaultUnreachableTolerationSeconds: 300,
+});
 
 export interface GracefulDeletion {
   /** True: set deletionTimestamp and keep the object until its owner (the kubelet) finishes. */

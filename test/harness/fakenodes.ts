@@ -4,6 +4,7 @@
 // running apiserver.
 
 import type { Node, Pod, PodCondition } from "../../api/core/v1.ts";
+import type { Lease } from "../../api/coordination/v1.ts";
 import { isAlreadyExists, isConflict, isNotFound, newInformer, newLogger, objectKey, type Client, type ListWatchInformer } from "../../client/index.ts";
 
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
@@ -288,6 +289,31 @@ export async function startFakeNodes(client: Client, opts: FakeNodesOptions = {}
     onAdd: (p) => trigger(p),
     onUpdate: (_o, p) => trigger(p),
   });
+  // Heartbeat like a kubelet: a Lease per node in kube-node-lease, renewed every 10 s, so the node
+  // lifecycle controller keeps the fake nodes Ready.
+  const leaseClient = client.resource<Lease>("coordination.k8s.io", "leases");
+  const renewLeases = async (): Promise<void> => {
+    for (const name of nodeNames) {
+      const renewTime = new Date().toISOString().replace("Z", "000Z");
+      try {
+        const cur = await leaseClient.get("kube-node-lease", name);
+        cur.spec = { ...cur.spec, holderIdentity: name, leaseDurationSeconds: 40, renewTime };
+        await leaseClient.update(cur);
+      } catch (e) {
+        if (!isNotFound(e)) {
+          if (!isConflict(e) && !stopper.signal.aborted) log.warn({ err: e, node: name }, "fake lease renewal failed");
+          continue;
+        }
+        await leaseClient
+          .create("kube-node-lease", { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace: "kube-node-lease" }, spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime } })
+          .catch((err: unknown) => { if (!isAlreadyExists(err)) log.warn({ err, node: name }, "fake lease create failed"); });
+      }
+    }
+  };
+  await renewLeases();
+  const leaseTimer = setInterval(() => void renewLeases(), 10_000);
+  stopper.signal.addEventListener("abort", () => clearInterval(leaseTimer));
+
   const ctx = { signal: stopper.signal, log };
   const done = informer.run(ctx);
   await informer.waitForSync(stopper.signal);

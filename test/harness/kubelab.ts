@@ -43,12 +43,26 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts `kubelab up --data-dir <tmp> --port <free> [--etcd URL]` and waits until it has written its kubeconfig. */
-export async function startKubelab(opts: { etcd?: string; dataDir?: string; port?: number; extraArgs?: string[] } = {}): Promise<Kubelab> {
+/**
+ * A simulated-pod address range of its own for each vitest worker (VITEST_POOL_ID), so clusters in
+ * parallel test files never bind the same pod IPs; all inside 127.0.0.0/8 and outside `up`'s default.
+ */
+export function testClusterCIDR(): string {
+  const id = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
+  return `127.${128 + 8 * id}.0.0/13`;
+}
+
+/**
+ * Starts `kubelab up --data-dir <tmp> --port <free> [--etcd URL]` and waits until it has written its
+ * kubeconfig. Without `nodes`, no kubelets run (suites that bring their own fake nodes).
+ */
+export async function startKubelab(opts: { etcd?: string; dataDir?: string; port?: number; extraArgs?: string[]; nodes?: boolean } = {}): Promise<Kubelab> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "kubelab-test-"));
   const port = opts.port ?? (await freePort());
   const args = ["--import", "tsx", join(REPO, "cli/main.ts"), "up", "--data-dir", dataDir, "--port", String(port)];
   if (opts.etcd) args.push("--etcd", opts.etcd);
+  if (!opts.nodes) args.push("--nodes-per-zone", "0");
+  else if (!(opts.extraArgs ?? []).includes("--cluster-cidr")) args.push("--cluster-cidr", testClusterCIDR());
   args.push(...(opts.extraArgs ?? []));
   const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } });
   let out = "";

@@ -2,7 +2,7 @@
 
 import type { KubeObject, ResourceInfo } from "../../../../api/index.ts";
 import { errors } from "../../../errors.ts";
-import { genericStrategy, type Strategy, type StrategyContext } from "../../strategy.ts";
+import { genericStrategy, type AdmissionOptions, type Strategy, type StrategyContext } from "../../strategy.ts";
 
 interface ContainerLike {
   resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
@@ -51,6 +51,7 @@ export function podStrategy(info: ResourceInfo): Strategy {
     prepareForCreate(obj, ctx) {
       obj.status = { phase: "Pending", qosClass: podQOSClass(obj.spec as Parameters<typeof podQOSClass>[0]) };
       admitPriority(obj, ctx);
+      admitDefaultTolerationSeconds(obj, ctx.admission);
     },
     gracefulDeletion(obj, options) {
       // Unscheduled and finished pods have nobody to wait for; grace 0 forces immediate removal.
@@ -98,5 +99,35 @@ function admitPriority(pod: KubeObject, ctx: StrategyContext): void {
   spec.priority = value;
   if (cls) spec.priorityClassName = cls.metadata.name;
   spec.preemptionPolicy ??= (cls?.preemptionPolicy as string | undefined) ?? "PreemptLowerPriority";
+  pod.spec = spec;
+}
+
+const TaintNodeNotReady = "node.kubernetes.io/not-ready";
+const TaintNodeUnreachable = "node.kubernetes.io/unreachable";
+
+/**
+ * The DefaultTolerationSeconds admission plugin: a pod that does not already tolerate the
+ * not-ready and unreachable NoExecute taints (a toleration with that key or no key, and effect
+ * NoExecute or none) gets an Exists toleration for each, bounded by the apiserver's
+ * --default-not-ready-toleration-seconds / --default-unreachable-toleration-seconds — so its pods
+ * leave a failed node after five minutes rather than at once or never.
+ */
+export function admitDefaultTolerationSeconds(pod: KubeObject, opts: Readonly<AdmissionOptions>): void {
+  const spec = asRecord(pod.spec);
+  const tolerations = Array.isArray(spec.tolerations) ? (spec.tolerations as unknown[]) : [];
+  const tolerates = (key: string) =>
+    tolerations.some((t) => {
+      const r = asRecord(t);
+      return (r.key === key || r.key === undefined || r.key === "") && (r.effect === "NoExecute" || r.effect === undefined || r.effect === "");
+    });
+  const added: Record<string, unknown>[] = [];
+  if (!tolerates(TaintNodeNotReady)) {
+    added.push({ key: TaintNodeNotReady, operator: "Exists", effect: "NoExecute", tolerationSeconds: opts.defaultNotReadyTolerationSeconds });
+  }
+  if (!tolerates(TaintNodeUnreachable)) {
+    added.push({ key: TaintNodeUnreachable, operator: "Exists", effect: "NoExecute", tolerationSeconds: opts.defaultUnreachableTolerationSeconds });
+  }
+  if (added.length === 0) return;
+  spec.tolerations = [...tolerations, ...added];
   pod.spec = spec;
 }

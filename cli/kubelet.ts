@@ -1,0 +1,248 @@
+// `kubelab kubelet`: one kubelet on a CRI runtime (containerd), or with --simulate a pool of
+// simulated nodes in one process.
+
+import { networkInterfaces, hostname } from "node:os";
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { isValidQuantity, type Pod } from "../api/index.ts";
+import { RestClient, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
+import { Kubelet } from "../kubelet/kubelet.ts";
+import { runPool, splitNodeCIDRs } from "../kubelet/pool.ts";
+import { CriRuntime } from "../kubelet/runtime/cri.ts";
+import type { KubeletOptions, NodeAgent } from "../kubelet/types.ts";
+import { CliError } from "./errors.ts";
+import { parseDuration, serveHealth } from "./component.ts";
+
+const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:///PATH | --simulate) [flags]
+
+  --kubeconfig FILE          how to reach the apiserver
+  --runtime-endpoint URL     the CRI socket of containerd, e.g. unix:///run/containerd/containerd.sock
+                             (one kubelet; required without --simulate)
+  --simulate                 run --nodes simulated nodes in this process instead
+  --nodes N                  simulated nodes (default 1)
+  --name-prefix P            simulated node i is P-i (default node-<zone>)
+  --pod-cidr CIDR            with --simulate: a range inside 127.0.0.0/8 split into one /24 per node,
+                             node IP .1, pods from .2 (default 127.64.0.0/14); otherwise only
+                             written to spec.podCIDR
+  --node-name NAME           the Node's name (default the hostname; not with --simulate)
+  --node-ip IP               the Node's InternalIP, where the kubelet server listens (default 127.0.0.1;
+                             not with --simulate, where each node uses the .1 of its /24)
+  --zone Z                   topology.kubernetes.io/zone (default local-1a)
+  --region R                 topology.kubernetes.io/region (default local-1)
+  --root-dir DIR             pod volumes and logs (default .kubelab/kubelet)
+  --port P                   the kubelet server (container logs) port (default 10250)
+  --healthz-port P           /healthz, /readyz and /metrics on 127.0.0.1:P (default 10248; 0 picks one)
+  --capacity LIST            node capacity, e.g. cpu=8,memory=32Gi,pods=110 (these and
+                             ephemeral-storage=100Gi are the defaults)
+  --node-status-update-frequency D   how often the node status is computed (default 10s; sent
+                                     when changed, or every 5m)
+  --node-lease-duration-seconds N    the node Lease's duration (default 40; renewed every 10s)`;
+
+function parsePort(flag: string, v: string, allowZero: boolean): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535 || (!allowZero && n === 0)) throw new CliError(`--${flag} must be a port number, got "${v}"`, 2);
+  return n;
+}
+
+/** "cpu=8,memory=32Gi" → a ResourceList; a usage error names the bad entry. */
+export function parseCapacity(v: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of v.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = item.indexOf("=");
+    const name = eq > 0 ? item.slice(0, eq).trim() : "";
+    const value = eq > 0 ? item.slice(eq + 1).trim() : "";
+    if (!name || !isValidQuantity(value)) throw new CliError(`--capacity: "${item}" is not name=quantity (e.g. cpu=8,memory=32Gi)`, 2);
+    out[name] = value;
+  }
+  return out;
+}
+
+function isLoopbackCIDR(cidr: string): boolean {
+  const m = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}\/(\d{1,2})$/.exec(cidr);
+  return !!m && Number(m[1]) >= 8;
+}
+
+/** The kubelet server must listen on an address of this machine (and the apiserver will only connect to one). */
+function isLocalAddress(ip: string): boolean {
+  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip)) return true;
+  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((a) => a.address === ip));
+}
+
+export async function runKubelet(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      kubeconfig: { type: "string" },
+      simulate: { type: "boolean", default: false },
+      nodes: { type: "string" },
+      zone: { type: "string", default: "local-1a" },
+      region: { type: "string", default: "local-1" },
+      "name-prefix": { type: "string" },
+      "node-name": { type: "string" },
+      "runtime-endpoint": { type: "string" },
+      "root-dir": { type: "string", default: ".kubelab/kubelet" },
+      "pod-cidr": { type: "string" },
+      "node-ip": { type: "string" },
+      port: { type: "string", default: "10250" },
+      "healthz-port": { type: "string", default: "10248" },
+      "node-status-update-frequency": { type: "string", default: "10s" },
+      "node-lease-duration-seconds": { type: "string", default: "40" },
+      capacity: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(HELP + "\n");
+    return;
+  }
+  if (!values.kubeconfig) throw new CliError("--kubeconfig is required", 2);
+  const simulate = values.simulate!;
+  if (simulate) {
+    if (values["runtime-endpoint"]) throw new CliError("--runtime-endpoint and --simulate are exclusive", 2);
+    if (values["node-name"]) throw new CliError("--node-name is for a single kubelet; simulated nodes are named by --name-prefix", 2);
+    if (values["node-ip"]) throw new CliError("--node-ip is for a single kubelet; each simulated node uses the .1 of its /24 of --pod-cidr", 2);
+  } else {
+    if (!values["runtime-endpoint"]) throw new CliError("--runtime-endpoint is required (or --simulate for simulated nodes)", 2);
+    if (values.nodes !== undefined) throw new CliError("--nodes needs --simulate", 2);
+    if (values["name-prefix"] !== undefined) throw new CliError("--name-prefix needs --simulate", 2);
+  }
+  const nodes = Number(values.nodes ?? "1");
+  if (!/^\d+$/.test(values.nodes ?? "1") || nodes < 1) throw new CliError(`--nodes must be a positive integer, got "${values.nodes}"`, 2);
+  const port = parsePort("port", values.port!, false);
+  const healthzPort = parsePort("healthz-port", values["healthz-port"]!, true);
+  const statusEveryMs = parseDuration("node-status-update-frequency", values["node-status-update-frequency"]!);
+  const leaseSeconds = Number(values["node-lease-duration-seconds"]);
+  if (!/^\d+$/.test(values["node-lease-duration-seconds"]!) || leaseSeconds < 1) {
+    throw new CliError(`--node-lease-duration-seconds must be a positive integer, got "${values["node-lease-duration-seconds"]}"`, 2);
+  }
+  const capacity = values.capacity !== undefined ? parseCapacity(values.capacity) : undefined;
+  const podCIDR = values["pod-cidr"] ?? (simulate ? "127.64.0.0/14" : undefined);
+  // Simulated pods and node servers bind their addresses: only loopback keeps every packet on this machine.
+  if (simulate && !isLoopbackCIDR(podCIDR!)) throw new CliError(`--pod-cidr ${podCIDR} must lie inside 127.0.0.0/8 with --simulate`, 2);
+  if (simulate) {
+    try {
+      splitNodeCIDRs(podCIDR!, nodes);
+    } catch (e) {
+      throw new CliError(`--pod-cidr: ${(e as Error).message}`, 2);
+    }
+  }
+  const nodeIP = values["node-ip"] ?? "127.0.0.1";
+  if (!simulate && !isLocalAddress(nodeIP)) throw new CliError(`--node-ip ${nodeIP} is not an address of this machine`, 2);
+  const rootDir = resolve(values["root-dir"]!);
+  const zone = values.zone!;
+  const region = values.region!;
+
+  const log = newLogger("kubelet");
+  let config;
+  try {
+    config = loadKubeconfig(values.kubeconfig);
+  } catch (e) {
+    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
+  }
+  const client = new RestClient(config);
+  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, ...(capacity ? { capacity } : {}) };
+
+  let agents: readonly NodeAgent[] = [];
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  new Gauge({
+    name: "kubelet_running_pods",
+    help: "Number of pods that have a running pod sandbox, summed over the nodes of this process",
+    registers: [registry],
+    collect() {
+      this.set(agents.reduce((n, a) => n + a.podCount(), 0));
+    },
+  });
+  new Gauge({
+    name: "kubelab_kubelet_nodes",
+    help: "Node agents run by this process",
+    registers: [registry],
+    collect() {
+      this.set(agents.length);
+    },
+  });
+
+  const stop = new AbortController();
+  const ctx: Context = { signal: stop.signal, log };
+  const shutdown = (signal: string): void => {
+    log.info({ signal }, "kubelet stopping");
+    stop.abort();
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+
+  const health = await serveHealth(healthzPort, registry, () => agents.length > 0, log, "node agents not started");
+  try {
+    if (simulate) {
+      await runPool(ctx, {
+        client,
+        nodes,
+        zone,
+        region,
+        namePrefix: values["name-prefix"] ?? `node-${zone}`,
+        rootDir,
+        podCIDR: podCIDR!,
+        port,
+        log,
+        kubelet: kubeletOpts,
+        onAgents: (a) => (agents = a),
+      });
+    } else {
+      await runOneKubelet(ctx, log, values["runtime-endpoint"]!, {
+        ...kubeletOpts,
+        nodeName: values["node-name"] ?? hostname().toLowerCase(),
+        zone,
+        region,
+        client,
+        rootDir,
+        nodeIP,
+        port,
+        podCIDR,
+      }, (a) => (agents = a));
+    }
+  } finally {
+    health.close();
+  }
+  process.exit(0);
+}
+
+/** Containerd mode: connect to the CRI socket, run one kubelet until ctx aborts, then close the connection. */
+async function runOneKubelet(
+  ctx: Context,
+  log: Logger,
+  endpoint: string,
+  opts: Omit<KubeletOptions, "pods" | "runtime" | "recorder" | "log">,
+  onAgent: (a: readonly NodeAgent[]) => void,
+): Promise<void> {
+  let runtime: CriRuntime;
+  try {
+    runtime = await CriRuntime.connect(endpoint);
+  } catch (e) {
+    throw new CliError(`cannot reach the container runtime at ${endpoint}: ${(e as Error).message}`);
+  }
+  try {
+    const v = await runtime.version();
+    const pods = newInformer<Pod>(opts.client, "", "pods", { fieldSelector: `spec.nodeName=${opts.nodeName}`, log });
+    const informerDone = pods.run({ ...ctx, log: log.child({ informer: "pods" }) });
+    await pods.waitForSync(ctx.signal);
+    if (!ctx.signal.aborted) {
+      const kubelet = new Kubelet({
+        ...opts,
+        pods,
+        runtime,
+        runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
+        recorder: newEventRecorder(opts.client, { component: "kubelet", host: opts.nodeName, log }),
+        log: log.child({ node: opts.nodeName }),
+      });
+      onAgent([kubelet]);
+      log.info({ node: opts.nodeName, runtime: `${v.runtimeName} ${v.runtimeVersion}`, nodeIP: opts.nodeIP, port: opts.port }, "kubelet starting");
+      await kubelet.run(ctx); // the kubelet adds its node to the log context
+    }
+    await informerDone;
+  } finally {
+    await runtime.close().catch((e: unknown) => log.warn({ err: e }, "failed to close the runtime connection"));
+  }
+}

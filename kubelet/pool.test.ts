@@ -1,0 +1,104 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { Lease, Node } from "../api/index.ts";
+import { FakeClient, newLogger } from "../client/index.ts";
+import { nodeIPOf, runPool, splitNodeCIDRs } from "./pool.ts";
+import type { NodeAgent } from "./types.ts";
+
+const log = newLogger("pool-test");
+log.level = "silent";
+
+describe("splitNodeCIDRs", () => {
+  it("splits a range into consecutive /24s from its network address", () => {
+    expect(splitNodeCIDRs("127.64.0.0/14", 3)).toEqual(["127.64.0.0/24", "127.64.1.0/24", "127.64.2.0/24"]);
+    expect(splitNodeCIDRs("127.64.255.7/22", 2)).toEqual(["127.64.252.0/24", "127.64.253.0/24"]);
+    expect(splitNodeCIDRs("127.64.0.0/14", 1024).at(-1)).toBe("127.67.255.0/24");
+    expect(nodeIPOf("127.64.3.0/24")).toBe("127.64.3.1");
+  });
+
+  it("refuses a range too small for the nodes, narrower than a /24, or malformed", () => {
+    expect(() => splitNodeCIDRs("127.64.0.0/23", 3)).toThrow("pod CIDR 127.64.0.0/23 holds 2 node /24s, too few for 3 nodes");
+    expect(() => splitNodeCIDRs("127.64.0.0/25", 1)).toThrow("smaller than one /24");
+    expect(() => splitNodeCIDRs("127.64.0/16", 1)).toThrow("invalid pod CIDR");
+  });
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("runPool", () => {
+  it("runs simulated nodes that register, heartbeat and serve on their own node IPs, and stops on abort", async () => {
+    const client = new FakeClient();
+    const rootDir = mkdtempSync(join(tmpdir(), "kubelet-pool-"));
+    const port = await freePort();
+    const abort = new AbortController();
+    let agents: readonly NodeAgent[] = [];
+    const done = runPool(
+      { signal: abort.signal, log },
+      {
+        client,
+        nodes: 3,
+        zone: "zone-t",
+        region: "region-t",
+        namePrefix: "pool-t",
+        rootDir,
+        podCIDR: "127.201.0.0/16",
+        port,
+        log,
+        staggerBatch: 2,
+        staggerMs: 10,
+        kubelet: { leaseRenewIntervalMs: 200, nodeStatusUpdateFrequencyMs: 200, labels: { pool: "yes" } },
+        onAgents: (a) => (agents = a),
+      },
+    );
+    try {
+      const nodes = await waitFor("3 Ready nodes", () => {
+        const list = client.trackerList("", "nodes") as Node[];
+        const ready = list.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+        return ready.length === 3 ? list : undefined;
+      });
+      expect(agents.map((a) => a.nodeName)).toEqual(["pool-t-0", "pool-t-1", "pool-t-2"]);
+      const byName = new Map(nodes.map((n) => [n.metadata.name, n]));
+      for (let i = 0; i < 3; i++) {
+        const n = byName.get(`pool-t-${i}`)!;
+        expect(n.metadata.labels).toMatchObject({ "topology.kubernetes.io/zone": "zone-t", "topology.kubernetes.io/region": "region-t", pool: "yes" });
+        expect(n.spec?.podCIDR).toBe(`127.201.${i}.0/24`);
+        expect(n.status?.addresses?.find((a) => a.type === "InternalIP")?.address).toBe(`127.201.${i}.1`);
+        expect(n.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(port);
+        expect(n.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^kubelab-sim:\/\//);
+        const r = await fetch(`http://127.201.${i}.1:${port}/healthz`);
+        expect(await r.text()).toBe("ok");
+      }
+      await waitFor("3 leases", () => ((client.trackerList("coordination.k8s.io", "leases") as Lease[]).length === 3 ? true : undefined));
+      // One pod informer for the whole pool.
+      expect(client.actions.filter((a) => a.verb === "list" && a.resource === "pods").length).toBe(1);
+      expect(client.actions.find((a) => a.verb === "list" && a.resource === "pods")?.listOptions?.fieldSelector).toBe("spec.nodeName!=");
+    } finally {
+      abort.abort();
+      await done;
+      rmSync(rootDir, { recursive: true, force: true });
+    }
+    await expect(fetch(`http://127.201.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,141 @@
+// A pool of simulated nodes in one process (kubemark's hollow nodes, kwok): one pod informer shared
+// by every kubelet, one simulated runtime and event recorder per node, each node on its own /24 of
+// the pool's loopback range (node IP = .1, its kubelet server on that IP, pods from .2).
+
+import { setMaxListeners } from "node:events";
+import type { Pod } from "../api/index.ts";
+import { newEventRecorder, newInformer, realClock, type Client, type Clock, type Context, type Logger } from "../client/index.ts";
+import { Kubelet } from "./kubelet.ts";
+import { SimRuntime } from "./runtime/sim.ts";
+import type { KubeletOptions, NodeAgent } from "./types.ts";
+
+export interface PoolOptions {
+  client: Client;
+  nodes: number;
+  zone: string;
+  region: string;
+  /** Node i (from 0) is `${namePrefix}-${i}`. */
+  namePrefix: string;
+  /** Each node's kubelet root is `<rootDir>/<nodeName>`. */
+  rootDir: string;
+  /** An IPv4 range split into consecutive /24s, one per node (e.g. 127.64.0.0/14 holds 1,024 nodes). */
+  podCIDR: string;
+  /** Every node's kubelet server port (on its own node IP). */
+  port: number;
+  log: Logger;
+  clock?: Clock;
+  /** Options for every kubelet (capacity, labels, intervals...). */
+  kubelet?: Partial<KubeletOptions>;
+  /** Nodes started together before the pool pauses `staggerMs` (default 50, 200 ms), so registrations do not all land at once. */
+  staggerBatch?: number;
+  staggerMs?: number;
+  /** Called once every node agent exists (for metrics). */
+  onAgents?(agents: readonly NodeAgent[]): void;
+}
+
+function ipToInt(ip: string): number | undefined {
+  const parts = ip.split(".");
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}
+
+/**
+ * The first `count` consecutive /24s of an IPv4 CIDR. Throws when the CIDR is malformed, narrower
+ * than a /24, or holds fewer than `count` of them.
+ */
+export function splitNodeCIDRs(cidr: string, count: number): string[] {
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr.trim());
+  const base = m ? ipToInt(m[1]) : undefined;
+  const prefix = m ? Number(m[2]) : NaN;
+  if (base === undefined || !(prefix >= 0 && prefix <= 32)) throw new Error(`invalid pod CIDR ${JSON.stringify(cidr)}: want an IPv4 CIDR like 127.64.0.0/14`);
+  if (prefix > 24) throw new Error(`pod CIDR ${cidr} is smaller than one /24 per node`);
+  const size = 2 ** (24 - prefix);
+  if (count > size) throw new Error(`pod CIDR ${cidr} holds ${size} node /24s, too few for ${count} nodes`);
+  const network = base - (base % 2 ** (32 - prefix));
+  return Array.from({ length: count }, (_, i) => `${intToIp(network + i * 256)}/24`);
+}
+
+/** The `.1` of a /24: the node's own address. */
+export function nodeIPOf(cidr24: string): string {
+  return intToIp(ipToInt(cidr24.split("/")[0])! + 1);
+}
+
+/**
+ * Runs the pool until ctx aborts: starts the shared pod informer and waits for its first list, then
+ * starts the nodes in staggered batches; on abort waits for every kubelet to stop and closes the
+ * runtimes. A kubelet that fails is logged; the others keep running.
+ */
+export async function runPool(parent: Context, opts: PoolOptions): Promise<void> {
+  const clock = opts.clock ?? realClock;
+  const cidrs = splitNodeCIDRs(opts.podCIDR, opts.nodes);
+  // Every node's loops listen on one signal: a thousand listeners are expected, not a leak.
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  const onAbort = (): void => stop.abort();
+  if (parent.signal.aborted) stop.abort();
+  else parent.signal.addEventListener("abort", onAbort, { once: true });
+  const ctx: Context = { signal: stop.signal, log: parent.log };
+  const nodes = cidrs.map((podCIDR, i) => {
+    const nodeName = `${opts.namePrefix}-${i}`;
+    const log = opts.log.child({ node: nodeName });
+    const runtime = new SimRuntime({ nodeName, zone: opts.zone, podCIDR, clock, log: opts.log });
+    return { nodeName, podCIDR, log, runtime };
+  });
+  const pods = newInformer<Pod>(opts.client, "", "pods", { fieldSelector: "spec.nodeName!=", clock, log: opts.log });
+  const informerDone = pods.run({ ...ctx, log: opts.log.child({ informer: "pods" }) });
+  const agents: Kubelet[] = [];
+  const runs: Promise<void>[] = [];
+  try {
+    await pods.waitForSync(ctx.signal);
+    if (ctx.signal.aborted) return;
+    for (const n of nodes) {
+      const v = await n.runtime.version();
+      const kopts: KubeletOptions = {
+        ...opts.kubelet,
+        nodeName: n.nodeName,
+        zone: opts.zone,
+        region: opts.region,
+        client: opts.client,
+        pods,
+        runtime: n.runtime,
+        rootDir: `${opts.rootDir}/${n.nodeName}`,
+        nodeIP: nodeIPOf(n.podCIDR),
+        port: opts.port,
+        podCIDR: n.podCIDR,
+        runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
+        recorder: newEventRecorder(opts.client, { component: "kubelet", host: n.nodeName, clock, log: n.log }),
+        clock,
+        log: n.log,
+      };
+      agents.push(new Kubelet(kopts));
+    }
+    opts.onAgents?.(agents);
+    const batch = Math.max(1, opts.staggerBatch ?? 50);
+    for (let i = 0; i < agents.length && !ctx.signal.aborted; i += batch) {
+      if (i > 0) await clock.sleep(opts.staggerMs ?? 200, ctx.signal);
+      for (const [j, agent] of agents.slice(i, i + batch).entries()) {
+        const n = nodes[i + j];
+        // The kubelet adds its node to the log context itself.
+        runs.push(
+          agent.run({ signal: ctx.signal, log: opts.log }).catch((e: unknown) => {
+            n.log.error({ err: e }, "kubelet failed");
+          }),
+        );
+      }
+    }
+    opts.log.info({ nodes: agents.length, zone: opts.zone, podCIDR: opts.podCIDR }, "simulated nodes started");
+    await new Promise<void>((resolve) => {
+      if (ctx.signal.aborted) resolve();
+      else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+  } finally {
+    await Promise.all(runs);
+    await Promise.all(nodes.map((n) => n.runtime.close().catch((e: unknown) => n.log.warn({ err: e }, "failed to close the runtime"))));
+    await informerDone;
+    parent.signal.removeEventListener("abort", onAbort);
+  }
+}

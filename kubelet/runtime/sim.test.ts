@@ -1,0 +1,512 @@
+// The simulated runtime against a FakeClock and real loopback sockets: lifecycles from annotations
+// and from the tiny shell, pod IPs, the HTTP echo, CRI log files, and the CRI error contract.
+
+import http from "node:http";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FakeClock } from "../../client/index.ts";
+import { SimRuntime } from "./sim.ts";
+import { parseGoDuration } from "./sim/duration.ts";
+import { parseScript, runScript, scriptFromArgv, type ShellHost } from "./sim/shell.ts";
+import {
+  GRPC_DEADLINE_EXCEEDED,
+  GRPC_NOT_FOUND,
+  containerLogPath,
+  isRuntimeNotFound,
+  type ContainerConfig,
+  type PodSandboxConfig,
+} from "./types.ts";
+
+/** A /24 inside 127/8 no other suite is likely to use at the same time. */
+function randomSubnet(): string {
+  return `127.${100 + Math.floor(Math.random() * 150)}.${Math.floor(Math.random() * 256)}`;
+}
+
+let logRoot: string;
+let clock: FakeClock;
+let subnet: string;
+let rt: SimRuntime;
+
+beforeEach(async () => {
+  logRoot = await mkdtemp(join(tmpdir(), "kubelab-sim-"));
+  clock = new FakeClock();
+  subnet = randomSubnet();
+  rt = new SimRuntime({ nodeName: "n1", zone: "local-1a", podCIDR: `${subnet}.0/24`, clock });
+});
+
+afterEach(async () => {
+  await rt.close();
+  await rm(logRoot, { recursive: true, force: true });
+});
+
+function sandboxConfig(name: string, annotations: Record<string, string> = {}, namespace = "default"): PodSandboxConfig {
+  const uid = `uid-${name}`;
+  return {
+    metadata: { name, namespace, uid, attempt: 0 },
+    hostname: name,
+    logDirectory: join(logRoot, `${namespace}_${name}_${uid}`),
+    portMappings: [],
+    labels: { "io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": namespace, "kubelab.io/node": "n1" },
+    annotations,
+  };
+}
+
+function containerConfig(name: string, opts: { command?: string[]; args?: string[]; ports?: number[]; image?: string } = {}): ContainerConfig {
+  return {
+    metadata: { name, attempt: 0 },
+    image: opts.image ?? "busybox",
+    command: opts.command ?? [],
+    args: opts.args ?? [],
+    envs: [],
+    mounts: [],
+    logPath: containerLogPath(name, 0),
+    labels: { "io.kubernetes.container.name": name },
+    annotations: {},
+    resources: { cpuShares: 2, cpuQuota: 0, cpuPeriod: 0, memoryLimitInBytes: 0 },
+    ports: (opts.ports ?? []).map((containerPort) => ({ containerPort, protocol: "TCP" as const })),
+  };
+}
+
+/** Runs a sandbox with one container and starts it (no start delay unless annotated). */
+async function runPod(
+  name: string,
+  annotations: Record<string, string>,
+  container: ContainerConfig,
+): Promise<{ sandbox: string; container: string; config: PodSandboxConfig }> {
+  const config = sandboxConfig(name, annotations);
+  const sandbox = await rt.runPodSandbox(config);
+  const id = await rt.createContainer(sandbox, container, config);
+  await rt.startContainer(id);
+  return { sandbox, container: id, config };
+}
+
+async function logOf(config: PodSandboxConfig, container: string): Promise<string> {
+  await rt.flushLogs();
+  return readFile(join(config.logDirectory, containerLogPath(container, 0)), "utf8");
+}
+
+/** Text of the log's lines, without the CRI prefix. */
+async function logTexts(config: PodSandboxConfig, container: string): Promise<string[]> {
+  const raw = await logOf(config, container);
+  return raw
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => l.split(" ").slice(3).join(" "));
+}
+
+function get(ip: string, port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: ip, port, path, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
+async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    return e as { code: number; message: string };
+  }
+  throw new Error("expected a rejection");
+}
+
+describe("SimRuntime", () => {
+  it("reports its version", async () => {
+    expect(await rt.version()).toEqual({ runtimeName: "kubelab-sim", runtimeVersion: "0.1.0", runtimeApiVersion: "v1" });
+  });
+
+  it("refuses a podCIDR outside 127.0.0.0/8, or one with no room for a pod", () => {
+    expect(() => new SimRuntime({ nodeName: "n", zone: "z", podCIDR: "10.244.0.0/24" })).toThrow(/outside 127\.0\.0\.0\/8/);
+    expect(() => new SimRuntime({ nodeName: "n", zone: "z", podCIDR: "0.0.0.0/0" })).toThrow(/outside 127\.0\.0\.0\/8/);
+    expect(() => new SimRuntime({ nodeName: "n", zone: "z", podCIDR: "127.0.0.0/31" })).toThrow(/too small/);
+    expect(() => new SimRuntime({ nodeName: "n", zone: "z", podCIDR: "127.300.0.0/24" })).toThrow(/not an IPv4 CIDR/);
+  });
+
+  it("gives the node .1 and pods .2 up, and reuses a freed address once the range wraps", async () => {
+    const small = new SimRuntime({ nodeName: "n2", zone: "z", podCIDR: `${subnet}.8/29`, clock });
+    try {
+      expect(small.nodeIP).toBe(`${subnet}.9`);
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push(await small.runPodSandbox(sandboxConfig(`p${i}`)));
+      const ips = await Promise.all(ids.map(async (id) => (await small.podSandboxStatus(id)).ip));
+      expect(ips).toEqual([10, 11, 12, 13, 14].map((h) => `${subnet}.${h}`));
+      const full = await rejection(small.runPodSandbox(sandboxConfig("p5")));
+      expect(full.message).toMatch(/no IP addresses available in range set/);
+
+      await small.stopPodSandbox(ids[1]);
+      expect((await small.podSandboxStatus(ids[1])).ip).toBe(`${subnet}.11`); // kept until removal
+      await small.removePodSandbox(ids[1]);
+      const again = await small.runPodSandbox(sandboxConfig("p6"));
+      expect((await small.podSandboxStatus(again)).ip).toBe(`${subnet}.11`);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it("refuses a second sandbox with the same pod name, uid and attempt (containerd's name reservation)", async () => {
+    await rt.runPodSandbox(sandboxConfig("dup"));
+    const err = await rejection(rt.runPodSandbox(sandboxConfig("dup")));
+    expect(err.message).toMatch(/failed to reserve sandbox name "dup_default_uid-dup_0"/);
+  });
+
+  it("starts a container only after sim.kubelab.io/start-delay", async () => {
+    const config = sandboxConfig("slow", { "sim.kubelab.io/start-delay": "2s" });
+    const sb = await rt.runPodSandbox(config);
+    const id = await rt.createContainer(sb, containerConfig("app"), config);
+    let started = false;
+    const p = rt.startContainer(id).then(() => (started = true));
+    await clock.advance(1999);
+    expect(started).toBe(false);
+    expect((await rt.containerStatus(id)).state).toBe("CONTAINER_CREATED");
+    await clock.advance(1);
+    await p;
+    const st = await rt.containerStatus(id);
+    expect(st.state).toBe("CONTAINER_RUNNING");
+    expect(st.startedAt).toBe(clock.now());
+  });
+
+  it("adds a random start jitter below startJitterMs to the start delay", async () => {
+    const jittery = new SimRuntime({ nodeName: "n3", zone: "z", podCIDR: `${randomSubnet()}.0/24`, clock, startJitterMs: 1000 });
+    const random = vi.spyOn(Math, "random").mockReturnValue(0.5);
+    try {
+      const config = sandboxConfig("jit", { "sim.kubelab.io/start-delay": "1s" });
+      const sb = await jittery.runPodSandbox(config);
+      const id = await jittery.createContainer(sb, containerConfig("app"), config);
+      const p = jittery.startContainer(id);
+      await clock.advance(1499);
+      expect((await jittery.containerStatus(id)).state).toBe("CONTAINER_CREATED");
+      await clock.advance(1);
+      await p;
+      expect((await jittery.containerStatus(id)).state).toBe("CONTAINER_RUNNING");
+    } finally {
+      random.mockRestore();
+      await jittery.close();
+    }
+  });
+
+  it("fails a StartContainer that is stopped during its start delay", async () => {
+    const config = sandboxConfig("aborted", { "sim.kubelab.io/start-delay": "10s" });
+    const sb = await rt.runPodSandbox(config);
+    const id = await rt.createContainer(sb, containerConfig("app"), config);
+    const p = rejection(rt.startContainer(id));
+    await clock.advance(1000);
+    await rt.stopContainer(id, 30);
+    expect((await p).message).toMatch(/stopped before it started/);
+    const st = await rt.containerStatus(id);
+    expect(st.state).toBe("CONTAINER_EXITED");
+    expect(st.startedAt).toBe(0);
+    expect(clock.pending()).toBe(0);
+  });
+
+  it("exits after exit-after with exit-code, reason Error", async () => {
+    const { container } = await runPod("crash", { "sim.kubelab.io/exit-after": "1.5s", "sim.kubelab.io/exit-code": "2" }, containerConfig("app"));
+    const t0 = clock.now();
+    await clock.advance(1499);
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+    await clock.advance(1);
+    const st = await rt.containerStatus(container);
+    expect(st).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 2, reason: "Error", startedAt: t0, finishedAt: t0 + 1500 });
+  });
+
+  it("exits 0 (Completed) with exit-after alone, and at once with exit-code alone", async () => {
+    const a = await runPod("done", { "sim.kubelab.io/exit-after": "1m" }, containerConfig("app"));
+    await clock.advance(60_000);
+    expect(await rt.containerStatus(a.container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 0, reason: "Completed" });
+
+    const b = await runPod("fail", { "sim.kubelab.io/exit-code": "7" }, containerConfig("app"));
+    expect(await rt.containerStatus(b.container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 7, reason: "Error" });
+  });
+
+  it("lets a container-suffixed annotation override the pod-wide one", async () => {
+    const config = sandboxConfig("two", { "sim.kubelab.io/exit-code": "1", "sim.kubelab.io/exit-after.sidecar": "10s", "sim.kubelab.io/exit-code.sidecar": "0" });
+    const sb = await rt.runPodSandbox(config);
+    const main = await rt.createContainer(sb, containerConfig("main"), config);
+    const side = await rt.createContainer(sb, containerConfig("sidecar"), config);
+    await rt.startContainer(main);
+    await rt.startContainer(side);
+    expect(await rt.containerStatus(main)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 1 });
+    expect((await rt.containerStatus(side)).state).toBe("CONTAINER_RUNNING");
+    await clock.advance(10_000);
+    expect(await rt.containerStatus(side)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 0, reason: "Completed" });
+  });
+
+  it("OOM-kills after oom-after (137, OOMKilled), before a later exit-after", async () => {
+    const { container } = await runPod("hog", { "sim.kubelab.io/oom-after": "3s", "sim.kubelab.io/exit-after": "5s" }, containerConfig("app"));
+    await clock.advance(3000);
+    expect(await rt.containerStatus(container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 137, reason: "OOMKilled" });
+  });
+
+  it("ignores an invalid annotation: the container runs until stopped", async () => {
+    const { container } = await runPod("bad", { "sim.kubelab.io/exit-after": "soon", "sim.kubelab.io/exit-code": "-1" }, containerConfig("app"));
+    expect(clock.pending()).toBe(0);
+    await clock.advance(3_600_000);
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+  });
+
+  it("serves an HTTP echo on the pod IP for each container port, logs each request, and closes it on stop", async () => {
+    const { container, sandbox, config } = await runPod("web-1", {}, containerConfig("web", { command: ["httpd", "-f"], ports: [8080, 9090] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    expect(ip).toBe(`${subnet}.2`);
+    const res = await get(ip, 8080, "/hello?x=1");
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ pod: "web-1", namespace: "default", node: "n1", zone: "local-1a", container: "web", ip, path: "/hello?x=1" });
+    expect((await get(ip, 9090, "/healthz")).status).toBe(200);
+
+    await rt.stopContainer(container, 30);
+    await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    const texts = await logTexts(config, "web");
+    expect(texts).toContain("GET /hello?x=1 200");
+    expect(texts).toContain("GET /healthz 200");
+  });
+
+  it("fails probes after probe-fail-after: HTTP 503 and exec exit 1", async () => {
+    const { container, sandbox, config } = await runPod("sick", { "sim.kubelab.io/probe-fail-after": "10s" }, containerConfig("app", { ports: [8080] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    expect((await get(ip, 8080, "/healthz")).status).toBe(200);
+    expect((await rt.execSync(container, ["cat", "/tmp/healthy"], 1)).exitCode).toBe(0);
+
+    await clock.advance(10_000);
+    const res = await get(ip, 8080, "/healthz");
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.body)).toMatchObject({ pod: "sick", error: "simulated probe failure" });
+    const ex = await rt.execSync(container, ["cat", "/tmp/healthy"], 1);
+    expect(ex.exitCode).toBe(1);
+    expect(ex.stderr.toString()).toBe("simulated probe failure\n");
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+    expect(await logTexts(config, "app")).toContain("GET /healthz 503");
+  });
+
+  it("keeps a container running when its port cannot be bound", async () => {
+    const config = sandboxConfig("clash");
+    const sb = await rt.runPodSandbox(config);
+    const a = await rt.createContainer(sb, containerConfig("a", { ports: [8080] }), config);
+    const b = await rt.createContainer(sb, containerConfig("b", { ports: [8080] }), config);
+    await rt.startContainer(a);
+    await rt.startContainer(b);
+    expect((await rt.containerStatus(b)).state).toBe("CONTAINER_RUNNING");
+    expect(await logOf(config, "b")).toMatch(/stderr F cannot listen on 127\.[\d.]+:8080: EADDRINUSE/);
+    expect((await get((await rt.podSandboxStatus(sb)).ip, 8080, "/")).body).toMatch(/"container":"a"/);
+  });
+
+  it("writes CRI-format log lines: start, echo output, exit", async () => {
+    const { container, config } = await runPod("job", {}, containerConfig("main", { command: ["sh", "-c", "echo hi; echo 'two words'; exit 3"] }));
+    const st = await rt.containerStatus(container);
+    expect(st).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 3, reason: "Error" });
+    expect(st.logPath).toBe(join(config.logDirectory, "main/0.log"));
+    const raw = await logOf(config, "main");
+    const lines = raw.split("\n").filter((l) => l !== "");
+    for (const l of lines) expect(l).toMatch(/^2024-01-01T00:00:00\.000000000Z (stdout|stderr) F .*$/);
+    expect(lines.map((l) => l.split(" ").slice(3).join(" "))).toEqual([
+      `simulated container "main" started on node n1 (zone local-1a), pod IP ${subnet}.2`,
+      "hi",
+      "two words",
+      'simulated container "main" exited with code 3',
+    ]);
+  });
+
+  it("runs `sleep 5` for five seconds of clock time and exits 0", async () => {
+    const { container } = await runPod("sleeper", {}, containerConfig("main", { command: ["sleep"], args: ["5"] }));
+    await clock.advance(4999);
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+    await clock.advance(1);
+    expect(await rt.containerStatus(container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 0, reason: "Completed" });
+  });
+
+  it("runs a job's script to completion: echo, sleep, exit code", async () => {
+    const { container, config } = await runPod("x", {}, containerConfig("x", { command: ["sh", "-c", "echo hi; sleep 2; exit 3"] }));
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+    await clock.advance(2000);
+    expect(await rt.containerStatus(container)).toMatchObject({ exitCode: 3, state: "CONTAINER_EXITED" });
+    expect(await logTexts(config, "x")).toContain("hi");
+  });
+
+  it("runs an unknown program (httpd -f, sleep infinity) until stopped, which exits it with 143", async () => {
+    const a = await runPod("httpd", {}, containerConfig("main", { command: ["httpd", "-f"] }));
+    const b = await runPod("inf", {}, containerConfig("main", { command: ["/bin/sh", "-c", "echo started; sleep infinity"] }));
+    expect(clock.pending()).toBe(0);
+    await clock.advance(86_400_000);
+    expect((await rt.containerStatus(a.container)).state).toBe("CONTAINER_RUNNING");
+    expect((await rt.containerStatus(b.container)).state).toBe("CONTAINER_RUNNING");
+    expect(await logTexts(b.config, "main")).toContain("started");
+    await rt.stopContainer(a.container, 30);
+    expect(await rt.containerStatus(a.container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 143, reason: "Error", finishedAt: clock.now() });
+  });
+
+  it("lets annotations decide the end even when the command line is a script", async () => {
+    const { container } = await runPod("both", { "sim.kubelab.io/exit-after": "30s", "sim.kubelab.io/exit-code": "4" }, containerConfig("main", { command: ["sh", "-c", "exit 0"] }));
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+    await clock.advance(30_000);
+    expect(await rt.containerStatus(container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 4 });
+  });
+
+  it("execSync evaluates tiny-shell commands, times out on the clock, and needs a running container", async () => {
+    const { container } = await runPod("exec", {}, containerConfig("main", { command: ["httpd"] }));
+    const ok = await rt.execSync(container, ["sh", "-c", "echo ready && exit 0"], 1);
+    expect(ok).toMatchObject({ exitCode: 0 });
+    expect(ok.stdout.toString()).toBe("ready\n");
+    expect((await rt.execSync(container, ["false"], 1)).exitCode).toBe(1);
+
+    const slow = rejection(rt.execSync(container, ["sleep", "10"], 2));
+    await clock.advance(2000);
+    expect(await slow).toMatchObject({ code: GRPC_DEADLINE_EXCEEDED });
+
+    const waiting = rt.execSync(container, ["sleep", "1"], 0);
+    await clock.advance(1000);
+    expect((await waiting).exitCode).toBe(0);
+
+    await rt.stopContainer(container, 0);
+    expect((await rejection(rt.execSync(container, ["true"], 1))).message).toBe("container is in CONTAINER_EXITED state");
+  });
+
+  it("stopPodSandbox kills running containers (137) and is idempotent; removal frees everything", async () => {
+    const { sandbox, container, config } = await runPod("pod", {}, containerConfig("main", { command: ["httpd"], ports: [8080] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    await rt.stopPodSandbox(sandbox);
+    await rt.stopPodSandbox(sandbox);
+    expect((await rt.podSandboxStatus(sandbox)).state).toBe("SANDBOX_NOTREADY");
+    expect(await rt.containerStatus(container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 137, reason: "Error" });
+    await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    const again = await rejection(rt.createContainer(sandbox, containerConfig("late"), config));
+    expect(again.message).toMatch(/is not running/);
+
+    await rt.stopContainer(container, 0);
+    expect((await rt.containerStatus(container)).exitCode).toBe(137);
+    await rt.removePodSandbox(sandbox);
+    await rt.removePodSandbox(sandbox);
+    await rt.removeContainer(container);
+    await rt.stopContainer(container, 0);
+    expect(await rt.listPodSandbox()).toEqual([]);
+    expect(await rt.listContainers()).toEqual([]);
+    // The log file stays: it belongs to the kubelet's layout.
+    expect(await logOf(config, "main")).toMatch(/killed \(SIGKILL\)/);
+    // The same pod can run again once its sandbox is gone.
+    await rt.runPodSandbox(config);
+  });
+
+  it("removeContainer kills a running container and keeps its log", async () => {
+    const { container, config } = await runPod("rm", {}, containerConfig("main", { command: ["httpd"] }));
+    await rt.removeContainer(container);
+    expect(isRuntimeNotFound(await rejection(rt.containerStatus(container)))).toBe(true);
+    expect(await logOf(config, "main")).toMatch(/started on node n1/);
+  });
+
+  it("answers NOT_FOUND (code 5) for the status of unknown ids", async () => {
+    const s = await rejection(rt.podSandboxStatus("nope"));
+    expect(s.code).toBe(GRPC_NOT_FOUND);
+    expect(s.message).toMatch(/"nope": not found/);
+    expect(isRuntimeNotFound(await rejection(rt.containerStatus("nope")))).toBe(true);
+    expect(isRuntimeNotFound(await rejection(rt.startContainer("nope")))).toBe(true);
+    expect(isRuntimeNotFound(await rejection(rt.execSync("nope", ["true"], 1)))).toBe(true);
+    expect(isRuntimeNotFound(await rejection(rt.createContainer("nope", containerConfig("x"), sandboxConfig("x"))))).toBe(true);
+  });
+
+  it("treats images named notfound/does-not-exist as missing: pull fails with NOT_FOUND", async () => {
+    expect(await rt.imageStatus("nginx:1.27")).toMatchObject({ id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    expect(await rt.imageStatus("does-not-exist:v1")).toBeUndefined();
+    expect(await rt.pullImage("busybox")).toBe((await rt.imageStatus("docker.io/library/busybox:latest"))?.id);
+    const err = await rejection(rt.pullImage("example/notfound"));
+    expect(err.code).toBe(GRPC_NOT_FOUND);
+    expect(err.message).toBe(
+      'failed to pull and unpack image "docker.io/example/notfound:latest": failed to resolve reference "docker.io/example/notfound:latest": docker.io/example/notfound:latest: not found',
+    );
+    const config = sandboxConfig("img");
+    const sb = await rt.runPodSandbox(config);
+    expect((await rejection(rt.createContainer(sb, containerConfig("c", { image: "does-not-exist" }), config))).code).toBe(GRPC_NOT_FOUND);
+  });
+
+  it("filters listContainers and listPodSandbox by sandbox, state and labels", async () => {
+    const a = await runPod("a", {}, containerConfig("main", { command: ["httpd"] }));
+    const b = await runPod("b", {}, containerConfig("main", { command: ["true"] }));
+    expect((await rt.listContainers({ podSandboxId: a.sandbox })).map((c) => c.id)).toEqual([a.container]);
+    expect((await rt.listContainers({ state: "CONTAINER_EXITED" })).map((c) => c.id)).toEqual([b.container]);
+    expect((await rt.listContainers({ labelSelector: { "io.kubernetes.container.name": "main" } })).length).toBe(2);
+    expect(await rt.listContainers({ labelSelector: { "io.kubernetes.container.name": "other" } })).toEqual([]);
+    await rt.stopPodSandbox(b.sandbox);
+    expect((await rt.listPodSandbox({ state: "SANDBOX_READY" })).map((s) => s.id)).toEqual([a.sandbox]);
+    expect((await rt.listPodSandbox({ labelSelector: { "io.kubernetes.pod.name": "b" } })).map((s) => s.id)).toEqual([b.sandbox]);
+  });
+
+  it("close() stops every echo server and timer", async () => {
+    const { sandbox } = await runPod("c", { "sim.kubelab.io/exit-after": "1h" }, containerConfig("main", { ports: [8080] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    expect(clock.pending()).toBe(1);
+    await rt.close();
+    expect(clock.pending()).toBe(0);
+    await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+});
+
+describe("tiny shell", () => {
+  /** Runs a script synchronously (sleeps complete at once); "block" when it never finishes. */
+  function sh(argv: string[]): { out: string[]; status: number | "block" } {
+    const script = scriptFromArgv(argv);
+    if (!script) return { out: [], status: "block" };
+    const out: string[] = [];
+    let status: number | "block" = "block";
+    const host: ShellHost = {
+      stdout: (t) => out.push(t),
+      stderr: (t) => out.push(`err: ${t}`),
+      sleep: (ms, done) => {
+        if (Number.isFinite(ms)) done();
+        return () => {};
+      },
+      unknown: () => "block",
+    };
+    runScript(script, host, (s) => (status = s));
+    return { out, status };
+  }
+
+  it.each([
+    { argv: ["sh", "-c", "echo hi; exit 3"], out: ["hi"], status: 3 },
+    { argv: ["sh", "-c", "false && echo no || echo yes"], out: ["yes"], status: 0 },
+    { argv: ["sh", "-c", "true || echo no && echo yes"], out: ["yes"], status: 0 },
+    { argv: ["sh", "-c", "false; echo after"], out: ["after"], status: 0 },
+    { argv: ["sh", "-c", "false"], out: [], status: 1 },
+    { argv: ["/bin/sh", "-ec", "false; echo unreachable"], out: [], status: 1 },
+    { argv: ["sh", "-ec", "false || echo recovered"], out: ["recovered"], status: 0 },
+    { argv: ["bash", "-c", "echo \"a  b\" 'c;d' e\\ f # comment\necho line2 &&\n exit"], out: ["a  b c;d e f", "line2"], status: 0 },
+    { argv: ["sh", "-c", "sleep 1.5; sleep 2m; exec true"], out: [], status: 0 },
+    { argv: ["sh", "-c", "sleep soon"], out: ["err: sleep: invalid number 'soon'"], status: 1 },
+    { argv: ["echo", "x", "y"], out: ["x y"], status: 0 },
+    { argv: ["/bin/false"], out: [], status: 1 },
+    { argv: ["sh", "-c", "echo before; httpd -f; echo never"], out: ["before"], status: "block" as const },
+    { argv: ["sh", "-c", "while true; do sleep 1; done"], out: [], status: "block" as const },
+    { argv: ["sh", "-c", "echo $HOME"], out: [], status: "block" as const },
+    { argv: ["sh", "-c", "cat /etc/hosts | grep x"], out: [], status: "block" as const },
+    { argv: ["sh", "-c", "echo x &&"], out: [], status: "block" as const },
+    { argv: ["nginx", "-g", "daemon off;"], out: [], status: "block" as const },
+    { argv: [], out: [], status: "block" as const },
+  ])("$argv → $status", ({ argv, out, status }) => {
+    expect(sh(argv)).toEqual({ out, status });
+  });
+
+  it("parses and-or lists into commands with their operators", () => {
+    expect(parseScript("a 1 && b\n\nc || d; e")?.commands).toEqual([
+      { op: ";", argv: ["a", "1"] },
+      { op: "&&", argv: ["b"] },
+      { op: ";", argv: ["c"] },
+      { op: "||", argv: ["d"] },
+      { op: ";", argv: ["e"] },
+    ]);
+  });
+});
+
+describe("parseGoDuration", () => {
+  it.each([
+    ["1s", 1000],
+    ["500ms", 500],
+    ["2m", 120_000],
+    ["1.5s", 1500],
+    ["1m30s", 90_000],
+    ["0", 0],
+    ["1h", 3_600_000],
+  ])("%s → %d ms", (v, ms) => expect(parseGoDuration(v)).toBe(ms));
+  it.each(["", "soon", "5", "-1s", "1 s"])("%j is invalid", (v) => expect(parseGoDuration(v)).toBeUndefined());
+});

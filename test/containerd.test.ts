@@ -1,0 +1,158 @@
+// Real containers: `kubelab up --runtime containerd` (containerd + runc + the CNI bridge, started and
+// cleaned up by kubelab) runs a busybox httpd Deployment whose pods answer HTTP on their pod IPs from
+// the host; kubectl logs shows what the container printed; a container killed from outside is
+// restarted by the kubelet; after `down` nothing is left behind. Needs root and containerd (CI has both).
+
+import { execFileSync, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+
+const which = (bin: string): boolean => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
+const missing = process.getuid?.() !== 0 ? "not root" : ["containerd", "runc", "ctr", "iptables", "busybox"].find((b) => !which(b));
+const SKIP = missing ? `containerd suite needs root and containerd/runc/ctr/iptables/busybox: ${missing}` : "";
+if (SKIP && process.env.CI) throw new Error(`CI must run the containerd suite: ${SKIP}`);
+
+let k: Kubelab;
+const ipForwardBefore = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
+
+interface Pod {
+  metadata: { name: string; deletionTimestamp?: string };
+  status?: {
+    podIP?: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { containerID?: string; restartCount: number; ready: boolean; lastState?: { terminated?: { exitCode: number; reason?: string } } }[];
+  };
+}
+
+async function pods(): Promise<Pod[]> {
+  const r = await k.kubectl(["get", "pods", "-l", "app=httpd", "-o", "json"]);
+  if (r.code !== 0) throw new Error(r.stderr);
+  return (JSON.parse(r.stdout) as { items: Pod[] }).items.filter((p) => !p.metadata.deletionTimestamp);
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ": " + (last as Error).message : ""}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function get(ip: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: ip, port, path: "/", timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve(body));
+    });
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+  });
+}
+
+const manifest = `
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: httpd
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: httpd}
+  template:
+    metadata:
+      labels: {app: httpd}
+    spec:
+      terminationGracePeriodSeconds: 3
+      containers:
+      - name: httpd
+        image: localhost/busybox:latest
+        imagePullPolicy: IfNotPresent
+        command: [sh, -c]
+        args:
+        - mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && echo "serving /www as $(hostname)" && exec httpd -f -v -p 8080 -h /www
+        ports:
+        - containerPort: 8080
+        readinessProbe:
+          httpGet: {path: /, port: 8080}
+          periodSeconds: 1
+`;
+
+beforeAll(async () => {
+  if (SKIP) return;
+  k = await startKubelab({ nodes: true, extraArgs: ["--runtime", "containerd"] });
+}, 240_000);
+
+afterAll(async () => {
+  await k?.stop({ clean: true });
+});
+
+describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {
+  it("runs a busybox httpd Deployment answering on its pod IPs; logs; restarts a killed container; leaves nothing after down", async () => {
+    await waitFor("3 Ready containerd nodes", async () => {
+      const r = await k.kubectl(["get", "nodes", "-o", "json"]);
+      const nodes = (JSON.parse(r.stdout) as { items: { status?: { conditions?: { type: string; status: string }[]; nodeInfo?: { containerRuntimeVersion?: string } } }[] }).items;
+      return nodes.length === 3 && nodes.every((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && n.status.nodeInfo?.containerRuntimeVersion?.startsWith("containerd://")) ? nodes : undefined;
+    }, 120_000);
+    const applied = await k.kubectl(["apply", "-f", "-"], { input: manifest });
+    expect(applied.code, applied.stderr).toBe(0);
+    const rollout = await k.kubectl(["rollout", "status", "deployment/httpd", "--timeout=120s"], { timeoutMs: 130_000 });
+    if (rollout.code !== 0) {
+      const desc = await k.kubectl(["describe", "pods", "-l", "app=httpd"]);
+      throw new Error(`rollout failed: ${rollout.stderr}${rollout.stdout}\n${desc.stdout}`);
+    }
+
+    const running = await pods();
+    expect(running).toHaveLength(2);
+    for (const p of running) {
+      expect(p.status?.podIP).toMatch(/^10\.88\./);
+      expect(await get(p.status!.podIP!, 8080)).toBe(`hello from ${p.metadata.name}\n`);
+    }
+
+    const name = running[0].metadata.name;
+    const logs = await waitFor("the container's output", async () => {
+      const r = await k.kubectl(["logs", name]);
+      return r.code === 0 && r.stdout.includes(`serving /www as ${name}`) ? r.stdout : undefined;
+    });
+    expect(logs).toContain(`serving /www as ${name}`);
+
+    // Kill the container's process from outside the cluster; the kubelet restarts it.
+    const id = running[0].status!.containerStatuses![0].containerID!.replace(/^containerd:\/\//, "");
+    const sock = join(k.dataDir, "containerd", "containerd.sock");
+    execFileSync("ctr", ["-a", sock, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id]);
+    const restarted = await waitFor("the killed container restarted and Ready", async () => {
+      const p = (await pods()).find((x) => x.metadata.name === name);
+      const cs = p?.status?.containerStatuses?.[0];
+      return cs && cs.restartCount >= 1 && cs.ready ? cs : undefined;
+    }, 60_000);
+    expect(restarted.lastState?.terminated?.exitCode).toBe(137);
+    const again = (await pods()).find((x) => x.metadata.name === name)!;
+    expect(await get(again.status!.podIP!, 8080)).toBe(`hello from ${name}\n`);
+    const prev = await k.kubectl(["logs", name, "--previous"]);
+    expect(prev.stdout).toContain(`serving /www as ${name}`);
+
+    // down: nothing left behind.
+    const dataDir = k.dataDir;
+    await k.stop();
+    const procs = spawnSync("pgrep", ["-f", dataDir]).stdout.toString().trim();
+    expect(procs).toBe("");
+    expect(spawnSync("ip", ["link", "show", "kubelab0"]).status).not.toBe(0);
+    const rules = execFileSync("iptables-save").toString();
+    expect(rules).not.toMatch(/CNI-|KUBELAB/);
+    const mounts = readFileSync("/proc/mounts", "utf8");
+    expect(mounts).not.toContain(dataDir);
+    expect(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe(ipForwardBefore);
+    expect(execFileSync("ip", ["route", "show", "table", "all"]).toString()).not.toMatch(/unreachable 10\.96\.0\.0\/16/);
+  }, 300_000);
+});
