@@ -5,6 +5,7 @@ export * from "./meta.ts";
 export * from "./intstr.ts";
 export * from "./quantity.ts";
 export * from "./core/v1.ts";
+export { podQOSClass, type QOSClass } from "./core/qos.ts";
 export * from "./apps/v1.ts";
 export * from "./batch/v1.ts";
 export * from "./networking/v1.ts";

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as https from "node:https";
+import { createSecureContext } from "node:tls";
 import { dirname, resolve as resolvePath } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { RESOURCES, type DeleteOptions, type KubeObject, type ResourceInfo } from "../api/index.ts";
@@ -26,6 +27,12 @@ export interface RestClientOptions extends RestConfig {
   userAgent?: string;
   /** Per-request timeout for non-watch requests; default 60 s. */
   requestTimeoutMs?: number;
+  /**
+   * Connections for non-watch requests at most (default 32); more requests wait for a free one.
+   * client-go multiplexes everything over one HTTP/2 connection; over HTTP/1.1 a small pool keeps
+   * bursts (e.g. a kubelet's events for many pods at once) from paying a TLS handshake each.
+   */
+  maxConnections?: number;
 }
 
 /** The Content-Type each patch type is sent with. */
@@ -155,15 +162,25 @@ interface RequestSpec {
 export class RestClient implements Client {
   private readonly url: URL;
   private readonly agent: http.Agent;
+  /** Watches hold their connection for minutes: they get their own agent, so they never starve requests. */
+  private readonly watchAgent: http.Agent;
   private readonly mod: typeof http | typeof https;
 
   constructor(private readonly opts: RestClientOptions) {
     this.url = new URL(opts.server);
     const tls = this.url.protocol === "https:";
     this.mod = tls ? https : http;
-    this.agent = tls
-      ? new https.Agent({ keepAlive: true, ca: opts.caCert, rejectUnauthorized: !opts.insecure })
-      : new http.Agent({ keepAlive: true });
+    const maxSockets = opts.maxConnections ?? 32;
+    if (tls) {
+      // One SecureContext for every connection: passing `ca` per connection parses the CA each time.
+      const secureContext = createSecureContext({ ca: opts.caCert });
+      const base = { keepAlive: true, secureContext, rejectUnauthorized: !opts.insecure };
+      this.agent = new https.Agent({ ...base, maxSockets });
+      this.watchAgent = new https.Agent(base);
+    } else {
+      this.agent = new http.Agent({ keepAlive: true, maxSockets });
+      this.watchAgent = new http.Agent({ keepAlive: true });
+    }
   }
 
   /** A client from a kubeconfig file's current context. */
@@ -195,6 +212,7 @@ export class RestClient implements Client {
   /** Closes idle keep-alive connections. */
   close(): void {
     this.agent.destroy();
+    this.watchAgent.destroy();
   }
 
   /** Sends a request and parses the JSON response; error responses reject with a ClientError. */
@@ -226,7 +244,7 @@ export class RestClient implements Client {
           method: spec.method,
           path: `${this.url.pathname.replace(/\/$/, "")}${spec.path}${search}`,
           headers,
-          agent: this.agent,
+          agent: spec.query?.watch ? this.watchAgent : this.agent,
           signal: spec.signal,
           timeout: spec.signal ? undefined : (this.opts.requestTimeoutMs ?? 60_000),
         },

@@ -3,6 +3,7 @@
 // last status sent per pod and merge-patches pods/status with only the fields that changed.
 
 import type { Container, ContainerState, ContainerStatus, Pod, PodCondition, PodPhase, PodStatus } from "../api/core/v1.ts";
+import { podQOSClass } from "../api/index.ts";
 import { isConflict, isNotFound, type Client, type Clock, type Logger } from "../client/index.ts";
 import type { PodRuntimeStatus } from "./pleg.ts";
 import type { ContainerStatus as RuntimeContainerStatus } from "./runtime/types.ts";
@@ -21,23 +22,6 @@ export function restartCountOf(c: RuntimeContainerStatus): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-/** The pod's QoS class (v1qos.GetPodQOS, cpu and memory). */
-export function podQOSClass(pod: Readonly<Pod>): "Guaranteed" | "Burstable" | "BestEffort" {
-  const all = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
-  let any = false;
-  let guaranteed = true;
-  for (const c of all) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    for (const r of ["cpu", "memory"]) {
-      if (req[r] !== undefined || lim[r] !== undefined) any = true;
-      if (lim[r] === undefined) guaranteed = false;
-      else if (req[r] !== undefined && String(req[r]) !== String(lim[r])) guaranteed = false;
-    }
-  }
-  if (!any) return "BestEffort";
-  return guaranteed ? "Guaranteed" : "Burstable";
-}
 
 /** What the kubelet knows beyond the runtime when it writes a status. */
 export interface StatusInputs {
@@ -228,7 +212,7 @@ export function generateAPIPodStatus(pod: Readonly<Pod>, rt: PodRuntimeStatus, i
     hostIP: inputs.nodeIP,
     hostIPs: [{ ip: inputs.nodeIP }],
     startTime: old.startTime ?? rfc3339(inputs.now),
-    qosClass: old.qosClass ?? podQOSClass(pod),
+    qosClass: old.qosClass ?? podQOSClass(pod.spec),
     containerStatuses: appStatuses,
   };
   if (podIP) {

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConfigMap, Container, Pod, PodStatus, Secret } from "../api/core/v1.ts";
-import { parseQuantityMilli, parseQuantityValue } from "../api/index.ts";
+import { parseQuantityMilli, parseQuantityValue, podQOSClass } from "../api/index.ts";
 import { INDEX_NODE_NAME, isConflict, isNotFound, realClock, type Client, type Clock, type Context, type EventRecorder, type Logger } from "../client/index.ts";
 import { GenericPLEG, type PodRuntimeStatus } from "./pleg.ts";
 import { PodWorkers, type SyncOutcome } from "./podworkers.ts";
@@ -27,7 +27,7 @@ import {
   type PodSandboxConfig,
   type Runtime,
 } from "./runtime/types.ts";
-import { ANNOTATION_CONTAINER_HASH, ANNOTATION_RESTART_COUNT, generateAPIPodStatus, podQOSClass, restartCountOf, StatusManager } from "./status.ts";
+import { ANNOTATION_CONTAINER_HASH, ANNOTATION_RESTART_COUNT, generateAPIPodStatus, restartCountOf, StatusManager } from "./status.ts";
 import type { KubeletOptions } from "./types.ts";
 import { MountError, VolumeManager, type PodVolumes } from "./volumes.ts";
 
@@ -476,7 +476,7 @@ export class PodSyncer {
       portMappings,
       labels: { ...(pod.metadata.labels ?? {}), [LABEL_POD_NAME]: name, [LABEL_POD_NAMESPACE]: ns, [LABEL_POD_UID]: uid, [LABEL_NODE]: this.opts.nodeName },
       annotations: { ...(pod.metadata.annotations ?? {}) },
-      cgroupParent: this.opts.cgroupParent?.(pod.status?.qosClass ?? podQOSClass(pod), uid),
+      cgroupParent: this.opts.cgroupParent?.(pod.status?.qosClass ?? podQOSClass(pod.spec), uid),
     };
   }
 

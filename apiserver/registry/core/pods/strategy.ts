@@ -1,31 +1,8 @@
 // Pods: status starts Pending with a QoS class, deletion of a pod on a node is graceful (the kubelet finishes it).
 
-import type { KubeObject, ResourceInfo } from "../../../../api/index.ts";
+import { podQOSClass, type KubeObject, type ResourceInfo } from "../../../../api/index.ts";
 import { errors } from "../../../errors.ts";
 import { genericStrategy, type AdmissionOptions, type Strategy, type StrategyContext } from "../../strategy.ts";
-
-interface ContainerLike {
-  resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
-}
-
-/** The pod's QoS class from its containers' requests and limits (as v1qos.GetPodQOS, cpu and memory only). */
-export function podQOSClass(spec: { containers?: ContainerLike[]; initContainers?: ContainerLike[] } | undefined): string {
-  const list = (v: unknown): ContainerLike[] => (Array.isArray(v) ? (v as ContainerLike[]) : []);
-  const containers = [...list(spec?.containers), ...list(spec?.initContainers)].filter((c) => typeof c === "object" && c !== null);
-  let any = false;
-  let guaranteed = true;
-  for (const c of containers) {
-    const req = asRecord(asRecord(c.resources).requests);
-    const lim = asRecord(asRecord(c.resources).limits);
-    for (const r of ["cpu", "memory"]) {
-      if (req[r] !== undefined || lim[r] !== undefined) any = true;
-      if (lim[r] === undefined) guaranteed = false;
-      else if (req[r] !== undefined && String(req[r]) !== String(lim[r])) guaranteed = false;
-    }
-  }
-  if (!any) return "BestEffort";
-  return guaranteed ? "Guaranteed" : "Burstable";
-}
 
 function asRecord(v: unknown): Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
