@@ -132,7 +132,26 @@ describe("kubelab up: the whole cluster, driven by kubectl", () => {
     expect(wide).toMatch(/Ready/);
   });
 
-  it("starts a crash-looping pod early (checked at the end)", async () => {
+  it("starts a crash-looping pod and a pod failing its liveness probe early (checked at the end)", async () => {
+    await kc(["apply", "-f", "-"], `
+apiVersion: v1
+kind: Pod
+metadata:
+  name: flaky
+  annotations:
+    sim.kubelab.io/probe-fail-after: 2s
+spec:
+  containers:
+  - name: app
+    image: busybox
+    command: [httpd, -f, -p, "8080"]
+    ports:
+    - containerPort: 8080
+    livenessProbe:
+      httpGet: {path: /healthz, port: 8080}
+      periodSeconds: 1
+      failureThreshold: 2
+`);
     await kc(["apply", "-f", "-"], `
 apiVersion: v1
 kind: Pod
@@ -247,6 +266,10 @@ spec:
     expect((job.status as { succeeded?: number }).succeeded).toBe(1);
     const logs = await kc(["logs", "job/hello"]);
     expect(logs).toContain("hello from the job");
+    // -f on a finished container returns what it printed and ends.
+    const followed = await k.kubectl(["logs", "-f", "job/hello"], { timeoutMs: 20_000 });
+    expect(followed.code, followed.stderr).toBe(0);
+    expect(followed.stdout).toContain("hello from the job");
   });
 
   it("gives an over-sized pod a FailedScheduling event", async () => {
@@ -257,6 +280,37 @@ spec:
     });
     expect(events).toMatch(/0\/6 nodes are available: 6 Insufficient cpu/);
     await kc(["delete", "pod", "huge", "--wait=false"]);
+  });
+
+  it("the crashing pod reaches CrashLoopBackOff with a growing restart count", async () => {
+    const first = await waitFor("CrashLoopBackOff", async () => {
+      const p = JSON.parse(await kc(["get", "pod", "crasher", "-o", "json"])) as Obj;
+      const cs = p.status?.containerStatuses?.[0];
+      return cs?.state?.waiting?.reason === "CrashLoopBackOff" && cs.restartCount >= 1 ? cs.restartCount : undefined;
+    }, 90_000);
+    const later = await waitFor("a higher restart count", async () => {
+      const p = JSON.parse(await kc(["get", "pod", "crasher", "-o", "json"])) as Obj;
+      const n = p.status?.containerStatuses?.[0]?.restartCount ?? 0;
+      return n > first ? n : undefined;
+    }, 90_000);
+    expect(later).toBeGreaterThan(first);
+    await waitFor("CrashLoopBackOff in kubectl get", async () => /CrashLoopBackOff/.test(await kc(["get", "pod", "crasher"])) || undefined, 60_000);
+    const prev = await k.kubectl(["logs", "crasher", "--previous"]);
+    expect(prev.code, prev.stderr).toBe(0);
+    await kc(["delete", "pod", "crasher", "--wait=false"]);
+  });
+
+  it("restarts a container whose liveness probe fails, with Unhealthy and Killing events", async () => {
+    const restarts = await waitFor("a liveness restart", async () => {
+      const p = JSON.parse(await kc(["get", "pod", "flaky", "-o", "json"])) as Obj;
+      const n = p.status?.containerStatuses?.[0]?.restartCount ?? 0;
+      return n >= 1 ? n : undefined;
+    }, 60_000);
+    expect(restarts).toBeGreaterThanOrEqual(1);
+    const events = await kc(["get", "events", "--field-selector", "involvedObject.name=flaky"]);
+    expect(events).toMatch(/Unhealthy.*Liveness probe failed: HTTP probe failed with statuscode: 503/);
+    expect(events).toMatch(/Killing.*failed liveness probe, will be restarted/);
+    await kc(["delete", "pod", "flaky", "--wait=false"]);
   });
 
   it("drains a node: its pods are evicted and come back elsewhere", async () => {
@@ -275,25 +329,6 @@ spec:
     const drained = nodes.items.find((n) => n.metadata.name === node)!;
     expect(drained.spec?.unschedulable).toBe(true);
     await kc(["uncordon", node]);
-  });
-
-  it("the crashing pod reaches CrashLoopBackOff with a growing restart count", async () => {
-    const first = await waitFor("CrashLoopBackOff", async () => {
-      const p = JSON.parse(await kc(["get", "pod", "crasher", "-o", "json"])) as Obj;
-      const cs = p.status?.containerStatuses?.[0];
-      return cs?.state?.waiting?.reason === "CrashLoopBackOff" && cs.restartCount >= 1 ? cs.restartCount : undefined;
-    }, 90_000);
-    const later = await waitFor("a higher restart count", async () => {
-      const p = JSON.parse(await kc(["get", "pod", "crasher", "-o", "json"])) as Obj;
-      const n = p.status?.containerStatuses?.[0]?.restartCount ?? 0;
-      return n > first ? n : undefined;
-    }, 90_000);
-    expect(later).toBeGreaterThan(first);
-    const table = await kc(["get", "pod", "crasher"]);
-    expect(table).toMatch(/CrashLoopBackOff|Error/);
-    const prev = await k.kubectl(["logs", "crasher", "--previous"]);
-    expect(prev.code, prev.stderr).toBe(0);
-    await kc(["delete", "pod", "crasher", "--wait=false"]);
   });
 
   it("deleting the Deployment removes its ReplicaSets and pods", async () => {
