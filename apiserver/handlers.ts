@@ -15,6 +15,7 @@ import type { CacheEvent, EventSink } from "./storage/index.ts";
 import { toTable } from "./tables.ts";
 import type { ApiserverMetrics } from "./metrics.ts";
 import { proxyPodLog } from "./podlog.ts";
+import { serveExec } from "./exec.ts";
 import type { Logger } from "../client/index.ts";
 
 export interface Response {
@@ -126,7 +127,9 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
 async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: Store): Promise<Response | undefined> {
   const { info } = h;
   const sub = info.subresource;
-  if (!res.subresources.includes(sub) || !info.name) throw errors.pathNotFound();
+  // pods/exec is connect-only (no object of its own), so it is not in the resource table's subresources.
+  const connect = sub === "exec" && res.resource === "pods";
+  if ((!res.subresources.includes(sub) && !connect) || !info.name) throw errors.pathNotFound();
   const neg = negotiate(h.req.headers.accept);
   const notAllowed = () => errors.methodNotAllowed(`the server does not allow this method on the requested resource (${h.req.method} ${res.resource}/${sub})`);
 
@@ -205,6 +208,16 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
     const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
     const node = nodeName ? await h.registry.store("", "nodes").get("", nodeName).catch(() => undefined) : undefined;
     await proxyPodLog(h, pod, node);
+    return undefined;
+  }
+
+  if (connect) {
+    // GET (WebSocket) and POST (SPDY), as upstream's connect verbs.
+    if (info.verb !== "get" && info.verb !== "create") throw notAllowed();
+    const pod = await store.get(info.namespace, info.name);
+    const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+    const node = nodeName ? await h.registry.store("", "nodes").get("", nodeName).catch(() => undefined) : undefined;
+    await serveExec(h, pod, node);
     return undefined;
   }
   throw errors.pathNotFound();

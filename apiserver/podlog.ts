@@ -1,4 +1,4 @@
-// pods/log: proxies to the kubelet's /containerLogs endpoint on the pod's node (the kubelet arrives in P4).
+// pods/log: proxies to the kubelet's /containerLogs endpoint on the pod's node.
 
 import http from "node:http";
 import { networkInterfaces } from "node:os";
@@ -15,26 +15,38 @@ export function isLocalAddress(ip: string): boolean {
   return false;
 }
 
-export async function proxyPodLog(h: HandlerContext, pod: KubeObject, node: KubeObject | undefined): Promise<void> {
-  const spec = (pod.spec ?? {}) as { nodeName?: string; containers?: { name: string }[]; initContainers?: { name: string }[] };
+/** The container a pods/log or pods/exec request is for: the named one, or the pod's only container. */
+export function resolveContainer(pod: KubeObject, requested: string): string {
+  const spec = (pod.spec ?? {}) as { containers?: { name: string }[]; initContainers?: { name: string }[] };
   const name = pod.metadata.name!;
-  let container = h.query.get("container") ?? "";
   const all = [...(spec.containers ?? []), ...(spec.initContainers ?? [])].map((c) => c.name);
-  if (!container) {
+  if (!requested) {
     if ((spec.containers ?? []).length !== 1) {
       throw errors.badRequest(`a container name must be specified for pod ${name}, choose one of: [${(spec.containers ?? []).map((c) => c.name).join(" ")}]`);
     }
-    container = spec.containers![0].name;
-  } else if (!all.includes(container)) {
-    throw errors.badRequest(`container ${container} is not valid for pod ${name}`);
+    return spec.containers![0].name;
   }
-  if (!spec.nodeName) throw errors.badRequest(`pod ${name} does not have a host assigned`);
-  if (!node) throw errors.notFound({ group: "", resource: "nodes" }, spec.nodeName);
+  if (!all.includes(requested)) throw errors.badRequest(`container ${requested} is not valid for pod ${name}`);
+  return requested;
+}
+
+/** The kubelet serving the pod's node: its InternalIP and port, refused unless the address is on this machine. */
+export function kubeletEndpoint(pod: KubeObject, node: KubeObject | undefined): { address: string; port: number; nodeName: string } {
+  const nodeName = (pod.spec as { nodeName?: string } | undefined)?.nodeName;
+  if (!nodeName) throw errors.badRequest(`pod ${pod.metadata.name} does not have a host assigned`);
+  if (!node) throw errors.notFound({ group: "", resource: "nodes" }, nodeName);
   const status = (node.status ?? {}) as { addresses?: { type: string; address: string }[]; daemonEndpoints?: { kubeletEndpoint?: { Port?: number } } };
   const address = status.addresses?.find((a) => a.type === "InternalIP")?.address;
   const port = status.daemonEndpoints?.kubeletEndpoint?.Port;
-  if (!address || !port) throw errors.serviceUnavailable(`node ${spec.nodeName} has no kubelet endpoint`);
+  if (!address || !port) throw errors.serviceUnavailable(`node ${nodeName} has no kubelet endpoint`);
   if (!isLocalAddress(address)) throw errors.badRequest(`refusing to connect to kubelet at ${address}: not an address of this machine`);
+  return { address, port, nodeName };
+}
+
+export async function proxyPodLog(h: HandlerContext, pod: KubeObject, node: KubeObject | undefined): Promise<void> {
+  const name = pod.metadata.name!;
+  const container = resolveContainer(pod, h.query.get("container") ?? "");
+  const { address, port, nodeName } = kubeletEndpoint(pod, node);
 
   const params = new URLSearchParams();
   for (const p of LOG_PARAMS) {
@@ -59,7 +71,7 @@ export async function proxyPodLog(h: HandlerContext, pod: KubeObject, node: Kube
     });
     upstream.on("error", (e) => {
       if (h.res.headersSent) resolve();
-      else reject(errors.serviceUnavailable(`cannot reach the kubelet on ${spec.nodeName}: ${e.message}`));
+      else reject(errors.serviceUnavailable(`cannot reach the kubelet on ${nodeName}: ${e.message}`));
     });
   });
 }

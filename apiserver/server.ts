@@ -2,7 +2,8 @@
 
 import http from "node:http";
 import https from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import Koa from "koa";
 import { ANONYMOUS, AuthenticationError, PUBLIC_PATHS, type Authenticator, type UserInfo } from "./auth.ts";
 import { ApiError, errors, isApiError } from "./errors.ts";
@@ -73,6 +74,8 @@ export class ApiServer {
   readonly metrics: ApiserverMetrics;
   readonly log: Logger;
   private server?: http.Server | https.Server;
+  /** Connections that asked for an upgrade (pods/exec): the server no longer tracks them itself. */
+  private readonly upgraded = new Set<Duplex>();
   private readonly stopping = new AbortController();
   private ready = false;
 
@@ -97,6 +100,7 @@ export class ApiServer {
     this.server.keepAliveTimeout = 65_000;
     this.server.headersTimeout = 70_000;
     this.server.requestTimeout = 0; // watches and log follows are long-lived
+    this.server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(handler, req, socket, head));
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
       // A deep accept backlog: a thousand watchers reconnecting at once must not be reset.
@@ -110,6 +114,7 @@ export class ApiServer {
   async stop(): Promise<void> {
     this.ready = false;
     this.stopping.abort();
+    for (const s of this.upgraded) s.destroy();
     if (this.server) {
       const s = this.server;
       await new Promise<void>((resolve) => {
@@ -118,6 +123,23 @@ export class ApiServer {
       });
     }
     this.registry.stop();
+  }
+
+  /**
+   * A request asking to switch protocols (the WebSocket of pods/exec, or kubectl's SPDY fallback)
+   * goes through the same middleware as any other: a response bound to its socket is made here and
+   * the handler either answers it (errors, 401...; the connection then ends) or takes the socket over.
+   */
+  private upgrade(handler: (req: http.IncomingMessage, res: http.ServerResponse) => void, req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    this.upgraded.add(socket);
+    socket.once("close", () => this.upgraded.delete(socket));
+    socket.on("error", () => socket.destroy());
+    if (head.length) socket.unshift(head);
+    const res = new http.ServerResponse(req);
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as Socket);
+    res.once("finish", () => socket.end());
+    handler(req, res);
   }
 
   // ---- middleware -----------------------------------------------------------------------------

@@ -63,6 +63,14 @@ export class Kubelet implements NodeAgent {
         const st = [...(pod?.status?.containerStatuses ?? []), ...(pod?.status?.initContainerStatuses ?? [])].find((s) => s.name === container);
         return st ? st.state?.running !== undefined : undefined;
       },
+      // Non-interactive `kubectl exec`: ExecSync in the pod's newest running container of that name.
+      exec: async (ns, name, container, cmd, timeoutSeconds) => {
+        const uid = this.pods.podUID(ns, name);
+        if (!uid) return undefined;
+        const rt = await this.pods.pleg.podStatus(uid);
+        const c = rt.containers.find((s) => s.metadata.name === container && s.state === "CONTAINER_RUNNING");
+        return c ? this.opts.runtime.execSync(c.id, cmd, timeoutSeconds) : undefined;
+      },
       log,
       clock: this.opts.clock,
     });

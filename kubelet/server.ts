@@ -4,6 +4,9 @@
 // as upstream's kuberuntime/logs does: the newest attempt is the current container, the one before
 // it the previous; partial (P) lines are joined; follow polls the file and ends when the container
 // is replaced by a newer attempt, stops running, or the client goes away.
+// `POST /exec/{ns}/{pod}/{container}?command=a&command=b[&timeoutSeconds=N]` runs a non-interactive
+// command in the pod's running container (the runtime's ExecSync) and answers JSON
+// `{stdout, stderr (base64), exitCode}`; the apiserver turns that into `pods/exec` stream frames.
 
 import { open, readdir, readFile, type FileHandle } from "node:fs/promises";
 import http from "node:http";
@@ -29,7 +32,28 @@ export interface KubeletServerOptions {
   /** How often a follow looks for new lines (default 250 ms). */
   followPollMs?: number;
   clock?: Clock;
+  /**
+   * Runs `cmd` in the pod's current running container and waits for it (non-interactive exec);
+   * undefined when no such container is running. Without it, /exec answers 404.
+   */
+  exec?(namespace: string, pod: string, container: string, cmd: string[], timeoutSeconds: number): Promise<ExecResult | undefined>;
 }
+
+export interface ExecResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  exitCode: number;
+}
+
+/** The /exec answer's body. */
+export interface ExecResponseBody {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** How long an exec may run when the request does not say (seconds). */
+export const DEFAULT_EXEC_TIMEOUT_SECONDS = 60;
 
 /** A user-facing failure: the status code and the text the apiserver passes on. */
 class LogError extends Error {
@@ -288,6 +312,37 @@ async function serveContainerLogs(
   }
 }
 
+/** POST /exec/{ns}/{pod}/{container}?command=..: one command run to completion. */
+async function serveExec(opts: KubeletServerOptions, req: http.IncomingMessage, res: http.ServerResponse, segments: string[]): Promise<void> {
+  const text = (status: number, message: string, headers: Record<string, string> = {}): void => {
+    res.writeHead(status, { "Content-Type": "text/plain", ...headers }).end(message);
+  };
+  if (req.method !== "POST") return text(405, "method not allowed", { Allow: "POST" });
+  if (segments.length !== 4) return text(400, `expected /exec/{namespace}/{pod}/{container}, got /${segments.join("/")}`);
+  let ns: string, pod: string, container: string;
+  try {
+    [ns, pod, container] = segments.slice(1).map((s) => decodeURIComponent(s));
+  } catch {
+    return text(400, "malformed path");
+  }
+  const query = new URL(req.url ?? "/", "http://kubelet").searchParams;
+  const cmd = query.getAll("command");
+  if (cmd.length === 0) return text(400, "you must specify at least one command for the container");
+  let timeoutSeconds = DEFAULT_EXEC_TIMEOUT_SECONDS;
+  const t = query.get("timeoutSeconds");
+  if (t !== null && t !== "") {
+    if (!/^\d+$/.test(t) || Number(t) < 1) return text(400, `invalid value for timeoutSeconds: ${JSON.stringify(t)}`);
+    timeoutSeconds = Number(t);
+  }
+  req.resume(); // the body (if any) is not used
+  const notRunning = `container "${container}" in pod "${pod}" is not running`;
+  if (!opts.exec || !opts.podUID(ns, pod)) return text(404, opts.podUID(ns, pod) ? notRunning : `pod "${pod}" does not exist`);
+  const r = await opts.exec(ns, pod, container, cmd, timeoutSeconds);
+  if (!r) return text(404, notRunning);
+  const body: ExecResponseBody = { stdout: r.stdout.toString("base64"), stderr: r.stderr.toString("base64"), exitCode: r.exitCode };
+  res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
+}
+
 /**
  * Starts the kubelet's server on host:port. close() stops listening, ends every follow in
  * progress and resolves once the server has closed.
@@ -300,6 +355,14 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<{ 
     const segments = url.pathname.split("/").filter(Boolean);
     if (url.pathname === "/healthz") {
       res.writeHead(200, { "Content-Type": "text/plain" }).end("ok");
+      return;
+    }
+    if (segments[0] === "exec") {
+      serveExec(opts, req, res, segments).catch((e: unknown) => {
+        opts.log.warn({ err: e, path: url.pathname }, "exec failed");
+        if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
+        if (!res.writableEnded) res.end(`exec failed: ${(e as Error).message}`);
+      });
       return;
     }
     if (segments[0] !== "containerLogs") {
