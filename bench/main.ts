@@ -7,6 +7,7 @@ const BENCHES: Record<string, (argv: string[]) => Promise<void>> = {
   controllers: (argv) => import("./controllers.ts").then((m) => m.runControllersBench(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runSchedulerBench(argv)),
   pods: (argv) => import("./pods.ts").then((m) => m.runPodsBench(argv)),
+  idle: (argv) => import("./idle.ts").then((m) => m.runIdleBench(argv)),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -9,7 +9,7 @@ import { isValidQuantity, type Pod } from "../api/index.ts";
 import { RestClient, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "../kubelet/kubelet.ts";
 import { runPool, splitNodeCIDRs } from "../kubelet/pool.ts";
-import { CriRuntime } from "../kubelet/runtime/cri.ts";
+import type { CriRuntime } from "../kubelet/runtime/cri.ts";
 import type { KubeletOptions, NodeAgent } from "../kubelet/types.ts";
 import { CliError } from "./errors.ts";
 import { parseDuration, serveHealth } from "./component.ts";
@@ -219,7 +219,9 @@ async function runOneKubelet(
 ): Promise<void> {
   let runtime: CriRuntime;
   try {
-    runtime = await CriRuntime.connect(endpoint);
+    // grpc-js and the CRI codecs load only for a containerd kubelet, not for simulated pools.
+    const { CriRuntime: Cri } = await import("../kubelet/runtime/cri.ts");
+    runtime = await Cri.connect(endpoint);
   } catch (e) {
     throw new CliError(`cannot reach the container runtime at ${endpoint}: ${(e as Error).message}`);
   }

@@ -1,12 +1,6 @@
 #!/usr/bin/env node
 // The kubelab command: one entry point, a subcommand per component, plus up/down.
 
-import { runApiserver } from "./apiserver.ts";
-import { runUp } from "./up.ts";
-import { runDown } from "./down.ts";
-import { runControllerManager } from "./controller-manager.ts";
-import { runScheduler } from "./scheduler.ts";
-import { runKubelet } from "./kubelet.ts";
 import { CliError } from "./errors.ts";
 
 const USAGE = `usage: kubelab <command> [flags]
@@ -23,13 +17,15 @@ commands:
 
 Run 'kubelab <command> --help' for a command's flags.`;
 
+// Loaded on demand: a component process loads only its own code (the apiserver never loads the
+// scheduler, a kubelet never loads koa or etcd3), which keeps each process's memory and start time down.
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
-  up: runUp,
-  down: runDown,
-  apiserver: runApiserver,
-  "controller-manager": runControllerManager,
-  scheduler: runScheduler,
-  kubelet: runKubelet,
+  up: (argv) => import("./up.ts").then((m) => m.runUp(argv)),
+  down: (argv) => import("./down.ts").then((m) => m.runDown(argv)),
+  apiserver: (argv) => import("./apiserver.ts").then((m) => m.runApiserver(argv)),
+  "controller-manager": (argv) => import("./controller-manager.ts").then((m) => m.runControllerManager(argv)),
+  scheduler: (argv) => import("./scheduler.ts").then((m) => m.runScheduler(argv)),
+  kubelet: (argv) => import("./kubelet.ts").then((m) => m.runKubelet(argv)),
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -21,7 +21,8 @@ interface Running {
   timer?: NodeJS.Timeout;
 }
 
-const MAIN = fileURLToPath(new URL("./main.ts", import.meta.url));
+// main.ts under tsx (npm run kubelab, tests), main.js in the compiled build (npm start).
+const MAIN = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "./main.js" : "./main.ts", import.meta.url));
 
 export class Supervisor {
   private readonly running = new Map<string, Running>();

@@ -11,7 +11,7 @@ import { writeKubeconfig } from "./kubeconfig.ts";
 import { ensurePki } from "./pki.ts";
 import { Supervisor } from "./supervisor.ts";
 import { parseDuration } from "./component.ts";
-import { startContainerd, type ContainerdHost } from "../kubelet/runtime/containerd.ts";
+import type { ContainerdHost } from "../kubelet/runtime/containerd.ts";
 
 const HELP = `usage: kubelab up [flags]
 
@@ -274,6 +274,7 @@ export async function runUp(argv: string[]): Promise<void> {
   } else if (nodesPerZone > 0) {
     try {
       // Another kubelab's containerd may hold the bridge for a while (e.g. a test suite): wait our turn.
+      const { startContainerd } = await import("../kubelet/runtime/containerd.ts");
       containerd = await startContainerd({ dataDir, log, waitForBridgeMs: 120_000 });
     } catch (e) {
       await stop(`containerd did not start: ${(e as Error).message}`, 1);
@@ -305,7 +306,9 @@ export async function runUp(argv: string[]): Promise<void> {
       ``,
       `  export KUBECONFIG=${existsSync(kubeconfig) ? kubeconfig : shown + "/kubeconfig"}`,
       `  kubectl get nodes -L topology.kubernetes.io/zone`,
-      `  kubectl create deployment web --image=busybox --replicas=3 -- httpd -f -p 8080`,
+      runtime === "containerd"
+        ? `  kubectl create deployment web --image=localhost/busybox:latest --replicas=3 -- httpd -f -p 8080`
+        : `  kubectl create deployment web --image=busybox --replicas=3 -- httpd -f -p 8080`,
       ``,
       `logs: ${join(shown, "logs")}/   stop: Ctrl-C or 'npm run kubelab -- down --data-dir ${shown}'`,
       ``,

@@ -29,7 +29,7 @@ import { spawn, execFile } from "node:child_process";
 import { openSync, closeSync, existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, rm, rmdir, writeFile, readdir, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Logger } from "../../client/index.ts";
 import { CriRuntime } from "./cri.ts";
 
@@ -87,8 +87,14 @@ const DEFAULT_SERVICE_CIDR = "10.96.0.0/16";
 const K8S_NAMESPACE = "k8s.io";
 const BIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-const buildScript = fileURLToPath(new URL("../../deploy/images/build.sh", import.meta.url));
-const buildInputs = [buildScript, fileURLToPath(new URL("../../deploy/images/pause.c", import.meta.url))];
+/** The package root: two levels up from this file in the sources, three from the compiled dist/. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5 && !existsSync(join(dir, "deploy", "images", "build.sh")); i++) dir = dirname(dir);
+  return dir;
+}
+const buildScript = join(packageRoot(), "deploy", "images", "build.sh");
+const buildInputs = [buildScript, join(packageRoot(), "deploy", "images", "pause.c")];
 
 /** What startContainerd changed on the host, persisted so a later run can undo a crashed one. */
 interface HostState {
