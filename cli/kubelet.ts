@@ -37,7 +37,7 @@ const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:
                              ephemeral-storage=100Gi are the defaults)
   --node-status-update-frequency D   how often the node status is computed (default 10s; sent
                                      when changed, or every 5m)
-  --node-lease-duration-seconds N    the node Lease's duration (default 40; renewed every 10s)`;
+  --node-lease-duration-seconds N    the node Lease's duration (default 40), renewed every quarter of it as upstream`;
 
 function parsePort(flag: string, v: string, allowZero: boolean): number {
   const n = Number(v);
@@ -143,7 +143,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
     throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
   }
   const client = new RestClient(config);
-  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, ...(capacity ? { capacity } : {}) };
+  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, leaseRenewIntervalMs: leaseSeconds * 250, ...(capacity ? { capacity } : {}) };
 
   let agents: readonly NodeAgent[] = [];
   const registry = new Registry();

@@ -245,6 +245,11 @@ export async function runUp(argv: string[]): Promise<void> {
   }
   // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
   const cmFlags = values["node-monitor-grace-period"] !== undefined ? ["--node-monitor-grace-period", values["node-monitor-grace-period"]] : [];
+  // Kubelets renew their Lease every quarter of its duration (upstream's fraction). With a grace
+  // period shorter than the default 40 s Lease, shorten the Lease to it, so a healthy node renews
+  // four times per grace period instead of flapping to Unknown.
+  const graceS = values["node-monitor-grace-period"] !== undefined ? Math.ceil(parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]) / 1000) : 40;
+  const leaseFlags = graceS < 40 ? ["--node-lease-duration-seconds", String(Math.max(1, graceS))] : [];
   for (const n of [1, 2]) {
     const healthPort = await freePort();
     sup.start({
@@ -267,6 +272,7 @@ export async function runUp(argv: string[]): Promise<void> {
           "--nodes", String(nodesPerZone), "--zone", zone, "--region", values.region!,
           "--name-prefix", `node-${zone}`, "--pod-cidr", zoneCIDRs[i],
           "--root-dir", join(dataDir, "kubelet", zone), "--healthz-port", String(healthPort),
+          ...leaseFlags,
         ],
       });
     }
@@ -292,6 +298,7 @@ export async function runUp(argv: string[]): Promise<void> {
             "--node-name", name, "--zone", zone, "--region", values.region!,
             "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
             "--root-dir", join(dataDir, "kubelet", name), "--healthz-port", String(healthPort),
+            ...leaseFlags,
           ],
         });
       }

@@ -78,7 +78,8 @@ describe("a zone's kubelets stop", () => {
       return n.every((x) => ready(x) === "Unknown" && x.spec?.taints?.some((t) => t.key === "node.kubernetes.io/unreachable" && t.effect === "NoExecute")) ? n : undefined;
     });
     const detectedS = (Date.now() - stoppedAt) / 1000;
-    expect(detectedS).toBeGreaterThanOrEqual(9); // not before the 10 s grace period
+    // Not before the 10 s grace period counted from the last renewal (Leases renew every 2.5 s here).
+    expect(detectedS).toBeGreaterThanOrEqual(7);
     for (const n of down) {
       expect(n.spec?.taints?.map((t) => `${t.key}:${t.effect}`)).toEqual(expect.arrayContaining(["node.kubernetes.io/unreachable:NoExecute", "node.kubernetes.io/unreachable:NoSchedule"]));
       expect(n.status?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("NodeStatusUnknown");
