@@ -5,6 +5,7 @@
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
 
@@ -29,20 +30,6 @@ async function getJSON(args: string[]): Promise<{ items: Obj[] }> {
   return JSON.parse(await kc([...args, "-o", "json"])) as { items: Obj[] };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 const isReady = (o: Obj): boolean => o.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
 
@@ -113,7 +100,7 @@ afterAll(async () => {
 
 describe("kubelab up: the whole cluster, driven by kubectl", () => {
   it("has 6 Ready nodes in 3 zones, each with a Lease in kube-node-lease", async () => {
-    const nodes = await waitFor("6 Ready nodes", async () => {
+    const nodes = await poll("6 Ready nodes", async () => {
       const list = await getJSON(["get", "nodes"]);
       return list.items.length === 6 && list.items.every(isReady) ? list.items : undefined;
     });
@@ -191,7 +178,7 @@ spec:
   it("scales to 9 with 3 pods per zone", async () => {
     await kc(["scale", "deployment/web", "--replicas=9"]);
     await kc(["rollout", "status", "deployment/web", "--timeout=120s"]);
-    const pods = await waitFor("9 ready web pods", async () => {
+    const pods = await poll("9 ready web pods", async () => {
       const p = await webPods();
       return p.length === 9 && p.every(isReady) ? p : undefined;
     });
@@ -212,7 +199,7 @@ spec:
     expect(history).toMatch(/2\s/);
     await kc(["rollout", "undo", "deployment/web"]);
     await kc(["rollout", "status", "deployment/web", "--timeout=180s"]);
-    pods = await waitFor("9 web pods back on busybox:1.36", async () => {
+    pods = await poll("9 web pods back on busybox:1.36", async () => {
       const p = await webPods();
       return p.length === 9 && p.every((x) => JSON.stringify(x.spec).includes("busybox:1.36")) ? p : undefined;
     });
@@ -223,7 +210,7 @@ spec:
     const before = await webPods();
     const victim = before[0].metadata.name;
     await kc(["delete", "pod", victim, "--wait=true"]);
-    const after = await waitFor("9 ready pods without the deleted one", async () => {
+    const after = await poll("9 ready pods without the deleted one", async () => {
       const p = await webPods();
       return p.length === 9 && p.every(isReady) && !p.some((x) => x.metadata.name === victim) ? p : undefined;
     });
@@ -233,7 +220,7 @@ spec:
   it("describe pod shows the scheduler's and the kubelet's events", async () => {
     const pods = await webPods();
     const name = pods[0].metadata.name;
-    const text = await waitFor("Started event", async () => {
+    const text = await poll("Started event", async () => {
       const t = await kc(["describe", "pod", name]);
       return t.includes("Started") ? t : undefined;
     });
@@ -246,7 +233,7 @@ spec:
   it("serves container logs through kubectl logs (with --tail and --timestamps)", async () => {
     const pods = await webPods();
     const name = pods[0].metadata.name;
-    const logs = await waitFor("probe lines in the log", async () => {
+    const logs = await poll("probe lines in the log", async () => {
       const t = await kc(["logs", name]);
       return t.includes("/ready") ? t : undefined;
     });
@@ -274,7 +261,7 @@ spec:
 
   it("gives an over-sized pod a FailedScheduling event", async () => {
     await kc(["run", "huge", "--image=busybox", "--overrides", JSON.stringify({ spec: { containers: [{ name: "huge", image: "busybox", resources: { requests: { cpu: "100" } } }] } })]);
-    const events = await waitFor("FailedScheduling", async () => {
+    const events = await poll("FailedScheduling", async () => {
       const t = await kc(["get", "events", "--field-selector", "involvedObject.name=huge"]);
       return t.includes("FailedScheduling") ? t : undefined;
     });
@@ -283,25 +270,25 @@ spec:
   });
 
   it("the crashing pod reaches CrashLoopBackOff with a growing restart count", async () => {
-    const first = await waitFor("CrashLoopBackOff", async () => {
+    const first = await poll("CrashLoopBackOff", async () => {
       const p = JSON.parse(await kc(["get", "pod", "crasher", "-o", "json"])) as Obj;
       const cs = p.status?.containerStatuses?.[0];
       return cs?.state?.waiting?.reason === "CrashLoopBackOff" && cs.restartCount >= 1 ? cs.restartCount : undefined;
     }, 90_000);
-    const later = await waitFor("a higher restart count", async () => {
+    const later = await poll("a higher restart count", async () => {
       const p = JSON.parse(await kc(["get", "pod", "crasher", "-o", "json"])) as Obj;
       const n = p.status?.containerStatuses?.[0]?.restartCount ?? 0;
       return n > first ? n : undefined;
     }, 90_000);
     expect(later).toBeGreaterThan(first);
-    await waitFor("CrashLoopBackOff in kubectl get", async () => /CrashLoopBackOff/.test(await kc(["get", "pod", "crasher"])) || undefined, 60_000);
+    await poll("CrashLoopBackOff in kubectl get", async () => /CrashLoopBackOff/.test(await kc(["get", "pod", "crasher"])) || undefined, 60_000);
     const prev = await k.kubectl(["logs", "crasher", "--previous"]);
     expect(prev.code, prev.stderr).toBe(0);
     await kc(["delete", "pod", "crasher", "--wait=false"]);
   });
 
   it("restarts a container whose liveness probe fails, with Unhealthy and Killing events", async () => {
-    const restarts = await waitFor("a liveness restart", async () => {
+    const restarts = await poll("a liveness restart", async () => {
       const p = JSON.parse(await kc(["get", "pod", "flaky", "-o", "json"])) as Obj;
       const n = p.status?.containerStatuses?.[0]?.restartCount ?? 0;
       return n >= 1 ? n : undefined;
@@ -320,7 +307,7 @@ spec:
     const r = await k.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"], { timeoutMs: 150_000 });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toContain("evicting pod");
-    const after = await waitFor("9 ready web pods, none on the drained node", async () => {
+    const after = await poll("9 ready web pods, none on the drained node", async () => {
       const p = await webPods();
       return p.length === 9 && p.every(isReady) && p.every((x) => x.spec!.nodeName !== node) ? p : undefined;
     }, 120_000);
@@ -333,7 +320,7 @@ spec:
 
   it("deleting the Deployment removes its ReplicaSets and pods", async () => {
     await kc(["delete", "deployment", "web"]);
-    await waitFor("no web pods or replicasets", async () => {
+    await poll("no web pods or replicasets", async () => {
       const pods = await getJSON(["get", "pods", "-l", "app=web"]);
       const rs = await getJSON(["get", "replicasets", "-l", "app=web"]);
       return pods.items.length === 0 && rs.items.length === 0 ? true : undefined;

@@ -9,6 +9,10 @@ import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { poll as pollEvery } from "./harness/poll.ts";
+
+/** Failures and recoveries here take tens of seconds: a longer default than the harness's. */
+const poll = <T,>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> => pollEvery(what, fn, timeoutMs, 500);
 
 const which = (bin: string): boolean => spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 const missing = process.getuid?.() !== 0 ? "not root" : ["containerd", "runc", "ctr", "iptables", "busybox"].find((b) => !which(b));
@@ -33,20 +37,6 @@ async function pods(): Promise<Pod[]> {
   return (JSON.parse(r.stdout) as { items: Pod[] }).items.filter((p) => !p.metadata.deletionTimestamp);
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ": " + (last as Error).message : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 function get(ip: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -100,7 +90,7 @@ afterAll(async () => {
 
 describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {
   it("runs a busybox httpd Deployment answering on its pod IPs; logs; restarts a killed container; leaves nothing after down", async () => {
-    await waitFor("3 Ready containerd nodes", async () => {
+    await poll("3 Ready containerd nodes", async () => {
       const r = await k.kubectl(["get", "nodes", "-o", "json"]);
       const nodes = (JSON.parse(r.stdout) as { items: { status?: { conditions?: { type: string; status: string }[]; nodeInfo?: { containerRuntimeVersion?: string } } }[] }).items;
       return nodes.length === 3 && nodes.every((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") && n.status.nodeInfo?.containerRuntimeVersion?.startsWith("containerd://")) ? nodes : undefined;
@@ -121,7 +111,7 @@ describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {
     }
 
     const name = running[0].metadata.name;
-    const logs = await waitFor("the container's output", async () => {
+    const logs = await poll("the container's output", async () => {
       const r = await k.kubectl(["logs", name]);
       return r.code === 0 && r.stdout.includes(`serving /www as ${name}`) ? r.stdout : undefined;
     });
@@ -131,7 +121,7 @@ describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {
     const id = running[0].status!.containerStatuses![0].containerID!.replace(/^containerd:\/\//, "");
     const sock = join(k.dataDir, "containerd", "containerd.sock");
     execFileSync("ctr", ["-a", sock, "-n", "k8s.io", "tasks", "kill", "-s", "SIGKILL", id]);
-    const restarted = await waitFor("the killed container restarted and Ready", async () => {
+    const restarted = await poll("the killed container restarted and Ready", async () => {
       const p = (await pods()).find((x) => x.metadata.name === name);
       const cs = p?.status?.containerStatuses?.[0];
       return cs && cs.restartCount >= 1 && cs.ready ? cs : undefined;

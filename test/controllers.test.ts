@@ -15,6 +15,7 @@ import { isNotFound, RestClient, type WatchEvent } from "../client/index.ts";
 import { CONTROLLERS } from "../controllers/registry.ts";
 import { startFakeNodes, type FakeNodes } from "./harness/fakenodes.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
 let client: RestClient;
@@ -42,22 +43,6 @@ afterAll(async () => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `fn` until it returns a value other than undefined/false; fails with `what` and the last value seen. */
-async function poll<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
-    await sleep(intervalMs);
-  }
-}
 
 async function ok(args: string[], opts: { input?: string; timeoutMs?: number; note?: string } = {}): Promise<string> {
   const r = await k.kubectl(args, { input: opts.input, timeoutMs: opts.timeoutMs ?? 90_000 });

@@ -7,6 +7,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { poll as pollEvery } from "./harness/poll.ts";
+
+/** Failures and recoveries here take tens of seconds: a longer default than the harness's. */
+const poll = <T,>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 90_000): Promise<T> => pollEvery(what, fn, timeoutMs, 500);
 
 let k: Kubelab;
 let paused: number | undefined;
@@ -23,15 +27,6 @@ async function getJSON(args: string[]): Promise<Obj[]> {
   return (JSON.parse(r.stdout) as { items: Obj[] }).items;
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 const ready = (o: Obj): string | undefined => o.status?.conditions?.find((c) => c.type === "Ready")?.status;
 
@@ -49,7 +44,7 @@ afterAll(async () => {
 
 describe("a zone's kubelets stop", () => {
   it("marks the nodes NotReady, taints them, evicts their pods and replaces them in the other zones", async () => {
-    const nodes = await waitFor("6 Ready nodes", async () => {
+    const nodes = await poll("6 Ready nodes", async () => {
       const n = await getJSON(["get", "nodes"]);
       return n.length === 6 && n.every((x) => ready(x) === "True") ? n : undefined;
     });
@@ -73,7 +68,7 @@ describe("a zone's kubelets stop", () => {
     process.kill(paused, "SIGSTOP");
     const stoppedAt = Date.now();
 
-    const down = await waitFor("local-1a nodes Unknown and tainted unreachable", async () => {
+    const down = await poll("local-1a nodes Unknown and tainted unreachable", async () => {
       const n = (await getJSON(["get", "nodes"])).filter((x) => zoneOf[x.metadata.name] === "local-1a");
       return n.every((x) => ready(x) === "Unknown" && x.spec?.taints?.some((t) => t.key === "node.kubernetes.io/unreachable" && t.effect === "NoExecute")) ? n : undefined;
     });
@@ -88,7 +83,7 @@ describe("a zone's kubelets stop", () => {
     expect(table.stdout).toMatch(/node-local-1a-\d\s+NotReady/);
 
     // After tolerationSeconds the taint manager deletes the pods; the ReplicaSet replaces them elsewhere.
-    const replaced = await waitFor("6 ready pods outside local-1a, the old ones terminating", async () => {
+    const replaced = await poll("6 ready pods outside local-1a, the old ones terminating", async () => {
       const all = await getJSON(["get", "pods", "-l", "app=app"]);
       const live = all.filter((p) => !p.metadata.deletionTimestamp);
       const oldGoing = inA.every((name) => all.find((p) => p.metadata.name === name)?.metadata.deletionTimestamp !== undefined || !all.some((p) => p.metadata.name === name));
@@ -101,11 +96,11 @@ describe("a zone's kubelets stop", () => {
     // The pool comes back: nodes Ready again, taints gone, the terminating pods finished.
     process.kill(paused, "SIGCONT");
     paused = undefined;
-    await waitFor("local-1a nodes Ready without taints", async () => {
+    await poll("local-1a nodes Ready without taints", async () => {
       const n = (await getJSON(["get", "nodes"])).filter((x) => zoneOf[x.metadata.name] === "local-1a");
       return n.every((x) => ready(x) === "True" && !(x.spec?.taints ?? []).some((t) => t.key.startsWith("node.kubernetes.io/"))) ? true : undefined;
     });
-    await waitFor("the evicted pods gone", async () => {
+    await poll("the evicted pods gone", async () => {
       const all = await getJSON(["get", "pods", "-l", "app=app"]);
       return inA.every((name) => !all.some((p) => p.metadata.name === name)) ? true : undefined;
     });

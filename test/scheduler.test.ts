@@ -13,6 +13,7 @@ import type { Lease } from "../api/coordination/v1.ts";
 import { isNotFound, RestClient } from "../client/index.ts";
 import { startFakeNodes, type FakeNodes } from "./harness/fakenodes.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { poll } from "./harness/poll.ts";
 
 const ZONE = "topology.kubernetes.io/zone";
 const HOSTNAME = "kubernetes.io/hostname";
@@ -61,22 +62,6 @@ afterAll(async () => {
   await k?.stop({ clean: true });
 });
 
-/** Polls `fn` until it returns a value other than undefined/false; fails with `what` and the last value seen. */
-async function poll<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, intervalMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; last: ${last instanceof Error ? last.message : JSON.stringify(last)}\n${schedulerLogs()}`);
-    await sleep(intervalMs);
-  }
-}
 
 function readLog(path: string): string {
   try {
