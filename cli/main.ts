@@ -8,6 +8,7 @@ const USAGE = `usage: kubelab <command> [flags]
 commands:
   up          start a local cluster (embedded store or --etcd) and write DIR/kubeconfig
   down        stop the cluster started by 'up' in --data-dir
+  status      show each process of that cluster: zone, pid, restarts, /healthz, /readyz
   apiserver   run the API server (--storage URL --port P --bind ADDR)
   controller-manager
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
@@ -22,6 +23,7 @@ Run 'kubelab <command> --help' for a command's flags.`;
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   up: (argv) => import("./up.ts").then((m) => m.runUp(argv)),
   down: (argv) => import("./down.ts").then((m) => m.runDown(argv)),
+  status: (argv) => import("./status.ts").then((m) => m.runStatus(argv)),
   apiserver: (argv) => import("./apiserver.ts").then((m) => m.runApiserver(argv)),
   "controller-manager": (argv) => import("./controller-manager.ts").then((m) => m.runControllerManager(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runScheduler(argv)),

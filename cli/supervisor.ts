@@ -7,8 +7,24 @@ import type { Logger } from "../client/index.ts";
 
 export interface ComponentSpec {
   name: string;
+  /** Its zone, when it belongs to one (kubelets); shown by `kubelab status`. */
+  zone?: string;
+  /** The port of its /healthz and /readyz: http on 127.0.0.1, or https for the apiserver. */
+  healthPort?: number;
+  healthScheme?: "http" | "https";
   /** Arguments after `kubelab`, e.g. ["apiserver", "--port", "6443"]. */
   args: string[];
+  logFile: string;
+}
+
+/** What `up` records about each component (in DIR/up.json) for `down` and `status`. */
+export interface ComponentState {
+  name: string;
+  pid?: number;
+  restarts: number;
+  zone?: string;
+  healthPort?: number;
+  healthScheme?: "http" | "https";
   logFile: string;
 }
 
@@ -66,8 +82,15 @@ export class Supervisor {
     });
   }
 
-  processes(): { name: string; pid?: number; restarts: number }[] {
-    return [...this.running.values()].map((r) => ({ name: r.spec.name, pid: r.child?.pid, restarts: r.restarts }));
+  processes(): ComponentState[] {
+    return [...this.running.values()].map((r) => ({
+      name: r.spec.name,
+      pid: r.child?.pid,
+      restarts: r.restarts,
+      ...(r.spec.zone ? { zone: r.spec.zone } : {}),
+      ...(r.spec.healthPort ? { healthPort: r.spec.healthPort, healthScheme: r.spec.healthScheme ?? "http" } : {}),
+      logFile: r.spec.logFile,
+    }));
   }
 
   /** SIGTERM every child, SIGKILL what is left after `graceMs`. */

@@ -9,7 +9,7 @@ import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { ensurePki } from "./pki.ts";
-import { Supervisor } from "./supervisor.ts";
+import { Supervisor, type ComponentState } from "./supervisor.ts";
 import { parseDuration } from "./component.ts";
 import type { ContainerdHost } from "../kubelet/runtime/containerd.ts";
 
@@ -35,7 +35,9 @@ export interface UpState {
   port: number;
   storage: string;
   kubeconfig: string;
-  components: { name: string; pid?: number; restarts: number }[];
+  components: ComponentState[];
+  /** With --runtime containerd: the containerd `up` started (not supervised: it outlives kubelet restarts). */
+  containerd?: { pid: number; socket: string };
 }
 
 export function upStatePath(dataDir: string): string {
@@ -215,6 +217,8 @@ export async function runUp(argv: string[]): Promise<void> {
   }
   sup.start({
     name: "apiserver",
+    healthPort: port,
+    healthScheme: "https",
     logFile: join(dataDir, "logs", "apiserver.log"),
     args: [
       "apiserver",
@@ -239,6 +243,7 @@ export async function runUp(argv: string[]): Promise<void> {
     const healthPort = await freePort();
     sup.start({
       name: `scheduler-${n}`,
+      healthPort,
       logFile: join(dataDir, "logs", `scheduler-${n}.log`),
       args: ["scheduler", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort)],
     });
@@ -254,6 +259,7 @@ export async function runUp(argv: string[]): Promise<void> {
     const healthPort = await freePort();
     sup.start({
       name: `controller-manager-${n}`,
+      healthPort,
       logFile: join(dataDir, "logs", `controller-manager-${n}.log`),
       args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...cmFlags],
     });
@@ -266,6 +272,8 @@ export async function runUp(argv: string[]): Promise<void> {
       const healthPort = await freePort();
       sup.start({
         name: `kubelet-${zone}`,
+        zone,
+        healthPort,
         logFile: join(dataDir, "logs", `kubelet-${zone}.log`),
         args: [
           "kubelet", "--kubeconfig", kubeconfig, "--simulate",
@@ -282,6 +290,7 @@ export async function runUp(argv: string[]): Promise<void> {
       // Another kubelab's containerd may hold the bridge for a while (e.g. a test suite): wait our turn.
       const { startContainerd } = await import("../kubelet/runtime/containerd.ts");
       containerd = await startContainerd({ dataDir, log, waitForBridgeMs: 120_000 });
+      state.containerd = { pid: containerd.pid, socket: containerd.socket };
     } catch (e) {
       await stop(`containerd did not start: ${(e as Error).message}`, 1);
       return;
@@ -292,6 +301,8 @@ export async function runUp(argv: string[]): Promise<void> {
         const [healthPort, kubeletPort] = [await freePort(), await freePort()];
         sup.start({
           name: `kubelet-${name}`,
+          zone,
+          healthPort,
           logFile: join(dataDir, "logs", `kubelet-${name}.log`),
           args: [
             "kubelet", "--kubeconfig", kubeconfig, "--runtime-endpoint", containerd.endpoint,

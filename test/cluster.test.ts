@@ -2,9 +2,11 @@
 // the real kubectl: nodes and leases, a zone-spread Deployment end to end, scaling, rolling update and
 // undo, replacement, events, logs, a Job, CrashLoopBackOff, FailedScheduling, drain, and cleanup.
 
+import { execFile } from "node:child_process";
 import http from "node:http";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { REPO, startKubelab, type Kubelab } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
@@ -117,6 +119,27 @@ describe("kubelab up: the whole cluster, driven by kubectl", () => {
     for (const l of leases.items) expect((l.spec as { holderIdentity?: string }).holderIdentity).toBe(l.metadata.name);
     const wide = await kc(["get", "nodes", "-o", "wide"]);
     expect(wide).toMatch(/Ready/);
+  });
+
+  it("kubelab status shows every process with its zone, health and leadership", async () => {
+    const run = (args: string[]) =>
+      new Promise<{ code: number; out: string }>((res) => {
+        execFile(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), "status", "--data-dir", k.dataDir, ...args], { cwd: REPO }, (err, stdout, stderr) =>
+          res({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        );
+      });
+    const table = await run([]);
+    expect(table.code, table.out).toBe(0);
+    expect(table.out).toMatch(/apiserver\s+-\s+\d+\s+running\s+\d+\s+ok\s+ok/);
+    for (const zone of ["local-1a", "local-1b", "local-1c"]) expect(table.out).toMatch(new RegExp(`kubelet-${zone}\\s+${zone}\\s+\\d+\\s+running`));
+    const json = JSON.parse((await run(["-o", "json"])).out) as { components: { name: string; alive: boolean; healthz: string; readyz: string }[] };
+    const schedulers = json.components.filter((c) => c.name.startsWith("scheduler-"));
+    expect(schedulers.every((c) => c.alive && c.healthz === "ok")).toBe(true);
+    // Leader election: exactly one scheduler is ready (the leader), once one holds the Lease.
+    await poll("one scheduler leader", async () => {
+      const now = JSON.parse((await run(["-o", "json"])).out) as typeof json;
+      return now.components.filter((c) => c.name.startsWith("scheduler-") && c.readyz === "ok").length === 1 || undefined;
+    }, 30_000);
   });
 
   it("starts a crash-looping pod and a pod failing its liveness probe early (checked at the end)", async () => {
