@@ -5,10 +5,10 @@ import { networkInterfaces, hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { isValidQuantity, type Pod } from "../api/index.ts";
+import { escapeFieldValue, isValidLabelValue, isValidQuantity, type Node, type Pod } from "../api/index.ts";
 import { RestClient, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "../kubelet/kubelet.ts";
-import { runPool, splitNodeCIDRs } from "../kubelet/pool.ts";
+import { POOL_LABEL, runPool, splitNodeCIDRs } from "../kubelet/pool.ts";
 import type { CriRuntime } from "../kubelet/runtime/cri.ts";
 import type { KubeletOptions, NodeAgent } from "../kubelet/types.ts";
 import { CliError } from "./errors.ts";
@@ -21,7 +21,8 @@ const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:
                              (one kubelet; required without --simulate)
   --simulate                 run --nodes simulated nodes in this process instead
   --nodes N                  simulated nodes (default 1)
-  --name-prefix P            simulated node i is P-i (default node-<zone>)
+  --name-prefix P            simulated node i is P-i (default node-<zone>); every node of the pool
+                             carries the label kubelab.io/pool=P
   --pod-cidr CIDR            with --simulate: a range inside 127.0.0.0/8 split into one /24 per node,
                              node IP .1, pods from .2 (default 127.64.0.0/14); otherwise only
                              written to spec.podCIDR
@@ -122,7 +123,10 @@ export async function runKubelet(argv: string[]): Promise<void> {
   const podCIDR = values["pod-cidr"] ?? (simulate ? "127.64.0.0/14" : undefined);
   // Simulated pods and node servers bind their addresses: only loopback keeps every packet on this machine.
   if (simulate && !isLoopbackCIDR(podCIDR!)) throw new CliError(`--pod-cidr ${podCIDR} must lie inside 127.0.0.0/8 with --simulate`, 2);
+  const namePrefix = values["name-prefix"] ?? `node-${values.zone!}`;
   if (simulate) {
+    const prefixErrors = isValidLabelValue(namePrefix);
+    if (prefixErrors.length) throw new CliError(`--name-prefix "${namePrefix}" must be a valid label value (the pool's nodes carry it as ${POOL_LABEL}): ${prefixErrors.join("; ")}`, 2);
     try {
       splitNodeCIDRs(podCIDR!, nodes);
     } catch (e) {
@@ -182,7 +186,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
         nodes,
         zone,
         region,
-        namePrefix: values["name-prefix"] ?? `node-${zone}`,
+        namePrefix,
         rootDir,
         podCIDR: podCIDR!,
         port,
@@ -227,13 +231,16 @@ async function runOneKubelet(
   }
   try {
     const v = await runtime.version();
-    const pods = newInformer<Pod>(opts.client, "", "pods", { fieldSelector: `spec.nodeName=${opts.nodeName}`, log });
-    const informerDone = pods.run({ ...ctx, log: log.child({ informer: "pods" }) });
-    await pods.waitForSync(ctx.signal);
+    const pods = newInformer<Pod>(opts.client, "", "pods", { fieldSelector: `spec.nodeName=${escapeFieldValue(opts.nodeName)}`, log });
+    // Its own Node only, as upstream's kubelet watches it: the node status loop reads it from here.
+    const nodes = newInformer<Node>(opts.client, "", "nodes", { fieldSelector: `metadata.name=${escapeFieldValue(opts.nodeName)}`, log });
+    const informersDone = Promise.all([pods.run({ ...ctx, log: log.child({ informer: "pods" }) }), nodes.run({ ...ctx, log: log.child({ informer: "nodes" }) })]);
+    await Promise.all([pods.waitForSync(ctx.signal), nodes.waitForSync(ctx.signal)]);
     if (!ctx.signal.aborted) {
       const kubelet = new Kubelet({
         ...opts,
         pods,
+        nodes,
         runtime,
         runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
         recorder: newEventRecorder(opts.client, { component: "kubelet", host: opts.nodeName, log }),
@@ -243,7 +250,7 @@ async function runOneKubelet(
       log.info({ node: opts.nodeName, runtime: `${v.runtimeName} ${v.runtimeVersion}`, nodeIP: opts.nodeIP, port: opts.port }, "kubelet starting");
       await kubelet.run(ctx); // the kubelet adds its node to the log context
     }
-    await informerDone;
+    await informersDone;
   } finally {
     await runtime.close().catch((e: unknown) => log.warn({ err: e }, "failed to close the runtime connection"));
   }

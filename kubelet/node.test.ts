@@ -1,7 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Lease, Node, Pod } from "../api/index.ts";
-import { FakeClient, FakeClock, FakeRecorder, fakeErrors, newLogger, type Context, type Informer } from "../client/index.ts";
-import { NODE_STATUS_REPORT_FREQUENCY_MS, registerNode, runNodeLease, runNodeStatus } from "./node.ts";
+import { FakeClient, FakeClock, FakeRecorder, Store, fakeErrors, newLogger, type Context, type Informer } from "../client/index.ts";
+import { LEASE_RENEW_JITTER, NODE_STATUS_REPORT_FREQUENCY_MS, leaseSleepMs, registerNode, runNodeLease, runNodeStatus } from "./node.ts";
 import type { Runtime } from "./runtime/types.ts";
 import type { KubeletOptions } from "./types.ts";
 
@@ -35,6 +35,24 @@ function setup(objects: (Node | Lease)[] = []) {
   const abort = new AbortController();
   const ctx: Context = { signal: abort.signal, log };
   return { clock, client, recorder, opts, abort, ctx };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** A started node informer whose cache the test fills (as its watch would). */
+function fakeNodeInformer(): { informer: Informer<Node>; cache: Store<Node> } {
+  const cache = new Store<Node>();
+  const informer: Informer<Node> = {
+    lister: cache,
+    addEventHandler: () => undefined,
+    addIndexer: () => undefined,
+    hasSynced: () => true,
+    waitForSync: async () => undefined,
+    run: async () => undefined,
+  };
+  return { informer, cache };
 }
 
 const nodeOf = (client: FakeClient): Node => client.tracker("", "nodes", "", "n1") as Node;
@@ -145,6 +163,7 @@ describe("registerNode", () => {
 
 describe("runNodeLease", () => {
   it("creates the Lease owned by the Node, then renews renewTime with updates and no GETs", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0.5);
     const { client, clock, opts, ctx, abort } = setup();
     await registerNode(ctx, opts);
     const uid = nodeOf(client).metadata.uid;
@@ -163,6 +182,56 @@ describe("runNodeLease", () => {
     const acts = client.actions.map((a) => `${a.verb} ${a.resource}`);
     expect(acts).toEqual(["update leases", "update leases", "update leases"]);
     expect(leaseOf(client).spec!.renewTime).not.toBe(first.spec!.renewTime);
+    abort.abort();
+    await run;
+  });
+
+  it("renews first at a random point of the interval, so nodes started together spread out; later every interval plus up to 4 %", async () => {
+    const firstRenewals: number[] = [];
+    for (const r of [0, 0.25, 0.5, 0.75, 0.999]) {
+      vi.spyOn(Math, "random").mockReturnValue(r);
+      const { client, clock, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const start = clock.now();
+      client.clearActions();
+      const updates: number[] = [];
+      client.prependReactor("update", "leases", () => {
+        updates.push(clock.now() - start);
+        return undefined;
+      });
+      const run = runNodeLease(ctx, opts);
+      await clock.advance(35_000);
+      abort.abort();
+      await run;
+      expect(client.actions.filter((a) => a.verb === "create" && a.resource === "leases").length).toBe(1);
+      // Then every 10 s plus the jitter (0.04 * r of the interval).
+      const jittered = 10_000 + Math.floor(r * LEASE_RENEW_JITTER * 10_000);
+      expect(updates.slice(1).map((t, i) => t - updates[i])).toEqual(Array.from({ length: updates.length - 1 }, () => jittered));
+      firstRenewals.push(updates[0]);
+      vi.restoreAllMocks();
+    }
+    expect(firstRenewals).toEqual([0, 2_500, 5_000, 7_500, 9_990]);
+    // With the real generator: within the interval, and the later ones between 100 % and 104 % of it.
+    for (let i = 0; i < 200; i++) {
+      const first = leaseSleepMs(10_000, true);
+      expect(first).toBeGreaterThanOrEqual(0);
+      expect(first).toBeLessThan(10_000);
+      const later = leaseSleepMs(10_000, false);
+      expect(later).toBeGreaterThanOrEqual(10_000);
+      expect(later).toBeLessThan(10_400);
+    }
+  });
+
+  it("takes the Lease's owner from the node informer's cache without a GET", async () => {
+    const { client, clock, opts, ctx, abort } = setup();
+    await registerNode(ctx, opts);
+    const { informer, cache } = fakeNodeInformer();
+    cache.upsert(nodeOf(client));
+    client.clearActions();
+    const run = runNodeLease(ctx, { ...opts, nodes: informer });
+    await clock.advance(20_000);
+    expect(leaseOf(client).metadata.ownerReferences).toEqual([{ apiVersion: "v1", kind: "Node", name: "n1", uid: nodeOf(client).metadata.uid }]);
+    expect(client.actions.filter((a) => a.verb === "get" && a.resource === "nodes")).toEqual([]);
     abort.abort();
     await run;
   });
@@ -187,12 +256,14 @@ describe("runNodeLease", () => {
   });
 
   it("recreates the Lease when it was deleted", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(0.5); // renewals at 5 s, then every 10.2 s
     const { client, clock, opts, ctx, abort } = setup();
     await registerNode(ctx, opts);
     const run = runNodeLease(ctx, opts);
     await clock.advance(10_000);
     await client.resource("coordination.k8s.io", "leases").delete("kube-node-lease", "n1");
-    await clock.advance(10_000);
+    // The next renewal comes within one interval plus its 4 % jitter.
+    await clock.advance(10_500);
     expect(leaseOf(client)?.spec?.holderIdentity).toBe("n1");
     abort.abort();
     await run;
@@ -257,5 +328,112 @@ describe("runNodeStatus", () => {
     expect(cond(after, "NetworkUnavailable")?.reason).toBe("RouteCreated");
     abort.abort();
     await run;
+  });
+
+  describe("with a node informer", () => {
+    const gets = (client: FakeClient) => client.actions.filter((a) => a.verb === "get" && a.resource === "nodes").length;
+    const patches = (client: FakeClient) => client.writeActions().filter((a) => a.verb === "patch" && a.subresource === "status").length;
+
+    it("reads the Node from the cache: no GET when the cache has it, patches only on change", async () => {
+      const { client, clock, recorder, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const { informer, cache } = fakeNodeInformer();
+      cache.upsert(nodeOf(client));
+      recorder.events.length = 0;
+      client.clearActions();
+      const run = runNodeStatus(ctx, { ...opts, nodes: informer }, () => ({ ready: true, message: "" }));
+      await clock.advance(0);
+      expect(gets(client)).toBe(0);
+      expect(patches(client)).toBe(1);
+      expect(cond(nodeOf(client), "Ready")?.status).toBe("True");
+      cache.upsert(nodeOf(client)); // the watch delivers our patch
+      await clock.advance(60_000);
+      expect(gets(client)).toBe(0);
+      expect(patches(client)).toBe(1);
+      expect(recorder.events).toEqual(["Normal NodeReady Node n1 status is now: NodeReady"]);
+      abort.abort();
+      await run;
+    });
+
+    it("GETs the Node while the cache has no copy yet (just registered), then uses the cache", async () => {
+      const { client, clock, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const { informer, cache } = fakeNodeInformer();
+      client.clearActions();
+      const run = runNodeStatus(ctx, { ...opts, nodes: informer }, () => ({ ready: true, message: "" }));
+      await clock.advance(0);
+      expect(gets(client)).toBe(1);
+      expect(patches(client)).toBe(1);
+      await clock.advance(10_000);
+      expect(gets(client)).toBe(2); // still no copy
+      cache.upsert(nodeOf(client));
+      await clock.advance(30_000);
+      expect(gets(client)).toBe(2);
+      expect(patches(client)).toBe(1);
+      abort.abort();
+      await run;
+    });
+
+    it("notices Ready=Unknown written by someone else in the cache and re-reports Ready, keeping their conditions", async () => {
+      const { client, clock, recorder, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const { informer, cache } = fakeNodeInformer();
+      cache.upsert(nodeOf(client));
+      const run = runNodeStatus(ctx, { ...opts, nodes: informer }, () => ({ ready: true, message: "" }));
+      await clock.advance(0);
+      cache.upsert(nodeOf(client));
+      recorder.events.length = 0;
+      client.clearActions();
+      // The node lifecycle controller: Ready Unknown (lease lapsed) and a condition of its own.
+      const n = structuredClone(nodeOf(client));
+      n.status!.conditions = [
+        ...n.status!.conditions!.filter((c) => c.type !== "Ready"),
+        { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status.", lastTransitionTime: "2024-01-01T00:00:05Z" },
+        { type: "NetworkUnavailable", status: "False", reason: "RouteCreated" },
+      ];
+      cache.upsert(await client.resource<Node>("", "nodes").updateStatus(n));
+      client.clearActions();
+      await clock.advance(10_000);
+      expect(gets(client)).toBe(0);
+      expect(patches(client)).toBe(1);
+      const after = nodeOf(client);
+      expect(cond(after, "Ready")).toMatchObject({ status: "True", reason: "KubeletReady", lastTransitionTime: "2024-01-01T00:00:10Z" });
+      expect(cond(after, "NetworkUnavailable")?.reason).toBe("RouteCreated");
+      expect(recorder.events).toEqual(["Normal NodeReady Node n1 status is now: NodeReady"]);
+      abort.abort();
+      await run;
+    });
+
+    it("while the cache has not yet seen our last patch, judges against the patch's answer (no second patch or event)", async () => {
+      const { client, clock, recorder, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const { informer, cache } = fakeNodeInformer();
+      cache.upsert(nodeOf(client)); // Ready=False as registered; the watch then lags
+      recorder.events.length = 0;
+      client.clearActions();
+      const run = runNodeStatus(ctx, { ...opts, nodes: informer }, () => ({ ready: true, message: "" }));
+      await clock.advance(30_000);
+      expect(patches(client)).toBe(1);
+      expect(gets(client)).toBe(0);
+      expect(recorder.events).toEqual(["Normal NodeReady Node n1 status is now: NodeReady"]);
+      abort.abort();
+      await run;
+    });
+
+    it("a failed patch is retried from a fresh GET", async () => {
+      const { client, clock, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const { informer, cache } = fakeNodeInformer();
+      cache.upsert(nodeOf(client));
+      client.clearActions();
+      let failures = 1;
+      client.prependReactor("patch", "nodes", () => (failures-- > 0 ? { error: fakeErrors.internal("etcd is down") } : undefined));
+      const run = runNodeStatus(ctx, { ...opts, nodes: informer }, () => ({ ready: true, message: "" }));
+      await clock.advance(0);
+      expect(client.actions.map((a) => `${a.verb} ${a.resource}${a.subresource ? "/" + a.subresource : ""}`)).toEqual(["patch nodes/status", "get nodes", "patch nodes/status"]);
+      expect(cond(nodeOf(client), "Ready")?.status).toBe("True");
+      abort.abort();
+      await run;
+    });
   });
 });

@@ -237,7 +237,8 @@ export async function runNodeLease(ctx: Context, opts: KubeletOptions): Promise<
   const withOwner = async (lease: Lease): Promise<Lease> => {
     if (lease.metadata.ownerReferences?.some((r) => r.kind === "Node" && r.name === opts.nodeName)) return lease;
     try {
-      const node = await nodes.get("", opts.nodeName);
+      // The node informer's copy when there is one (no GET); the apiserver's otherwise.
+      const node = opts.nodes?.lister.get(opts.nodeName) ?? (await nodes.get("", opts.nodeName));
       if (!node.metadata.uid) return lease;
       return { ...lease, metadata: { ...lease.metadata, ownerReferences: [{ apiVersion: "v1", kind: "Node", name: opts.nodeName, uid: node.metadata.uid }] } };
     } catch (e) {
@@ -313,9 +314,23 @@ export async function runNodeLease(ctx: Context, opts: KubeletOptions): Promise<
   let first = true;
   while (!ctx.signal.aborted) {
     await sync();
-    await clock.sleep(first ? Math.floor(Math.random() * renewMs) : renewMs, ctx.signal);
+    await clock.sleep(leaseSleepMs(renewMs, first), ctx.signal);
     first = false;
   }
+}
+
+/** Upstream's lease controller renews with wait.JitterUntil(sync, renewInterval, 0.04, sliding). */
+export const LEASE_RENEW_JITTER = 0.04;
+
+/**
+ * How long the lease loop sleeps after a sync: after the first one (the Lease was just created or
+ * found), a uniformly random point of the interval, so nodes started together — a pool registers a
+ * thousand within seconds — renew spread over the whole interval instead of in bursts; after that,
+ * the interval plus upstream's jitter (up to 4 % more).
+ */
+export function leaseSleepMs(renewMs: number, first: boolean, random: () => number = Math.random): number {
+  if (first) return Math.floor(random() * renewMs);
+  return renewMs + Math.floor(random() * LEASE_RENEW_JITTER * renewMs);
 }
 
 // ---- NodeStatus -------------------------------------------------------------------------------------
@@ -340,31 +355,56 @@ function comparable(status: NodeStatus | undefined): string {
   return canonicalJSON({ ...s, conditions });
 }
 
+/** True when both are resourceVersions of this apiserver (decimal revisions) and `a` is older than `b`. */
+function olderRV(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) < BigInt(b);
+}
+
 /**
- * Every nodeStatusUpdateFrequency (first at once), GETs the Node (others change it too: the node
- * lifecycle controller sets Ready Unknown when the Lease lapses), computes the status from
- * `readiness()`; patches nodes/status only when something other than heartbeat times changed, or
- * when 5 minutes passed since the last patch (the Lease is the frequent heartbeat). Records
+ * Every nodeStatusUpdateFrequency (first at once), reads the current Node — others change it too:
+ * the node lifecycle controller sets Ready Unknown when the Lease lapses — and computes the status
+ * from `readiness()`; patches nodes/status only when something other than heartbeat times changed,
+ * or when 5 minutes passed since the last patch (the Lease is the frequent heartbeat). Records
  * NodeReady/NodeNotReady when Ready flips. A failed round is retried at once (5 tries), then waits
  * for the next one.
+ *
+ * With `opts.nodes` (a node informer that sees this Node) a round's first try reads the Node from
+ * the informer's cache, as upstream's kubelet reads its node lister — no request unless something
+ * changed; it GETs only when the cache has no copy yet (just registered) and on retries (a failed
+ * patch may mean the cache was stale). Until the informer has seen our last patch, the patch's
+ * answer stands in for its older copy. Without an informer every try GETs.
  */
 export async function runNodeStatus(ctx: Context, opts: KubeletOptions, readiness: () => Readiness): Promise<void> {
   const clock: Clock = opts.clock ?? realClock;
   const everyMs = opts.nodeStatusUpdateFrequencyMs ?? 10_000;
   const nodes = opts.client.resource<Node>("", "nodes");
+  const informer = opts.nodes;
   const log = ctx.log;
   let lastReportMs = -Infinity;
+  /** The Node as our last patch left it. */
+  let written: Readonly<Node> | undefined;
+
+  const current = async (attempt: number): Promise<Readonly<Node>> => {
+    if (informer && attempt === 0) {
+      const cached = informer.lister.get(opts.nodeName);
+      if (cached) {
+        return written && olderRV(cached.metadata.resourceVersion, written.metadata.resourceVersion) ? written : cached;
+      }
+    }
+    return nodes.get("", opts.nodeName);
+  };
 
   const sync = async (): Promise<void> => {
     for (let i = 0; i < NODE_STATUS_UPDATE_RETRIES && !ctx.signal.aborted; i++) {
       try {
-        const cur = await nodes.get("", opts.nodeName);
+        const cur = await current(i);
         const now = clock.now();
         const { conditions, events } = computeConditions(cur.status?.conditions, readiness(), now);
         const status: NodeStatus = { ...cur.status, ...staticStatus(opts), conditions };
         if (comparable(status) === comparable(cur.status) && now - lastReportMs < NODE_STATUS_REPORT_FREQUENCY_MS) return;
         // Strategic merge: conditions and addresses merge by type, so others' conditions survive.
-        await nodes.patch("", opts.nodeName, "strategic", { status: { ...staticStatus(opts), conditions } }, { subresource: "status" });
+        written = await nodes.patch("", opts.nodeName, "strategic", { status: { ...staticStatus(opts), conditions } }, { subresource: "status" });
         lastReportMs = now;
         for (const e of events) recordNodeEvent(opts, e);
         return;

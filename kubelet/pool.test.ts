@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Lease, Node } from "../api/index.ts";
 import { FakeClient, newLogger } from "../client/index.ts";
-import { nodeIPOf, runPool, splitNodeCIDRs } from "./pool.ts";
+import { POOL_LABEL, nodeIPOf, runPool, splitNodeCIDRs } from "./pool.ts";
 import type { NodeAgent } from "./types.ts";
 
 const log = newLogger("pool-test");
@@ -48,6 +48,14 @@ async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | un
 }
 
 describe("runPool", () => {
+  it("refuses a name prefix that cannot be the pool label's value", async () => {
+    const abort = new AbortController();
+    const prefix = "p".repeat(64);
+    await expect(
+      runPool({ signal: abort.signal, log }, { client: new FakeClient(), nodes: 1, zone: "z", region: "r", namePrefix: prefix, rootDir: "/nonexistent", podCIDR: "127.201.0.0/16", port: 1, log }),
+    ).rejects.toThrow(`cannot be the ${POOL_LABEL} label`);
+  });
+
   it("runs simulated nodes that register, heartbeat and serve on their own node IPs, and stops on abort", async () => {
     const client = new FakeClient();
     const rootDir = mkdtempSync(join(tmpdir(), "kubelet-pool-"));
@@ -82,7 +90,7 @@ describe("runPool", () => {
       const byName = new Map(nodes.map((n) => [n.metadata.name, n]));
       for (let i = 0; i < 3; i++) {
         const n = byName.get(`pool-t-${i}`)!;
-        expect(n.metadata.labels).toMatchObject({ "topology.kubernetes.io/zone": "zone-t", "topology.kubernetes.io/region": "region-t", pool: "yes" });
+        expect(n.metadata.labels).toMatchObject({ "topology.kubernetes.io/zone": "zone-t", "topology.kubernetes.io/region": "region-t", pool: "yes", [POOL_LABEL]: "pool-t" });
         expect(n.spec?.podCIDR).toBe(`127.201.${i}.0/24`);
         expect(n.status?.addresses?.find((a) => a.type === "InternalIP")?.address).toBe(`127.201.${i}.1`);
         expect(n.status?.daemonEndpoints?.kubeletEndpoint?.Port).toBe(port);
@@ -94,6 +102,17 @@ describe("runPool", () => {
       // One pod informer for the whole pool.
       expect(client.actions.filter((a) => a.verb === "list" && a.resource === "pods").length).toBe(1);
       expect(client.actions.find((a) => a.verb === "list" && a.resource === "pods")?.listOptions?.fieldSelector).toBe("spec.nodeName!=");
+      // One node informer for the whole pool, over the pool's label, shared by every node's status loop.
+      const nodeLists = client.actions.filter((a) => a.verb === "list" && a.resource === "nodes");
+      expect(nodeLists.map((a) => a.listOptions?.labelSelector)).toEqual([`${POOL_LABEL}=pool-t`]);
+      expect(client.actions.filter((a) => a.verb === "watch" && a.resource === "nodes").length).toBe(1);
+      // Status rounds every 200 ms read the Nodes from it: after the first rounds, no Node GETs.
+      await waitFor("status rounds without Node GETs", async () => {
+        client.clearActions();
+        await new Promise((r) => setTimeout(r, 1_000));
+        return client.actions.some((a) => a.verb === "get" && a.resource === "nodes") ? undefined : true;
+      });
+      expect(client.actions.filter((a) => a.resource === "leases" && a.verb === "update").length).toBeGreaterThanOrEqual(6);
     } finally {
       abort.abort();
       await done;

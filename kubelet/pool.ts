@@ -1,9 +1,10 @@
 // A pool of simulated nodes in one process (kubemark's hollow nodes, kwok): one pod informer shared
 // by every kubelet, one simulated runtime and event recorder per node, each node on its own /24 of
-// the pool's loopback range (node IP = .1, its kubelet server on that IP, pods from .2).
+// the pool's loopback range (node IP = .1, its kubelet server on that IP, pods from .2). One node
+// informer too, over the pool's label, from which every node's status loop reads its Node.
 
 import { setMaxListeners } from "node:events";
-import type { Pod } from "../api/index.ts";
+import { isValidLabelValue, type Node, type Pod } from "../api/index.ts";
 import { newEventRecorder, newInformer, realClock, type Client, type Clock, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
@@ -32,6 +33,9 @@ export interface PoolOptions {
   /** Called once every node agent exists (for metrics). */
   onAgents?(agents: readonly NodeAgent[]): void;
 }
+
+/** The label every node of a pool carries (value: the pool's name prefix); the pool's node informer selects on it. */
+export const POOL_LABEL = "kubelab.io/pool";
 
 function ipToInt(ip: string): number | undefined {
   const parts = ip.split(".");
@@ -65,13 +69,16 @@ export function nodeIPOf(cidr24: string): string {
 }
 
 /**
- * Runs the pool until ctx aborts: starts the shared pod informer and waits for its first list, then
+ * Runs the pool until ctx aborts: starts the shared pod and node informers and waits for their first lists, then
  * starts the nodes in staggered batches; on abort waits for every kubelet to stop and closes the
  * runtimes. A kubelet that fails is logged; the others keep running.
  */
 export async function runPool(parent: Context, opts: PoolOptions): Promise<void> {
   const clock = opts.clock ?? realClock;
   const cidrs = splitNodeCIDRs(opts.podCIDR, opts.nodes);
+  const labelErrors = isValidLabelValue(opts.namePrefix);
+  if (labelErrors.length) throw new Error(`name prefix ${JSON.stringify(opts.namePrefix)} cannot be the ${POOL_LABEL} label of the pool's nodes: ${labelErrors.join("; ")}`);
+  const poolLabels = { ...(opts.kubelet?.labels ?? {}), [POOL_LABEL]: opts.namePrefix };
   // Every node's loops listen on one signal: a thousand listeners are expected, not a leak.
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
@@ -86,11 +93,16 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
     return { nodeName, podCIDR, log, runtime };
   });
   const pods = newInformer<Pod>(opts.client, "", "pods", { fieldSelector: "spec.nodeName!=", clock, log: opts.log });
-  const informerDone = pods.run({ ...ctx, log: opts.log.child({ informer: "pods" }) });
+  // One watch on the pool's Nodes, shared: each node's status loop reads its Node from it.
+  const nodeInformer = newInformer<Node>(opts.client, "", "nodes", { labelSelector: `${POOL_LABEL}=${opts.namePrefix}`, clock, log: opts.log });
+  const informersDone = Promise.all([
+    pods.run({ ...ctx, log: opts.log.child({ informer: "pods" }) }),
+    nodeInformer.run({ ...ctx, log: opts.log.child({ informer: "nodes" }) }),
+  ]);
   const agents: Kubelet[] = [];
   const runs: Promise<void>[] = [];
   try {
-    await pods.waitForSync(ctx.signal);
+    await Promise.all([pods.waitForSync(ctx.signal), nodeInformer.waitForSync(ctx.signal)]);
     if (ctx.signal.aborted) return;
     for (const n of nodes) {
       const v = await n.runtime.version();
@@ -101,6 +113,8 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
         region: opts.region,
         client: opts.client,
         pods,
+        nodes: nodeInformer,
+        labels: poolLabels,
         runtime: n.runtime,
         rootDir: `${opts.rootDir}/${n.nodeName}`,
         nodeIP: nodeIPOf(n.podCIDR),
@@ -135,7 +149,7 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
   } finally {
     await Promise.all(runs);
     await Promise.all(nodes.map((n) => n.runtime.close().catch((e: unknown) => n.log.warn({ err: e }, "failed to close the runtime"))));
-    await informerDone;
+    await informersDone;
     parent.signal.removeEventListener("abort", onAbort);
   }
 }

@@ -8,7 +8,7 @@ import https from "node:https";
 import net from "node:net";
 import { existsSync } from "node:fs";
 import { networkInterfaces } from "node:os";
-import type { Container, Pod, Probe } from "../api/core/v1.ts";
+import type { Container, HTTPGetAction, Pod, Probe } from "../api/core/v1.ts";
 import type { Clock, EventRecorder, Logger } from "../client/index.ts";
 import { GRPC_DEADLINE_EXCEEDED, type Runtime } from "./runtime/types.ts";
 
@@ -176,7 +176,9 @@ export class ProbeManager {
   updatePod(pod: Readonly<Pod>, podIP: string, targets: ReadonlyMap<string, ProbeTarget>): void {
     const uid = pod.metadata.uid ?? "";
     let ws = this.workers.get(uid);
-    for (const c of pod.spec?.containers ?? []) {
+    // Sidecars (init containers with restartPolicy Always) are probed like app containers.
+    const probed = [...(pod.spec?.initContainers ?? []).filter((c) => c.restartPolicy === "Always"), ...(pod.spec?.containers ?? [])];
+    for (const c of probed) {
       for (const kind of ["startup", "liveness", "readiness"] as const) {
         const probe = probeOf(c, kind);
         if (!probe) continue;
@@ -226,20 +228,7 @@ export class ProbeManager {
           throw e;
         }
       }
-      if (probe.httpGet) {
-        const g = probe.httpGet;
-        const host = g.host || podIP;
-        const port = resolvePort(g.port, container);
-        if (port === undefined) return { result: "Failure", output: `unable to find port ${String(g.port)} in container ${container.name}` };
-        if (!isLocalAddress(host)) return { result: "Failure", output: `refusing to probe ${host}: not an address of this machine` };
-        const scheme = g.scheme === "HTTPS" ? "https" : "http";
-        const path = g.path ? (g.path.startsWith("/") ? g.path : `/${g.path}`) : "/";
-        const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-        const url = `${scheme}://${hostPort}${path}`;
-        const headers: Record<string, string> = { "User-Agent": "kube-probe/1.30", Accept: "*/*" };
-        for (const h of g.httpHeaders ?? []) headers[h.name] = h.value;
-        return await httpProbe(url, scheme, headers, timeoutSeconds);
-      }
+      if (probe.httpGet) return await runHTTPGet(probe.httpGet, container, podIP, timeoutSeconds);
       if (probe.tcpSocket) {
         const host = probe.tcpSocket.host || podIP;
         const port = resolvePort(probe.tcpSocket.port, container);
@@ -253,6 +242,24 @@ export class ProbeManager {
       return { result: "Unknown", output: e instanceof Error ? e.message : String(e) };
     }
   }
+}
+
+/**
+ * Runs an httpGet action (probes and lifecycle hooks share it): only addresses of this machine are
+ * contacted; 2xx/3xx is Success. Never throws.
+ */
+export async function runHTTPGet(g: HTTPGetAction, container: Container, podIP: string, timeoutSeconds: number): Promise<{ result: ProbeResult; output: string }> {
+  const host = g.host || podIP;
+  const port = resolvePort(g.port, container);
+  if (port === undefined) return { result: "Failure", output: `unable to find port ${String(g.port)} in container ${container.name}` };
+  if (!isLocalAddress(host)) return { result: "Failure", output: `refusing to probe ${host}: not an address of this machine` };
+  const scheme = g.scheme === "HTTPS" ? "https" : "http";
+  const path = g.path ? (g.path.startsWith("/") ? g.path : `/${g.path}`) : "/";
+  const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+  const url = `${scheme}://${hostPort}${path}`;
+  const headers: Record<string, string> = { "User-Agent": "kube-probe/1.30", Accept: "*/*" };
+  for (const h of g.httpHeaders ?? []) headers[h.name] = h.value;
+  return await httpProbe(url, scheme, headers, timeoutSeconds);
 }
 
 function resolvePort(port: number | string, c: Container): number | undefined {

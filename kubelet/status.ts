@@ -39,6 +39,13 @@ export interface StatusInputs {
   podIsTerminal?: boolean;
   /** A message/reason for the pod itself (e.g. pod-level failure). */
   podReason?: { reason: string; message: string };
+  /** The kubelet failed the pod (e.g. activeDeadlineSeconds: DeadlineExceeded): phase Failed with this reason. */
+  podFailure?: { reason: string; message: string };
+}
+
+/** A sidecar: an init container with restartPolicy Always (KEP-753). */
+function isRestartableInit(c: Readonly<Container> | undefined): boolean {
+  return c?.restartPolicy === "Always";
 }
 
 function instancesByName(rt: PodRuntimeStatus): Map<string, RuntimeContainerStatus[]> {
@@ -107,12 +114,15 @@ function convertContainerStatuses(
   });
 }
 
-/** upstream's getPhase. */
+/** upstream's getPhase (sidecars: counted with the app containers while running, ignored once terminated). */
 export function getPhase(pod: Readonly<Pod>, init: ContainerStatus[], app: ContainerStatus[], podIsTerminal: boolean): PodPhase {
   const restartPolicy = pod.spec?.restartPolicy ?? "Always";
+  const initSpecs = pod.spec?.initContainers ?? [];
+  const sidecar = (s: ContainerStatus): boolean => isRestartableInit(initSpecs.find((c) => c.name === s.name));
   let pendingInitialization = 0;
   let failedInitialization = 0;
   for (const s of init) {
+    if (sidecar(s)) continue;
     if (s.state?.running) pendingInitialization++;
     else if (s.state?.terminated) {
       if (s.state.terminated.exitCode !== 0) failedInitialization++;
@@ -126,6 +136,25 @@ export function getPhase(pod: Readonly<Pod>, init: ContainerStatus[], app: Conta
   let waiting = 0;
   let stopped = 0;
   let succeeded = 0;
+  for (const s of init) {
+    if (!sidecar(s)) continue;
+    if (s.state?.running) {
+      if (!s.started) pendingInitialization++;
+      running++;
+    } else if (s.state?.terminated) {
+      // a terminated sidecar does not count
+    } else if (s.state?.waiting) {
+      if (!s.lastState?.terminated) {
+        pendingInitialization++;
+        waiting++;
+      }
+    } else {
+      pendingInitialization++;
+      unknown++;
+    }
+  }
+  // Sidecars restarting after initialization do not put the pod back into Pending.
+  const anyAppStarted = app.some((s) => !!s.state?.running || !!s.state?.terminated || !!s.lastState?.terminated);
   for (const s of app) {
     if (s.state?.running) running++;
     else if (s.state?.terminated) {
@@ -137,7 +166,7 @@ export function getPhase(pod: Readonly<Pod>, init: ContainerStatus[], app: Conta
     } else unknown++;
   }
   if (failedInitialization > 0 && restartPolicy === "Never") return "Failed";
-  if (pendingInitialization > 0 || failedInitialization > 0 || waiting > 0) {
+  if ((pendingInitialization > 0 && !anyAppStarted) || failedInitialization > 0 || waiting > 0) {
     if (podIsTerminal && running === 0) return failedInitialization > 0 || stopped !== succeeded || stopped === 0 ? "Failed" : "Succeeded";
     return "Pending";
   }
@@ -168,11 +197,14 @@ export function generateAPIPodStatus(pod: Readonly<Pod>, rt: PodRuntimeStatus, i
   const initSpecs = pod.spec?.initContainers ?? [];
   const appSpecs = pod.spec?.containers ?? [];
   const initStatuses = convertContainerStatuses(initSpecs, byName, inputs, "PodInitializing");
-  const initDone = initStatuses.every((s) => s.state?.terminated?.exitCode === 0) || appSpecs.some((c) => byName.has(c.name));
+  // Initialized: every regular init container completed and every sidecar started (or an app container exists).
+  const initComplete = (s: ContainerStatus, i: number): boolean => (isRestartableInit(initSpecs[i]) ? s.started === true : s.state?.terminated?.exitCode === 0);
+  const initDone = initStatuses.every(initComplete) || appSpecs.some((c) => byName.has(c.name));
   const appStatuses = convertContainerStatuses(appSpecs, byName, inputs, initDone ? "ContainerCreating" : "PodInitializing");
   let phase = getPhase(pod, initStatuses, appStatuses, inputs.podIsTerminal ?? false);
   // A terminal phase is final (the status manager refuses to leave it too).
   if (old.phase === "Succeeded" || old.phase === "Failed") phase = old.phase;
+  else if (inputs.podFailure) phase = "Failed";
 
   const sandbox = rt.sandboxes[0];
   const sandboxReady = !!sandbox && sandbox.state === "SANDBOX_READY";
@@ -181,12 +213,13 @@ export function generateAPIPodStatus(pod: Readonly<Pod>, rt: PodRuntimeStatus, i
   const conditions: PodCondition[] = [];
   conditions.push(condition("PodReadyToStartContainers", sandboxReady && !inputs.podIsTerminal));
   // Initialized
-  const incomplete = initStatuses.filter((s) => s.state?.terminated?.exitCode !== 0).map((s) => s.name);
+  const incomplete = initStatuses.filter((s, i) => !initComplete(s, i)).map((s) => s.name);
   if (phase === "Succeeded" && incomplete.length === 0) conditions.push({ ...condition("Initialized", true) });
   else if (initDone) conditions.push(condition("Initialized", true));
   else conditions.push(condition("Initialized", false, "ContainersNotInitialized", `containers with incomplete status: [${incomplete.join(" ")}]`));
   // ContainersReady and Ready
-  const unready = appStatuses.filter((s) => !s.ready).map((s) => s.name);
+  // Sidecars' readiness counts too (upstream's GenerateContainersReadyCondition).
+  const unready = [...initStatuses.filter((s, i) => isRestartableInit(initSpecs[i]) && !s.ready), ...appStatuses.filter((s) => !s.ready)].map((s) => s.name);
   let containersReady: PodCondition;
   if (phase === "Succeeded") containersReady = condition("ContainersReady", false, "PodCompleted");
   else if (!initDone) containersReady = condition("ContainersReady", false, "ContainersNotReady", `containers with incomplete status: [${incomplete.join(" ")}]`);
@@ -221,9 +254,10 @@ export function generateAPIPodStatus(pod: Readonly<Pod>, rt: PodRuntimeStatus, i
   }
   if (initSpecs.length) status.initContainerStatuses = initStatuses;
   else delete status.initContainerStatuses;
-  if (inputs.podReason) {
-    status.reason = inputs.podReason.reason;
-    status.message = inputs.podReason.message;
+  const why = inputs.podFailure ?? inputs.podReason;
+  if (why) {
+    status.reason = why.reason;
+    status.message = why.message;
   }
   return status;
 }

@@ -369,6 +369,22 @@ describe("PodSyncer", () => {
     expect(e.pod("vol").status?.phase).toBe("Running");
   });
 
+  it("a running pod's configMap volume follows changes to the object, without a container restart", async () => {
+    const cm: ConfigMap = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "conf", namespace: "default" }, data: { level: "info" } };
+    const e = await setup([cm]);
+    const created = await e.create("live", {
+      volumes: [{ name: "cfg", configMap: { name: "conf" } }],
+      containers: [{ name: "app", image: "busybox", imagePullPolicy: "IfNotPresent", volumeMounts: [{ name: "cfg", mountPath: "/cfg" }] }],
+    });
+    const file = join(e.rootDir, "pods", created.metadata.uid!, "volumes", "kubernetes.io~configmap", "cfg", "level");
+    expect(await readFile(file, "utf8")).toBe("info");
+    const cur = await e.client.resource<ConfigMap>("", "configmaps").get("default", "conf");
+    await e.client.resource<ConfigMap>("", "configmaps").update({ ...cur, data: { level: "debug" } });
+    await e.advance(91_000);
+    expect(await readFile(file, "utf8")).toBe("debug");
+    expect(e.runtime.calls.filter((c) => c.startsWith("createContainer"))).toHaveLength(1); // the container was not restarted
+  });
+
   it("a missing configMap: FailedMount, the pod waits in ContainerCreating, and starts once it exists", async () => {
     const e = await setup();
     await e.create("wait", {

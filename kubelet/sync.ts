@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { ConfigMap, Container, Pod, PodStatus, Secret } from "../api/core/v1.ts";
 import { parseQuantityMilli, parseQuantityValue, podQOSClass } from "../api/index.ts";
 import { INDEX_NODE_NAME, isConflict, isNotFound, realClock, type Client, type Clock, type Context, type EventRecorder, type Logger } from "../client/index.ts";
+import { HandlerRunner } from "./lifecycle.ts";
 import { GenericPLEG, type PodRuntimeStatus } from "./pleg.ts";
 import { PodWorkers, type SyncOutcome } from "./podworkers.ts";
 import { ProbeManager, type ProbeTarget } from "./prober.ts";
@@ -27,7 +28,7 @@ import {
   type PodSandboxConfig,
   type Runtime,
 } from "./runtime/types.ts";
-import { ANNOTATION_CONTAINER_HASH, ANNOTATION_RESTART_COUNT, generateAPIPodStatus, restartCountOf, StatusManager } from "./status.ts";
+import { ANNOTATION_CONTAINER_HASH, ANNOTATION_RESTART_COUNT, generateAPIPodStatus, restartCountOf, rfc3339, StatusManager } from "./status.ts";
 import type { KubeletOptions } from "./types.ts";
 import { MountError, VolumeManager, type PodVolumes } from "./volumes.ts";
 
@@ -42,9 +43,20 @@ export type PodSyncerOptions = Pick<
   onPodRemoved?(podUID: string): Promise<void>;
   /** Retry delay for volumes that cannot be set up yet. Default 2000. */
   volumeRetryMs?: number;
+  /** How often a running pod's configMap/secret volumes are re-projected (plus up to half again as jitter). Default 60 000. */
+  volumeRefreshMs?: number;
 };
 
 const ANNOTATION_GRACE = "io.kubernetes.pod.terminationGracePeriod";
+/** upstream's minimumGracePeriodInSeconds: the shutdown window a container keeps after its preStop hook. */
+const MIN_GRACE_SECONDS = 2;
+const DEADLINE_REASON = "DeadlineExceeded";
+const DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline";
+
+/** A sidecar: an init container with restartPolicy Always (KEP-753). */
+export function isSidecar(c: Readonly<Container>): boolean {
+  return c.restartPolicy === "Always";
+}
 
 /** format.Pod: `name_namespace(uid)`. */
 function formatPod(pod: Readonly<Pod>): string {
@@ -139,6 +151,7 @@ export class PodSyncer {
   private readonly client: Client;
   private readonly backoff: Backoff;
   private readonly logsRoot: string;
+  private readonly hooks: HandlerRunner;
   /** The pods this node runs, by uid (kept after deletion until cleaned up). */
   private readonly known = new Map<string, Readonly<Pod>>();
   private readonly deleted = new Set<string>();
@@ -155,6 +168,7 @@ export class PodSyncer {
     this.recorder = opts.recorder;
     this.client = opts.client;
     this.logsRoot = join(opts.rootDir, "logs");
+    this.hooks = new HandlerRunner(opts.runtime, this.clock);
     this.backoff = new Backoff(this.clock, opts.backoffInitialMs ?? 10_000, opts.backoffMaxMs ?? 300_000);
     this.workers = new PodWorkers((uid) => this.syncPod(uid), this.clock, this.log, 2_000, (uid) => this.forget(uid));
     this.pleg = new GenericPLEG({
@@ -167,7 +181,7 @@ export class PodSyncer {
     });
     this.prober = new ProbeManager({ runtime: opts.runtime, clock: this.clock, recorder: opts.recorder, log: this.log, onChange: (uid) => this.workers.update(uid) });
     this.statusManager = new StatusManager({ client: opts.client, clock: this.clock, log: this.log });
-    this.volumes = new VolumeManager(opts.rootDir, opts.client);
+    this.volumes = new VolumeManager(opts.rootDir, opts.client, this.clock);
   }
 
   /** Number of pods this node currently runs. */
@@ -288,7 +302,17 @@ export class PodSyncer {
       await this.finishPod(pod, rt);
       return {};
     }
+    const remaining = this.activeDeadlineRemaining(pod);
+    if (remaining !== undefined && remaining <= 0) return await this.deadlineExceeded(pod, rt);
     const st: SyncState = { pod, rt, changed: false, reasons: this.reasonsFor(uid), objects: new Map() };
+    // The worker wakes up at the deadline (upstream's activeDeadlineHandler; no polling).
+    if (remaining !== undefined) this.requeue(st, remaining);
+    // configMap/secret volumes follow their objects: a periodic sync (60–90 s, upstream's resync
+    // with jitter) re-projects them; the atomic writer only swaps ..data when the content changed.
+    if (hasProjectedVolumes(pod)) {
+      const every = this.opts.volumeRefreshMs ?? 60_000;
+      this.requeue(st, every + Math.random() * (every / 2));
+    }
     try {
       await this.computeAndApply(st);
     } finally {
@@ -297,6 +321,29 @@ export class PodSyncer {
       if (status.phase === "Succeeded" || status.phase === "Failed") await this.finishPod(pod, fresh);
     }
     return st.requeue !== undefined ? { requeueAfterMs: st.requeue } : {};
+  }
+
+  /** ms left before spec.activeDeadlineSeconds passes (counted from status.startTime); undefined without a deadline. */
+  private activeDeadlineRemaining(pod: Readonly<Pod>): number | undefined {
+    const ads = pod.spec?.activeDeadlineSeconds;
+    if (ads === undefined || ads === null) return undefined;
+    const now = this.clock.now();
+    const startTime = this.statusManager.getPodStatus(pod.metadata.uid ?? "")?.startTime ?? pod.status?.startTime;
+    // First sync: the status written now carries startTime = now (at second precision).
+    const start = startTime ? Date.parse(startTime) : Date.parse(rfc3339(now));
+    return start + ads * 1000 - now;
+  }
+
+  /** activeDeadlineSeconds passed: the containers are killed and the pod Failed (DeadlineExceeded). */
+  private async deadlineExceeded(pod: Readonly<Pod>, rt: PodRuntimeStatus): Promise<SyncOutcome> {
+    const uid = pod.metadata.uid ?? "";
+    this.recorder.event(pod, "Normal", DEADLINE_REASON, DEADLINE_MESSAGE);
+    this.prober.removePod(uid);
+    await this.killPod(pod, rt, this.gracePeriod(pod));
+    const fresh = await this.pleg.podStatus(uid);
+    this.writeStatus(pod, fresh, true, { reason: DEADLINE_REASON, message: DEADLINE_MESSAGE });
+    this.finished.add(uid);
+    return {};
   }
 
   private reasonsFor(uid: string): Map<string, { reason: string; message: string }> {
@@ -309,7 +356,7 @@ export class PodSyncer {
     st.requeue = st.requeue === undefined ? ms : Math.min(st.requeue, ms);
   }
 
-  private writeStatus(pod: Readonly<Pod>, rt: PodRuntimeStatus, podIsTerminal: boolean): PodStatus {
+  private writeStatus(pod: Readonly<Pod>, rt: PodRuntimeStatus, podIsTerminal: boolean, failure?: { reason: string; message: string }): PodStatus {
     const uid = pod.metadata.uid ?? "";
     const basePod: Readonly<Pod> = { ...pod, status: this.statusManager.getPodStatus(uid) ?? pod.status };
     const status = generateAPIPodStatus(basePod, rt, {
@@ -321,6 +368,7 @@ export class PodSyncer {
       ready: (name, id) => probeOK(this.prober.result(uid, name, "readiness", id) ?? (specOf(pod, name)?.readinessProbe ? "Failure" : undefined)),
       started: (name, id) => probeOK(this.prober.result(uid, name, "startup", id) ?? (specOf(pod, name)?.startupProbe ? "Unknown" : undefined)),
       podIsTerminal,
+      podFailure: failure,
     });
     this.statusManager.setPodStatus(pod, status);
     if (!podIsTerminal) {
@@ -385,28 +433,56 @@ export class PodSyncer {
     const latestIn = (name: string): RuntimeContainer | undefined => current.find((c) => c.metadata.name === name);
     const start = (c: Container): Promise<boolean> => this.startContainer(st, c, sandbox.id, sandboxConfig, vols);
 
-    // 3. Init containers, strictly in order.
+    const initSpecs = pod.spec?.initContainers ?? [];
     const appSpecs = pod.spec?.containers ?? [];
-    let initDone = appSpecs.some((c) => latestIn(c.name));
-    if (!initDone) {
-      initDone = true;
-      for (const c of pod.spec?.initContainers ?? []) {
-        const s = latestIn(c.name);
-        if (!s) {
-          initDone = false;
-          await start(c);
-          break;
-        }
-        if (s.state === "CONTAINER_RUNNING") {
-          initDone = false;
-          break;
-        }
-        if (s.state === "CONTAINER_EXITED" && s.exitCode === 0) continue;
+    const podIP = sandbox.ip ?? "";
+    // restartPolicy Never/OnFailure: once every app container is done for good the pod completes, and
+    // its sidecars are stopped rather than restarted (upstream: keepCount 0 → KillPod).
+    const appDone = (c: Container): boolean => {
+      const s = latestIn(c.name);
+      return !!s && s.state === "CONTAINER_EXITED" && !(restartPolicy === "OnFailure" && s.exitCode !== 0);
+    };
+    if (restartPolicy !== "Always" && appSpecs.length > 0 && appSpecs.every(appDone)) {
+      const live = current.filter((c) => (c.state === "CONTAINER_RUNNING" || c.state === "CONTAINER_CREATED") && initSpecs.some((i) => i.name === c.metadata.name && isSidecar(i)));
+      if (live.length) {
+        await this.stopSidecars(pod, live, this.gracePeriod(pod), podIP, this.clock.now());
+        st.changed = true;
+      }
+      return;
+    }
+
+    // 3. Init containers, strictly in order. A sidecar lets the next one start once it has started
+    //    (startup probe passed), and keeps running (restarted whatever the restartPolicy) afterwards.
+    //    Once an app container exists, initialization is over (upstream's isPreviouslyInitialized).
+    const initialized = appSpecs.some((c) => latestIn(c.name));
+    let initDone = true;
+    for (const c of initSpecs) {
+      const s = latestIn(c.name);
+      if (isSidecar(c)) {
+        if (!s) await start(c);
+        else if (s.state === "CONTAINER_RUNNING") {
+          const restarted = await this.restartIfUnhealthy(st, c, s, true, start);
+          if (!restarted && (initialized || this.sidecarStarted(uid, c, s))) continue;
+        } else if (s.state === "CONTAINER_EXITED") await this.restartWithBackoff(st, c, s, start);
+        if (initialized) continue;
         initDone = false;
-        if (restartPolicy === "Never") break; // the pod fails (getPhase)
-        await this.restartWithBackoff(st, c, s, start);
         break;
       }
+      if (initialized) continue;
+      if (!s) {
+        initDone = false;
+        await start(c);
+        break;
+      }
+      if (s.state === "CONTAINER_RUNNING") {
+        initDone = false;
+        break;
+      }
+      if (s.state === "CONTAINER_EXITED" && s.exitCode === 0) continue;
+      initDone = false;
+      if (restartPolicy === "Never") break; // the pod fails (getPhase)
+      await this.restartWithBackoff(st, c, s, start);
+      break;
     }
     if (!initDone) return;
 
@@ -418,22 +494,39 @@ export class PodSyncer {
         continue;
       }
       if (s.state === "CONTAINER_RUNNING") {
-        let why: string | undefined;
-        const grace = c.livenessProbe?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
-        if (s.annotations[ANNOTATION_CONTAINER_HASH] && s.annotations[ANNOTATION_CONTAINER_HASH] !== containerHash(c)) why = `Container ${c.name} definition changed, will be restarted`;
-        else if (this.prober.result(uid, c.name, "startup", s.id) === "Failure") why = `Container ${c.name} failed startup probe, will be restarted`;
-        else if (this.prober.result(uid, c.name, "liveness", s.id) === "Failure") why = `Container ${c.name} failed liveness probe, will be restarted`;
-        if (!why) continue;
-        this.recorder.event(pod, "Normal", "Killing", why);
-        await this.runtime.stopContainer(s.id, grace);
-        st.changed = true;
-        if (restartPolicy !== "Never") await start(c);
+        await this.restartIfUnhealthy(st, c, s, restartPolicy !== "Never", start);
         continue;
       }
       const restart = restartPolicy === "Always" || (restartPolicy === "OnFailure" && (s.state !== "CONTAINER_EXITED" || s.exitCode !== 0));
       if (!restart) continue;
       await this.restartWithBackoff(st, c, s, start);
     }
+  }
+
+  /** A sidecar counts as started once running and, with a startup probe, once that probe succeeded. */
+  private sidecarStarted(uid: string, c: Container, s: RuntimeContainer): boolean {
+    if (s.state !== "CONTAINER_RUNNING") return false;
+    return !c.startupProbe || this.prober.result(uid, c.name, "startup", s.id) === "Success";
+  }
+
+  /**
+   * A running container whose definition changed or whose startup/liveness probe failed is killed
+   * (preStop hook first) and, when `restart`, started again. Returns whether it was killed.
+   */
+  private async restartIfUnhealthy(st: SyncState, c: Container, s: RuntimeContainer, restart: boolean, start: (c: Container) => Promise<boolean>): Promise<boolean> {
+    const { pod } = st;
+    const uid = pod.metadata.uid ?? "";
+    let why: string | undefined;
+    const grace = c.livenessProbe?.terminationGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
+    if (s.annotations[ANNOTATION_CONTAINER_HASH] && s.annotations[ANNOTATION_CONTAINER_HASH] !== containerHash(c)) why = `Container ${c.name} definition changed, will be restarted`;
+    else if (this.prober.result(uid, c.name, "startup", s.id) === "Failure") why = `Container ${c.name} failed startup probe, will be restarted`;
+    else if (this.prober.result(uid, c.name, "liveness", s.id) === "Failure") why = `Container ${c.name} failed liveness probe, will be restarted`;
+    if (!why) return false;
+    this.recorder.event(pod, "Normal", "Killing", why);
+    await this.killContainer(pod, c, s, grace, st.rt.sandboxes[0]?.ip ?? "");
+    st.changed = true;
+    if (restart) await start(c);
+    return true;
   }
 
   /** upstream's doBackOff: restart now, or wait with CrashLoopBackOff. */
@@ -518,6 +611,20 @@ export class PodSyncer {
       return false;
     }
     this.recorder.event(pod, "Normal", "Started", `Started container ${c.name}`);
+    const postStart = c.lifecycle?.postStart;
+    if (postStart) {
+      // upstream runs it right after StartContainer and waits for it; a failure kills the container
+      // (it is then restarted per restartPolicy) and leaves PostStartHookError as the waiting reason.
+      const msg = await this.hooks.run(pod, c, id, rt.sandboxes[0]?.ip ?? "", postStart, 0);
+      if (msg !== undefined) {
+        this.recorder.event(pod, "Warning", "FailedPostStartHook", msg);
+        this.recorder.event(pod, "Normal", "Killing", "FailedPostStartHook");
+        const started = await this.runtime.containerStatus(id).catch(() => undefined);
+        if (started) await this.killContainer(pod, c, started, pod.spec?.terminationGracePeriodSeconds ?? 30, rt.sandboxes[0]?.ip ?? "");
+        st.reasons.set(c.name, { reason: "PostStartHookError", message: msg });
+        return false;
+      }
+    }
     st.reasons.delete(c.name);
     // Keep one dead instance per container name (for lastState and `logs --previous`), remove older ones.
     const dead = rt.containers.filter((x) => x.metadata.name === c.name && x.state !== "CONTAINER_RUNNING");
@@ -741,17 +848,58 @@ export class PodSyncer {
 
   // ---- termination ------------------------------------------------------------------------------
 
-  /** Stops every running container (Killing events, in parallel, with the grace period), then the sandboxes. */
+  /**
+   * Stops every running container with the grace period (Killing events; preStop hooks first): app
+   * containers in parallel, then sidecars one by one in reverse order (KEP-753), then the sandboxes.
+   */
   private async killPod(pod: Readonly<Pod>, rt: PodRuntimeStatus, grace: number): Promise<void> {
+    const t0 = this.clock.now();
+    const podIP = rt.sandboxes[0]?.ip ?? "";
+    const live = rt.containers.filter((c) => c.state === "CONTAINER_RUNNING" || c.state === "CONTAINER_CREATED");
+    const sidecarNames = new Set((pod.spec?.initContainers ?? []).filter(isSidecar).map((c) => c.name));
     await Promise.all(
-      rt.containers
-        .filter((c) => c.state === "CONTAINER_RUNNING" || c.state === "CONTAINER_CREATED")
+      live
+        .filter((c) => !sidecarNames.has(c.metadata.name))
         .map(async (c) => {
           this.recorder.event(pod, "Normal", "Killing", `Stopping container ${c.metadata.name}`);
-          await this.runtime.stopContainer(c.id, grace);
+          await this.killContainer(pod, specOf(pod, c.metadata.name), c, grace, podIP);
         }),
     );
+    await this.stopSidecars(pod, live, grace, podIP, t0);
     for (const s of rt.sandboxes) if (s.state === "SANDBOX_READY") await this.runtime.stopPodSandbox(s.id);
+  }
+
+  /** Stops the sidecars among `live`, last declared first, each with what is left of the grace period since `t0`. */
+  private async stopSidecars(pod: Readonly<Pod>, live: readonly RuntimeContainer[], grace: number, podIP: string, t0: number): Promise<void> {
+    const sidecars = (pod.spec?.initContainers ?? []).filter(isSidecar).reverse();
+    for (const spec of sidecars) {
+      for (const c of live.filter((x) => x.metadata.name === spec.name)) {
+        this.recorder.event(pod, "Normal", "Killing", `Stopping container ${spec.name}`);
+        const left = grace - Math.floor((this.clock.now() - t0) / 1000);
+        await this.killContainer(pod, spec, c, Math.max(left, Math.min(grace, MIN_GRACE_SECONDS)), podIP);
+      }
+    }
+  }
+
+  /**
+   * upstream's killContainer: the preStop hook runs first (bounded by the grace period, a failure is a
+   * FailedPreStopHook event), the time it took is taken off the grace passed to StopContainer (at
+   * least MIN_GRACE_SECONDS left).
+   */
+  private async killContainer(pod: Readonly<Pod>, spec: Readonly<Container> | undefined, c: RuntimeContainer, grace: number, podIP: string): Promise<void> {
+    const preStop = spec?.lifecycle?.preStop;
+    if (spec && preStop && grace > 0 && c.state === "CONTAINER_RUNNING") {
+      const t0 = this.clock.now();
+      const timer = new AbortController();
+      const hook = this.hooks.run(pod, spec, c.id, podIP, preStop, grace, timer.signal).then((msg) => {
+        if (msg !== undefined) this.recorder.event(pod, "Warning", "FailedPreStopHook", msg);
+      });
+      await Promise.race([hook, this.clock.sleep(grace * 1000, timer.signal)]);
+      timer.abort();
+      const took = Math.floor((this.clock.now() - t0) / 1000);
+      grace = Math.max(grace - took, MIN_GRACE_SECONDS);
+    }
+    await this.runtime.stopContainer(c.id, grace);
   }
 
   /** A pod that reached Succeeded/Failed: its sandbox stops, the pod object stays. */
@@ -767,7 +915,6 @@ export class PodSyncer {
   private async terminatePod(pod: Readonly<Pod>, rt: PodRuntimeStatus): Promise<SyncOutcome> {
     const uid = pod.metadata.uid ?? "";
     this.prober.removePod(uid);
-    // preStop hooks are not run (not supported yet).
     await this.killPod(pod, rt, this.gracePeriod(pod));
     const fresh = await this.pleg.podStatus(uid);
     this.writeStatus(pod, fresh, true);
@@ -796,8 +943,12 @@ export function containerIDScheme(runtimeName: string): string {
   return runtimeName === "kubelab-sim" ? "sim" : runtimeName;
 }
 
+function hasProjectedVolumes(pod: Readonly<Pod>): boolean {
+  return (pod.spec?.volumes ?? []).some((v) => v.configMap !== undefined || v.secret !== undefined);
+}
+
 function specOf(pod: Readonly<Pod>, name: string): Readonly<Container> | undefined {
-  return pod.spec?.containers?.find((c) => c.name === name);
+  return pod.spec?.containers?.find((c) => c.name === name) ?? pod.spec?.initContainers?.find((c) => c.name === name);
 }
 
 function probeOK(r: string | undefined): boolean | undefined {

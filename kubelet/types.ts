@@ -1,7 +1,7 @@
 // The kubelet's contracts: what one node agent needs (KubeletOptions) and what it offers to the
 // process that hosts it (a single-node `kubelab kubelet`, or a pool of simulated nodes).
 
-import type { Pod } from "../api/core/v1.ts";
+import type { Node, Pod } from "../api/core/v1.ts";
 import type { Client, Clock, Context, EventRecorder, Informer, Logger } from "../client/index.ts";
 import type { Runtime } from "./runtime/types.ts";
 
@@ -22,6 +22,13 @@ export interface KubeletOptions {
    * must ignore pods bound elsewhere. Already started by the host process.
    */
   pods: Informer<Pod>;
+  /**
+   * A node informer that sees this kubelet's Node (a single kubelet watches `metadata.name=<node>`;
+   * a pool shares one over its nodes' pool label), already started by the host process. The node
+   * status loop reads the Node from its cache instead of GETting it every round (upstream's node
+   * lister). Without it the loop GETs.
+   */
+  nodes?: Informer<Node>;
   runtime: Runtime;
   /** Where pod directories (volumes) and logs live: `<rootDir>/pods/<uid>/volumes/...`, `<rootDir>/logs/<ns>_<name>_<uid>/...`. */
   rootDir: string;

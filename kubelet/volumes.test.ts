@@ -1,0 +1,308 @@
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { ConfigMap, Pod, Secret, Volume } from "../api/core/v1.ts";
+import { FakeClient, FakeClock } from "../client/index.ts";
+import { MountError, VolumeManager, refreshPodVolumes, writeAtomic, type FileProjection } from "./volumes.ts";
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "kubelet-volumes-test-"));
+  dirs.push(d);
+  return d;
+}
+
+function cm(name: string, data: Record<string, string>, binaryData?: Record<string, string>): ConfigMap {
+  return { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "default" }, data, ...(binaryData ? { binaryData } : {}) };
+}
+
+function secret(name: string, data: Record<string, string>): Secret {
+  const enc: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) enc[k] = Buffer.from(v).toString("base64");
+  return { apiVersion: "v1", kind: "Secret", metadata: { name, namespace: "default" }, data: enc };
+}
+
+function pod(volumes: Volume[], uid = "uid-1"): Pod {
+  return { apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace: "default", uid }, spec: { containers: [{ name: "c", image: "busybox" }], volumes } };
+}
+
+interface Env {
+  root: string;
+  client: FakeClient;
+  clock: FakeClock;
+  vm: VolumeManager;
+}
+
+async function env(objects: (ConfigMap | Secret)[]): Promise<Env> {
+  const root = await tempDir();
+  const clock = new FakeClock();
+  const client = new FakeClient(objects, { clock });
+  return { root, client, clock, vm: new VolumeManager(root, client, clock) };
+}
+
+const cmDir = (root: string, vol: string, uid = "uid-1"): string => join(root, "pods", uid, "volumes", "kubernetes.io~configmap", vol);
+const secretDir = (root: string, vol: string, uid = "uid-1"): string => join(root, "pods", uid, "volumes", "kubernetes.io~secret", vol);
+
+/** Timestamped data directories of a volume dir. */
+async function tsDirs(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.startsWith("..") && n !== "..data" && n !== "..data_tmp").sort();
+}
+
+async function updateCM(e: Env, obj: ConfigMap): Promise<void> {
+  const cur = await e.client.resource<ConfigMap>("", "configmaps").get("default", obj.metadata.name ?? "");
+  await e.client.resource<ConfigMap>("", "configmaps").update({ ...obj, metadata: { ...cur.metadata } });
+}
+
+describe("writeAtomic", () => {
+  it("lays out ..<timestamp>, the ..data symlink and key symlinks", async () => {
+    const dir = join(await tempDir(), "vol");
+    const payload = new Map<string, FileProjection>([
+      ["a", { data: Buffer.from("A"), mode: 0o644 }],
+      ["sub/b", { data: Buffer.from("B"), mode: 0o600 }],
+    ]);
+    const now = Date.UTC(2024, 4, 6, 7, 8, 9);
+    expect(await writeAtomic(dir, payload, () => now)).toBe(true);
+    const [ts] = await tsDirs(dir);
+    expect(ts).toMatch(/^\.\.2024_05_06_07_08_09\./);
+    expect(await readlink(join(dir, "..data"))).toBe(ts);
+    expect(await readlink(join(dir, "a"))).toBe("..data/a");
+    expect(await readlink(join(dir, "sub"))).toBe("..data/sub");
+    expect((await readdir(dir)).sort()).toEqual([ts, "..data", "a", "sub"].sort());
+    expect(await readFile(join(dir, "a"), "utf8")).toBe("A");
+    expect(await readFile(join(dir, "sub", "b"), "utf8")).toBe("B");
+    expect((await stat(join(dir, ts ?? "", "sub", "b"))).mode & 0o777).toBe(0o600);
+  });
+
+  it("rejects paths that escape or start with '..'", async () => {
+    const dir = join(await tempDir(), "vol");
+    await expect(writeAtomic(dir, new Map([["../x", { data: Buffer.from("x"), mode: 0o644 }]]))).rejects.toThrow("must not contain '..'");
+    await expect(writeAtomic(dir, new Map([["..data", { data: Buffer.from("x"), mode: 0o644 }]]))).rejects.toThrow("must not start with '..'");
+    await expect(writeAtomic(dir, new Map([["/etc/passwd", { data: Buffer.from("x"), mode: 0o644 }]]))).rejects.toThrow("must be relative path");
+  });
+
+  it("replaces the plain files of an older layout", async () => {
+    const dir = join(await tempDir(), "vol");
+    await mkdir(join(dir, "olddir"), { recursive: true });
+    await writeFile(join(dir, "a"), "old");
+    await writeFile(join(dir, "gone"), "x");
+    expect(await writeAtomic(dir, new Map([["a", { data: Buffer.from("new"), mode: 0o644 }]]))).toBe(true);
+    expect(await readlink(join(dir, "a"))).toBe("..data/a");
+    expect(await readFile(join(dir, "a"), "utf8")).toBe("new");
+    await expect(lstat(join(dir, "gone"))).rejects.toThrow();
+    await expect(lstat(join(dir, "olddir"))).rejects.toThrow();
+  });
+});
+
+describe("VolumeManager configMap/secret volumes", () => {
+  it("projects all keys of a configMap (data and binaryData) with defaultMode", async () => {
+    const e = await env([cm("cfg", { color: "blue" }, { bin: Buffer.from([0, 1, 2]).toString("base64") })]);
+    const vols = await e.vm.setUp(pod([{ name: "c", configMap: { name: "cfg", defaultMode: 0o640 } }]), "10.0.0.1");
+    const dir = cmDir(e.root, "c");
+    expect(vols.paths.get("c")).toBe(dir);
+    expect(await readlink(join(dir, "color"))).toBe("..data/color");
+    expect(await readFile(join(dir, "color"), "utf8")).toBe("blue");
+    expect([...(await readFile(join(dir, "bin")))]).toEqual([0, 1, 2]);
+    expect((await stat(join(dir, "color"))).mode & 0o777).toBe(0o640);
+    expect((await lstat(join(dir, "color"))).isSymbolicLink()).toBe(true);
+  });
+
+  it("a content update swaps ..data to a new directory and removes the old one", async () => {
+    const e = await env([cm("cfg", { color: "blue" })]);
+    const p = pod([{ name: "c", configMap: { name: "cfg" } }]);
+    await e.vm.setUp(p, "");
+    const dir = cmDir(e.root, "c");
+    const [first] = await tsDirs(dir);
+    await updateCM(e, cm("cfg", { color: "red" }));
+    e.clock.advance(61_000);
+    expect(await e.vm.refresh(p)).toEqual({ updated: ["c"], errors: [] });
+    const after = await tsDirs(dir);
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(first);
+    expect(await readlink(join(dir, "..data"))).toBe(after[0]);
+    expect(await readFile(join(dir, "color"), "utf8")).toBe("red");
+    await expect(lstat(join(dir, "..data_tmp"))).rejects.toThrow();
+  });
+
+  it("a key removed from the configMap disappears from the volume", async () => {
+    const e = await env([cm("cfg", { a: "1", b: "2" })]);
+    const p = pod([{ name: "c", configMap: { name: "cfg" } }]);
+    await e.vm.setUp(p, "");
+    const dir = cmDir(e.root, "c");
+    expect(await readFile(join(dir, "b"), "utf8")).toBe("2");
+    await updateCM(e, cm("cfg", { a: "1" }));
+    expect((await e.vm.refresh(p)).updated).toEqual(["c"]);
+    await expect(lstat(join(dir, "b"))).rejects.toThrow();
+    expect(await readFile(join(dir, "a"), "utf8")).toBe("1");
+    expect((await readdir(dir)).filter((n) => !n.startsWith(".."))).toEqual(["a"]);
+  });
+
+  it("items map keys to nested paths with per-item modes; unselected keys are absent", async () => {
+    const e = await env([cm("site", { "index.html": "<h1>hi</h1>", "style.css": "b{}", other: "x" })]);
+    const p = pod([
+      {
+        name: "content",
+        configMap: {
+          name: "site",
+          defaultMode: 0o644,
+          items: [
+            { key: "index.html", path: "html/index.html", mode: 0o400 },
+            { key: "style.css", path: "html/css/style.css" },
+          ],
+        },
+      },
+    ]);
+    await e.vm.setUp(p, "");
+    const dir = cmDir(e.root, "content");
+    expect((await readdir(dir)).filter((n) => !n.startsWith("..")).sort()).toEqual(["html"]);
+    expect(await readlink(join(dir, "html"))).toBe("..data/html");
+    expect(await readFile(join(dir, "html/index.html"), "utf8")).toBe("<h1>hi</h1>");
+    expect(await readFile(join(dir, "html/css/style.css"), "utf8")).toBe("b{}");
+    expect((await stat(join(dir, "html/index.html"))).mode & 0o777).toBe(0o400);
+    expect((await stat(join(dir, "html/css/style.css"))).mode & 0o777).toBe(0o644);
+    await expect(stat(join(dir, "other"))).rejects.toThrow();
+    // Dropping one nested item: the file goes, the shared top-level symlink stays.
+    await updateCM(e, cm("site", { "index.html": "<h1>hi</h1>", other: "x" }));
+    const pOpt = pod([{ name: "content", configMap: { ...p.spec?.volumes?.[0]?.configMap, optional: true } }]);
+    expect((await e.vm.refresh(pOpt)).updated).toEqual(["content"]);
+    await expect(stat(join(dir, "html/css/style.css"))).rejects.toThrow();
+    await expect(stat(join(dir, "html/css"))).rejects.toThrow();
+    expect(await readFile(join(dir, "html/index.html"), "utf8")).toBe("<h1>hi</h1>");
+  });
+
+  it("a missing item key fails the mount unless optional", async () => {
+    const e = await env([cm("cfg", { a: "1" })]);
+    await expect(e.vm.setUp(pod([{ name: "c", configMap: { name: "cfg", items: [{ key: "nope", path: "x" }] } }]), "")).rejects.toThrow(
+      'MountVolume.SetUp failed for volume "c" : configmap references non-existent config key: nope',
+    );
+    await e.vm.setUp(pod([{ name: "c", configMap: { name: "cfg", optional: true, items: [{ key: "nope", path: "x" }, { key: "a", path: "y" }] } }]), "");
+    expect((await readdir(cmDir(e.root, "c"))).filter((n) => !n.startsWith(".."))).toEqual(["y"]);
+  });
+
+  it("an optional missing configMap gives an empty volume; a required one fails with MountError", async () => {
+    const e = await env([]);
+    const vols = await e.vm.setUp(pod([{ name: "c", configMap: { name: "absent", optional: true } }]), "");
+    const dir = cmDir(e.root, "c");
+    expect(vols.paths.get("c")).toBe(dir);
+    const entries = await readdir(dir);
+    expect(entries.filter((n) => !n.startsWith(".."))).toEqual([]);
+    expect(entries).toContain("..data");
+    const err = await e.vm.setUp(pod([{ name: "c", configMap: { name: "absent" } }], "uid-2"), "").catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(MountError);
+    expect((err as MountError).message).toBe('MountVolume.SetUp failed for volume "c" : configmap "absent" not found');
+  });
+
+  it("an optional configMap that appears later is projected on refresh", async () => {
+    const e = await env([]);
+    const p = pod([{ name: "c", configMap: { name: "later", optional: true } }]);
+    await e.vm.setUp(p, "");
+    await e.client.resource<ConfigMap>("", "configmaps").create("default", cm("later", { k: "v" }));
+    expect(await e.vm.refresh(p)).toEqual({ updated: ["c"], errors: [] });
+    expect(await readFile(join(cmDir(e.root, "c"), "k"), "utf8")).toBe("v");
+  });
+
+  it("secret volumes: base64 data decoded, items with modes, missing key message", async () => {
+    const e = await env([secret("creds", { user: "admin", pass: "s3cret" })]);
+    await e.vm.setUp(pod([{ name: "s", secret: { secretName: "creds", defaultMode: 0o400, items: [{ key: "pass", path: "auth/password", mode: 0o440 }, { key: "user", path: "username" }] } }]), "");
+    const dir = secretDir(e.root, "s");
+    expect(await readFile(join(dir, "auth/password"), "utf8")).toBe("s3cret");
+    expect((await stat(join(dir, "auth/password"))).mode & 0o777).toBe(0o440);
+    expect((await stat(join(dir, "username"))).mode & 0o777).toBe(0o400);
+    expect(await readlink(join(dir, "auth"))).toBe("..data/auth");
+    await expect(e.vm.setUp(pod([{ name: "s", secret: { secretName: "creds", items: [{ key: "token", path: "t" }] } }], "uid-2"), "")).rejects.toThrow(
+      'MountVolume.SetUp failed for volume "s" : references non-existent secret key: token',
+    );
+    await expect(e.vm.setUp(pod([{ name: "s", secret: { secretName: "nope" } }], "uid-3"), "")).rejects.toThrow('secret "nope" not found');
+  });
+});
+
+describe("refreshPodVolumes", () => {
+  it("is a no-op when nothing changed (same ..data target, same files)", async () => {
+    const e = await env([cm("cfg", { a: "1" }), secret("s", { t: "x" })]);
+    const p = pod([
+      { name: "c", configMap: { name: "cfg" } },
+      { name: "s", secret: { secretName: "s" } },
+    ]);
+    await e.vm.setUp(p, "");
+    const before = [await readlink(join(cmDir(e.root, "c"), "..data")), await readlink(join(secretDir(e.root, "s"), "..data"))];
+    const mtime = (await stat(join(cmDir(e.root, "c"), "a"))).mtimeMs;
+    e.clock.advance(90_000);
+    expect(await refreshPodVolumes(e.root, e.client, p)).toEqual({ updated: [], errors: [] });
+    expect([await readlink(join(cmDir(e.root, "c"), "..data")), await readlink(join(secretDir(e.root, "s"), "..data"))]).toEqual(before);
+    expect(await tsDirs(cmDir(e.root, "c"))).toEqual([before[0]]);
+    expect((await stat(join(cmDir(e.root, "c"), "a"))).mtimeMs).toBe(mtime);
+    // setUp again (every pod sync) is also a no-op.
+    await e.vm.setUp(p, "");
+    expect(await readlink(join(cmDir(e.root, "c"), "..data"))).toBe(before[0]);
+  });
+
+  it("refreshes secrets and only the volumes that changed", async () => {
+    const e = await env([cm("cfg", { a: "1" }), secret("s", { t: "x" })]);
+    const p = pod([
+      { name: "c", configMap: { name: "cfg" } },
+      { name: "s", secret: { secretName: "s" } },
+    ]);
+    await e.vm.setUp(p, "");
+    const cmData = await readlink(join(cmDir(e.root, "c"), "..data"));
+    const cur = await e.client.resource<Secret>("", "secrets").get("default", "s");
+    await e.client.resource<Secret>("", "secrets").update({ ...secret("s", { t: "y" }), metadata: cur.metadata });
+    expect(await refreshPodVolumes(e.root, e.client, p)).toEqual({ updated: ["s"], errors: [] });
+    expect(await readFile(join(secretDir(e.root, "s"), "t"), "utf8")).toBe("y");
+    expect(await readlink(join(cmDir(e.root, "c"), "..data"))).toBe(cmData);
+  });
+
+  it("a deleted required configMap is reported and the previous content stays", async () => {
+    const e = await env([cm("cfg", { a: "1" })]);
+    const p = pod([{ name: "c", configMap: { name: "cfg" } }]);
+    await e.vm.setUp(p, "");
+    await e.client.resource<ConfigMap>("", "configmaps").delete("default", "cfg");
+    const r = await e.vm.refresh(p);
+    expect(r.updated).toEqual([]);
+    expect(r.errors.map((x) => x.message)).toEqual(['MountVolume.SetUp failed for volume "c" : configmap "cfg" not found']);
+    expect(r.errors[0]?.volume).toBe("c");
+    expect(await readFile(join(cmDir(e.root, "c"), "a"), "utf8")).toBe("1");
+  });
+
+  it("a deleted optional configMap empties the volume", async () => {
+    const e = await env([cm("cfg", { a: "1" })]);
+    const p = pod([{ name: "c", configMap: { name: "cfg", optional: true } }]);
+    await e.vm.setUp(p, "");
+    await e.client.resource<ConfigMap>("", "configmaps").delete("default", "cfg");
+    expect((await e.vm.refresh(p)).updated).toEqual(["c"]);
+    expect((await readdir(cmDir(e.root, "c"))).filter((n) => !n.startsWith(".."))).toEqual([]);
+  });
+
+  it("skips volumes that were never set up, and leaves emptyDir/hostPath alone", async () => {
+    const e = await env([cm("cfg", { a: "1" })]);
+    const p = pod([
+      { name: "c", configMap: { name: "cfg" } },
+      { name: "scratch", emptyDir: {} },
+    ]);
+    expect(await e.vm.refresh(p)).toEqual({ updated: [], errors: [] });
+    await expect(stat(join(e.root, "pods", "uid-1"))).rejects.toThrow();
+  });
+
+  it("concurrent refreshes of the same volume leave one consistent data directory", async () => {
+    const e = await env([cm("cfg", { a: "1" })]);
+    const p = pod([{ name: "c", configMap: { name: "cfg" } }]);
+    await e.vm.setUp(p, "");
+    await updateCM(e, cm("cfg", { a: "2" }));
+    const rs = await Promise.all([e.vm.refresh(p), e.vm.refresh(p), e.vm.setUp(p, "")]);
+    expect(rs[0].updated.length + rs[1].updated.length).toBe(1);
+    const dir = cmDir(e.root, "c");
+    expect(await tsDirs(dir)).toEqual([await readlink(join(dir, "..data"))]);
+    expect(await readFile(join(dir, "a"), "utf8")).toBe("2");
+  });
+});
+
+describe("writeAtomic without create", () => {
+  it("does not recreate a volume directory removed by cleanup", async () => {
+    const dir = join(await tempDir(), "pods", "u", "volumes", "kubernetes.io~configmap", "c");
+    expect(await writeAtomic(dir, new Map([["a", { data: Buffer.from("1"), mode: 0o644 }]]), Date.now, false)).toBe(false);
+    await expect(stat(dir)).rejects.toThrow();
+  });
+});
