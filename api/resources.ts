@@ -49,7 +49,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r("", "v1", "Pod", "pods", true, {
     shortNames: ["po"],
     categories: ["all"],
-    subresources: ["status", "binding", "eviction", "log"],
+    subresources: ["status", "binding", "eviction", "log", "exec"],
   }),
   r("", "v1", "Service", "services", true, { shortNames: ["svc"], categories: ["all"], subresources: ["status"] }),
   r("", "v1", "Endpoints", "endpoints", true, { shortNames: ["ep"] }),

@@ -127,9 +127,9 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
 async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: Store): Promise<Response | undefined> {
   const { info } = h;
   const sub = info.subresource;
-  // pods/exec is connect-only (no object of its own), so it is not in the resource table's subresources.
+  // pods/exec is a connect subresource: no object of its own, a stream to the kubelet.
   const connect = sub === "exec" && res.resource === "pods";
-  if ((!res.subresources.includes(sub) && !connect) || !info.name) throw errors.pathNotFound();
+  if (!res.subresources.includes(sub) || !info.name) throw errors.pathNotFound();
   const neg = negotiate(h.req.headers.accept);
   const notAllowed = () => errors.methodNotAllowed(`the server does not allow this method on the requested resource (${h.req.method} ${res.resource}/${sub})`);
 
