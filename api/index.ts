@@ -62,3 +62,4 @@ export {
 export { validatePodSpec, validatePodTemplateSpec } from "./validation/pod.ts";
 export { MaxSecretSize } from "./validation/core.ts";
 export * from "./schema/index.ts";
+export { parseIPv4, formatIPv4, parseCIDR, formatCIDR, cidrContains, subnets, type IPv4CIDR } from "./net.ts";

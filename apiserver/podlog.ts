@@ -1,19 +1,12 @@
 // pods/log: proxies to the kubelet's /containerLogs endpoint on the pod's node.
 
 import http from "node:http";
-import { networkInterfaces } from "node:os";
 import type { KubeObject } from "../api/index.ts";
+import { isLocalAddress } from "../client/index.ts";
 import { errors } from "./errors.ts";
 import type { HandlerContext } from "./handlers.ts";
 
 const LOG_PARAMS = ["follow", "previous", "timestamps", "tailLines", "sinceSeconds", "sinceTime", "limitBytes"];
-
-/** Only addresses on this machine: the apiserver never connects anywhere else (the project's safety rule). */
-export function isLocalAddress(ip: string): boolean {
-  if (/^127\./.test(ip) || ip === "::1") return true;
-  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.address === ip) return true;
-  return false;
-}
 
 /** The container a pods/log or pods/exec request is for: the named one, or the pod's only container. */
 export function resolveContainer(pod: KubeObject, requested: string): string {

@@ -1,12 +1,12 @@
 // `kubelab kubelet`: one kubelet on a CRI runtime (containerd), or with --simulate a pool of
 // simulated nodes in one process.
 
-import { networkInterfaces, hostname } from "node:os";
+import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { escapeFieldValue, isValidLabelValue, isValidQuantity, type Node, type Pod } from "../api/index.ts";
-import { RestClient, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
+import { escapeFieldValue, formatIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
+import { RestClient, isLocalAddress, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "../kubelet/kubelet.ts";
 import { POOL_LABEL, runPool, splitNodeCIDRs } from "../kubelet/pool.ts";
 import type { CriRuntime } from "../kubelet/runtime/cri.ts";
@@ -59,15 +59,10 @@ export function parseCapacity(v: string): Record<string, string> {
   return out;
 }
 
+/** Simulated pod addresses must be loopback ones: 127.0.0.0/8 holds every address of the range. */
 function isLoopbackCIDR(cidr: string): boolean {
-  const m = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}\/(\d{1,2})$/.exec(cidr);
-  return !!m && Number(m[1]) >= 8;
-}
-
-/** The kubelet server must listen on an address of this machine (and the apiserver will only connect to one). */
-function isLocalAddress(ip: string): boolean {
-  if (/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(ip)) return true;
-  return Object.values(networkInterfaces()).some((list) => (list ?? []).some((a) => a.address === ip));
+  const c = parseCIDR(cidr);
+  return !!c && c.prefix >= 8 && formatIPv4(c.network).startsWith("127.");
 }
 
 export async function runKubelet(argv: string[]): Promise<void> {

@@ -5,6 +5,7 @@ import https from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { parseCIDR, subnets } from "../api/index.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
@@ -113,19 +114,11 @@ async function waitReady(port: number, ca: string, timeoutMs: number, isDead: ()
 
 /** Splits an IPv4 CIDR into `parts` equal consecutive blocks (parts rounded up to a power of two). */
 export function splitCIDR(cidr: string, parts: number): string[] {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr.trim());
-  if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) throw new CliError(`--cluster-cidr: "${cidr}" is not an IPv4 CIDR like 127.64.0.0/10`, 2);
-  const bits = Math.ceil(Math.log2(Math.max(1, parts)));
-  const prefix = Number(m[5]) + bits;
+  const c = parseCIDR(cidr);
+  if (!c) throw new CliError(`--cluster-cidr: "${cidr}" is not an IPv4 CIDR like 127.64.0.0/10`, 2);
+  const prefix = c.prefix + Math.ceil(Math.log2(Math.max(1, parts)));
   if (prefix > 24) throw new CliError(`--cluster-cidr ${cidr} is too small for ${parts} zones (each needs at least a /24)`, 2);
-  const base = ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0;
-  const size = 2 ** (32 - prefix);
-  const out: string[] = [];
-  for (let i = 0; i < parts; i++) {
-    const a = (base + i * size) >>> 0;
-    out.push(`${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}/${prefix}`);
-  }
-  return out;
+  return subnets(c, prefix, parts);
 }
 
 function intFlag(flag: string, v: string, min: number): number {

@@ -2,6 +2,7 @@
 // land — the REST client, informers, work queue, controller harness, leader election and events.
 
 export { newLogger, type Logger } from "./log.ts";
+export { isLocalAddress, isLocallyReachable } from "./local.ts";
 export * from "./types.ts";
 export * from "./errors.ts";
 export { Store, objectKey, splitKey, defaultIndexers, indexByNamespace, indexByOwnerUid, indexByNodeName } from "./store.ts";

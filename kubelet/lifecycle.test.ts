@@ -1,32 +1,14 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Container, Pod, PodSpec } from "../api/core/v1.ts";
-import { FakeClient, FakeClock, FakeRecorder, flushPromises, newInformer, newLogger } from "../client/index.ts";
-import { FakeRuntime } from "./runtime/fake.ts";
+import type { Container, Pod } from "../api/core/v1.ts";
 import type { ExecSyncResponse } from "./runtime/types.ts";
-import { PodSyncer } from "./sync.ts";
+import { TEST_NODE, appContainer, containerStatusOf, podCondition, startSyncerEnv, type SyncerEnv } from "./testing.ts";
 
-const NODE = "node-1";
-const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const NODE = TEST_NODE;
 const ok = (): ExecSyncResponse => ({ stdout: Buffer.from(""), stderr: Buffer.from(""), exitCode: 0 });
-
-interface Env {
-  clock: FakeClock;
-  client: FakeClient;
-  runtime: FakeRuntime;
-  recorder: FakeRecorder;
-  settle(): Promise<void>;
-  /** Lets promises run without waiting for the pod workers (a sync may be waiting on the fake clock). */
-  pump(): Promise<void>;
-  advance(ms: number): Promise<void>;
-  create(name: string, spec: Partial<PodSpec>, meta?: Partial<Pod["metadata"]>): Promise<Pod>;
-  pod(name: string): Pod;
-  /** runtime.calls without containerStatus/exec noise, optionally only those starting with a prefix. */
-  calls(prefix?: string): string[];
-  stop(): Promise<void>;
-}
+const app = appContainer;
+const cond = podCondition;
+const statusOf = containerStatusOf;
+type Env = SyncerEnv;
 
 const envs: Env[] = [];
 afterEach(async () => {
@@ -34,100 +16,22 @@ afterEach(async () => {
 });
 
 async function setup(): Promise<Env> {
-  const clock = new FakeClock();
-  const client = new FakeClient([], { clock });
-  const log = newLogger("kubelet-test");
-  log.level = "silent";
-  const informer = newInformer<Pod>(client, "", "pods", { clock, log });
-  const runtime = new FakeRuntime(clock);
-  runtime.images.set("busybox", "sha256:busybox");
-  // Every exec (hooks, probes) is recorded in order with the other runtime calls.
-  const execSync = runtime.execSync.bind(runtime);
-  runtime.execSync = async (id, cmd, timeout) => {
-    runtime.calls.push(`exec ${runtime.containers.get(id)?.metadata.name ?? id} ${cmd.join(" ")}`);
-    return execSync(id, cmd, timeout);
-  };
-  const recorder = new FakeRecorder();
-  const rootDir = await mkdtemp(join(tmpdir(), "kubelet-lifecycle-"));
-  const syncer = new PodSyncer({ nodeName: NODE, client, pods: informer, runtime, rootDir, nodeIP: "127.0.0.10", recorder, clock, log, plegRelistPeriodMs: 1_000 });
-  const ac = new AbortController();
-  const ctx = { signal: ac.signal, log };
-  const informerDone = informer.run(ctx);
-  const done = syncer.run(ctx);
-  const pump = async (): Promise<void> => {
-    for (let i = 0; i < 4; i++) {
-      await flushPromises();
-      await realSleep(3);
-    }
-  };
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 6; i++) {
-      await flushPromises();
-      await syncer.workers.idle();
-      await realSleep(3);
-    }
-  };
-  const env: Env = {
-    clock,
-    client,
-    runtime,
-    recorder,
-    settle,
-    pump,
-    async advance(ms) {
-      const target = clock.now() + ms;
-      while (clock.now() < target) {
-        const next = clock.nextAt();
-        const step = next === undefined || next > target ? target - clock.now() : Math.max(0, next - clock.now());
-        await clock.advance(step);
-        await settle();
-        if (step === 0 && clock.nextAt() === next) await clock.advance(1);
-      }
-    },
-    async create(name, spec, meta = {}) {
-      const pod: Pod = {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name, namespace: "default", ...meta },
-        spec: { nodeName: NODE, containers: [app()], ...spec },
-        status: { phase: "Pending", qosClass: "BestEffort", conditions: [{ type: "PodScheduled", status: "True" }] },
+  const env = await startSyncerEnv({
+    // Every exec (hooks, probes) is recorded in order with the other runtime calls.
+    prepare(runtime) {
+      const execSync = runtime.execSync.bind(runtime);
+      runtime.execSync = async (id, cmd, timeout) => {
+        runtime.calls.push(`exec ${runtime.containers.get(id)?.metadata.name ?? id} ${cmd.join(" ")}`);
+        return execSync(id, cmd, timeout);
       };
-      const created = await client.resource<Pod>("", "pods").create("default", pod);
-      await settle();
-      return created;
     },
-    pod(name) {
-      return client.tracker("", "pods", "default", name) as Pod;
-    },
-    calls(prefix) {
-      return runtime.calls.filter((c) => !c.startsWith("containerStatus") && (!prefix || c.startsWith(prefix)));
-    },
-    async stop() {
-      ac.abort();
-      await done;
-      await informerDone;
-      await rm(rootDir, { recursive: true, force: true });
-    },
-  };
-  await settle();
+  });
   envs.push(env);
   return env;
 }
 
-function app(extra: Partial<Container> = {}): Container {
-  return { name: "app", image: "busybox", imagePullPolicy: "IfNotPresent", ...extra };
-}
-
 function sidecar(name: string, extra: Partial<Container> = {}): Container {
   return { name, image: "busybox", imagePullPolicy: "IfNotPresent", restartPolicy: "Always", ...extra };
-}
-
-function statusOf(pod: Pod, name: string) {
-  return [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === name)!;
-}
-
-function cond(pod: Pod, type: string) {
-  return pod.status?.conditions?.find((c) => c.type === type);
 }
 
 describe("lifecycle hooks", () => {

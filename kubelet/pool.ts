@@ -4,7 +4,7 @@
 // informer too, over the pool's label, from which every node's status loop reads its Node.
 
 import { setMaxListeners } from "node:events";
-import { isValidLabelValue, type Node, type Pod } from "../api/index.ts";
+import { formatIPv4, isValidLabelValue, parseCIDR, subnets, type Node, type Pod } from "../api/index.ts";
 import { newEventRecorder, newInformer, realClock, type Client, type Clock, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
@@ -37,35 +37,22 @@ export interface PoolOptions {
 /** The label every node of a pool carries (value: the pool's name prefix); the pool's node informer selects on it. */
 export const POOL_LABEL = "kubelab.io/pool";
 
-function ipToInt(ip: string): number | undefined {
-  const parts = ip.split(".");
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
-}
-
 /**
  * The first `count` consecutive /24s of an IPv4 CIDR. Throws when the CIDR is malformed, narrower
  * than a /24, or holds fewer than `count` of them.
  */
 export function splitNodeCIDRs(cidr: string, count: number): string[] {
-  const m = /^([\d.]+)\/(\d{1,2})$/.exec(cidr.trim());
-  const base = m ? ipToInt(m[1]) : undefined;
-  const prefix = m ? Number(m[2]) : NaN;
-  if (base === undefined || !(prefix >= 0 && prefix <= 32)) throw new Error(`invalid pod CIDR ${JSON.stringify(cidr)}: want an IPv4 CIDR like 127.64.0.0/14`);
-  if (prefix > 24) throw new Error(`pod CIDR ${cidr} is smaller than one /24 per node`);
-  const size = 2 ** (24 - prefix);
+  const c = parseCIDR(cidr);
+  if (!c) throw new Error(`invalid pod CIDR ${JSON.stringify(cidr)}: want an IPv4 CIDR like 127.64.0.0/14`);
+  if (c.prefix > 24) throw new Error(`pod CIDR ${cidr} is smaller than one /24 per node`);
+  const size = 2 ** (24 - c.prefix);
   if (count > size) throw new Error(`pod CIDR ${cidr} holds ${size} node /24s, too few for ${count} nodes`);
-  const network = base - (base % 2 ** (32 - prefix));
-  return Array.from({ length: count }, (_, i) => `${intToIp(network + i * 256)}/24`);
+  return subnets(c, 24, count);
 }
 
 /** The `.1` of a /24: the node's own address. */
 export function nodeIPOf(cidr24: string): string {
-  return intToIp(ipToInt(cidr24.split("/")[0])! + 1);
+  return formatIPv4(parseCIDR(cidr24)!.network + 1);
 }
 
 /**

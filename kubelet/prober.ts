@@ -6,10 +6,8 @@
 import http from "node:http";
 import https from "node:https";
 import net from "node:net";
-import { existsSync } from "node:fs";
-import { networkInterfaces } from "node:os";
 import type { Container, HTTPGetAction, Pod, Probe } from "../api/core/v1.ts";
-import type { Clock, EventRecorder, Logger } from "../client/index.ts";
+import { isLocallyReachable, type Clock, type EventRecorder, type Logger } from "../client/index.ts";
 import { GRPC_DEADLINE_EXCEEDED, type Runtime } from "./runtime/types.ts";
 
 export type ProbeKind = "liveness" | "readiness" | "startup";
@@ -21,38 +19,6 @@ export interface ProbeTarget {
   running: boolean;
   /** ms since the epoch. */
   startedAt: number;
-}
-
-/** Only addresses of this machine are probed (the project's safety rule; as apiserver/podlog.ts). */
-export function isLocalAddress(ip: string): boolean {
-  if (/^127\./.test(ip) || ip === "::1" || ip === "localhost") return true;
-  for (const [name, list] of Object.entries(networkInterfaces())) {
-    for (const a of list ?? []) {
-      if (a.address === ip) return true;
-      // A pod on a local bridge (containerd's CNI bridge): inside the bridge's own subnet.
-      if (a.family === "IPv4" && a.cidr && isBridge(name) && inSubnet(ip, a.cidr)) return true;
-    }
-  }
-  return false;
-}
-
-function isBridge(ifname: string): boolean {
-  return existsSync(`/sys/class/net/${ifname}/bridge`);
-}
-
-function ipv4(ip: string): number | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  return m ? ((Number(m[1]) << 24) | (Number(m[2]) << 16) | (Number(m[3]) << 8) | Number(m[4])) >>> 0 : undefined;
-}
-
-function inSubnet(ip: string, cidr: string): boolean {
-  const [base, bits] = cidr.split("/");
-  const a = ipv4(ip);
-  const b = ipv4(base);
-  if (a === undefined || b === undefined) return false;
-  const n = Number(bits);
-  const mask = n === 0 ? 0 : (~0 << (32 - n)) >>> 0;
-  return (a & mask) === (b & mask);
 }
 
 const KIND_TITLE: Record<ProbeKind, string> = { liveness: "Liveness", readiness: "Readiness", startup: "Startup" };
@@ -233,7 +199,8 @@ export class ProbeManager {
         const host = probe.tcpSocket.host || podIP;
         const port = resolvePort(probe.tcpSocket.port, container);
         if (port === undefined) return { result: "Failure", output: `unable to find port ${String(probe.tcpSocket.port)} in container ${container.name}` };
-        if (!isLocalAddress(host)) return { result: "Failure", output: `refusing to probe ${host}: not an address of this machine` };
+        // Only addresses of this machine, or pods on its bridges (the project's safety rule).
+  if (!isLocallyReachable(host)) return { result: "Failure", output: `refusing to probe ${host}: not an address of this machine` };
         return await tcpProbe(host, port, timeoutSeconds);
       }
       if (probe.grpc) return { result: "Failure", output: "gRPC probes are not supported yet" };
@@ -252,7 +219,8 @@ export async function runHTTPGet(g: HTTPGetAction, container: Container, podIP: 
   const host = g.host || podIP;
   const port = resolvePort(g.port, container);
   if (port === undefined) return { result: "Failure", output: `unable to find port ${String(g.port)} in container ${container.name}` };
-  if (!isLocalAddress(host)) return { result: "Failure", output: `refusing to probe ${host}: not an address of this machine` };
+  // Only addresses of this machine, or pods on its bridges (the project's safety rule).
+  if (!isLocallyReachable(host)) return { result: "Failure", output: `refusing to probe ${host}: not an address of this machine` };
   const scheme = g.scheme === "HTTPS" ? "https" : "http";
   const path = g.path ? (g.path.startsWith("/") ? g.path : `/${g.path}`) : "/";
   const hostPort = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;

@@ -1,30 +1,16 @@
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ConfigMap, Container, Pod, PodSpec } from "../api/core/v1.ts";
-import { FakeClient, FakeClock, FakeRecorder, flushPromises, newInformer, newLogger } from "../client/index.ts";
-import { FakeRuntime } from "./runtime/fake.ts";
+import type { ConfigMap, Container, Pod } from "../api/core/v1.ts";
+import type { FakeClient } from "../client/index.ts";
+import type { FakeRuntime } from "./runtime/fake.ts";
 import { LABEL_NODE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID } from "./runtime/types.ts";
-import { PodSyncer } from "./sync.ts";
+import { TEST_NODE, containerStatusOf, podCondition, startSyncerEnv, type SyncerEnv } from "./testing.ts";
 
-const NODE = "node-1";
-const realSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Env {
-  clock: FakeClock;
-  client: FakeClient;
-  runtime: FakeRuntime;
-  recorder: FakeRecorder;
-  syncer: PodSyncer;
-  rootDir: string;
-  settle(): Promise<void>;
-  /** Advances the fake clock (PLEG relists, probes, backoff timers), settling after each step. */
-  advance(ms: number): Promise<void>;
-  create(name: string, spec: Partial<PodSpec>, meta?: Partial<Pod["metadata"]>): Promise<Pod>;
-  pod(name: string): Pod;
-  stop(): Promise<void>;
-}
+const NODE = TEST_NODE;
+const cond = podCondition;
+const statusOf = containerStatusOf;
+type Env = SyncerEnv;
 
 const envs: Env[] = [];
 afterEach(async () => {
@@ -32,91 +18,9 @@ afterEach(async () => {
 });
 
 async function setup(objects: ConfigMap[] = [], prepare?: (rt: FakeRuntime, client: FakeClient) => Promise<void>): Promise<Env> {
-  const clock = new FakeClock();
-  const client = new FakeClient(objects, { clock });
-  const log = newLogger("kubelet-test");
-  log.level = "silent";
-  const informer = newInformer<Pod>(client, "", "pods", { clock, log });
-  const runtime = new FakeRuntime(clock);
-  runtime.images.set("busybox", "sha256:busybox");
-  const recorder = new FakeRecorder();
-  const rootDir = await mkdtemp(join(tmpdir(), "kubelet-test-"));
-  await prepare?.(runtime, client);
-  const syncer = new PodSyncer({
-    nodeName: NODE,
-    client,
-    pods: informer,
-    runtime,
-    rootDir,
-    nodeIP: "127.0.0.10",
-    recorder,
-    clock,
-    log,
-    plegRelistPeriodMs: 1_000,
-    volumeRetryMs: 5_000,
-  });
-  const ac = new AbortController();
-  const ctx = { signal: ac.signal, log };
-  const informerDone = informer.run(ctx);
-  const done = syncer.run(ctx);
-  const settle = async (): Promise<void> => {
-    for (let i = 0; i < 6; i++) {
-      await flushPromises();
-      await syncer.workers.idle();
-      await realSleep(3);
-    }
-  };
-  const env: Env = {
-    clock,
-    client,
-    runtime,
-    recorder,
-    syncer,
-    rootDir,
-    settle,
-    async advance(ms) {
-      const target = clock.now() + ms;
-      while (clock.now() < target) {
-        const next = clock.nextAt();
-        const step = next === undefined || next > target ? target - clock.now() : Math.max(0, next - clock.now());
-        await clock.advance(step);
-        await settle();
-        if (step === 0 && clock.nextAt() === next) await clock.advance(1);
-      }
-    },
-    async create(name, spec, meta = {}) {
-      const pod: Pod = {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name, namespace: "default", ...meta },
-        spec: { nodeName: NODE, containers: [{ name: "app", image: "busybox", imagePullPolicy: "IfNotPresent" }], ...spec },
-        status: { phase: "Pending", qosClass: "BestEffort", conditions: [{ type: "PodScheduled", status: "True" }] },
-      };
-      const created = await client.resource<Pod>("", "pods").create("default", pod);
-      await settle();
-      return created;
-    },
-    pod(name) {
-      return client.tracker("", "pods", "default", name) as Pod;
-    },
-    async stop() {
-      ac.abort();
-      await done;
-      await informerDone;
-      await rm(rootDir, { recursive: true, force: true });
-    },
-  };
-  await settle();
+  const env = await startSyncerEnv({ objects, prepare, syncer: { volumeRetryMs: 5_000 } });
   envs.push(env);
   return env;
-}
-
-function cond(pod: Pod, type: string): { status: string; reason?: string; message?: string } | undefined {
-  return pod.status?.conditions?.find((c) => c.type === type);
-}
-
-function statusOf(pod: Pod, name: string) {
-  return [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === name)!;
 }
 
 describe("PodSyncer", () => {

@@ -30,6 +30,7 @@ import { openSync, closeSync, existsSync, readFileSync, readdirSync, statSync } 
 import { mkdir, readFile, rm, rmdir, writeFile, readdir, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
+import { formatIPv4, parseCIDR, parseIPv4 } from "../../api/index.ts";
 import type { Logger } from "../../client/index.ts";
 import { CriRuntime } from "./cri.ts";
 
@@ -493,17 +494,10 @@ async function leaveNetworkLocked(bridge: string, log: Logger): Promise<void> {
 
 /** 10.88.0.0/16 → gateway 10.88.0.1, prefix 16. */
 function gatewayOf(cidr: string): { gateway: string; prefix: number } {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m) throw new Error(`pod subnet ${JSON.stringify(cidr)} is not an IPv4 CIDR`);
-  const octets = m.slice(1, 5).map(Number);
-  const prefix = Number(m[5]);
-  if (octets.some((o) => o > 255) || prefix < 8 || prefix > 30) throw new Error(`pod subnet ${cidr}: invalid address or prefix`);
-  const ip = octets.reduce((a, o) => a * 256 + o, 0);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  const net = (ip & mask) >>> 0;
-  if (net !== ip) throw new Error(`pod subnet ${cidr} has host bits set`);
-  const gw = net + 1;
-  return { gateway: [gw >>> 24, (gw >>> 16) & 255, (gw >>> 8) & 255, gw & 255].join("."), prefix };
+  const c = parseCIDR(cidr);
+  if (!c || c.prefix < 8 || c.prefix > 30) throw new Error(`pod subnet ${JSON.stringify(cidr)} is not an IPv4 CIDR with a prefix of 8 to 30`);
+  if (parseIPv4(cidr.split("/")[0]) !== c.network) throw new Error(`pod subnet ${cidr} has host bits set`);
+  return { gateway: formatIPv4(c.network + 1), prefix: c.prefix };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -175,15 +175,7 @@ export class CriRuntime implements Runtime {
     const r = await this.unary(RuntimeServiceService.podSandboxStatus, PodSandboxStatusRequest.fromPartial({ podSandboxId: id }));
     const s = r.status;
     if (!s) throw new RuntimeError(GRPC_NOT_FOUND, `rpc error: code = NotFound desc = no status for sandbox ${id}`);
-    return {
-      id: s.id,
-      metadata: fromCriSandboxMetadata(s.metadata),
-      state: sandboxState(s.state),
-      createdAt: nsToMs(s.createdAt),
-      labels: { ...s.labels },
-      annotations: { ...s.annotations },
-      ip: s.network?.ip ?? "",
-    };
+    return { ...fromCriSandbox(s), ip: s.network?.ip ?? "" };
   }
 
   async listPodSandbox(filter?: PodSandboxFilter): Promise<PodSandbox[]> {
@@ -404,7 +396,8 @@ function fromCriSandboxMetadata(m: CriPodSandboxMetadata | undefined): PodSandbo
   return { name: m?.name ?? "", namespace: m?.namespace ?? "", uid: m?.uid ?? "", attempt: m?.attempt ?? 0 };
 }
 
-function fromCriSandbox(s: CriPodSandbox): PodSandbox {
+/** CRI PodSandbox (or the same fields of a PodSandboxStatus) → ours. */
+function fromCriSandbox(s: Pick<CriPodSandbox, "id" | "metadata" | "state" | "createdAt" | "labels" | "annotations">): PodSandbox {
   return {
     id: s.id,
     metadata: fromCriSandboxMetadata(s.metadata),

@@ -3,21 +3,7 @@
 // first host) is the node; pods get `.2` up to the last address before broadcast, handed out
 // round-robin like CNI's host-local, so an address just freed is reused only once the range wraps.
 
-/** "a.b.c.d" → unsigned 32-bit number, or undefined. */
-export function parseIPv4(s: string): number | undefined {
-  const parts = s.split(".");
-  if (parts.length !== 4) return undefined;
-  let n = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return undefined;
-    n = n * 256 + Number(p);
-  }
-  return n;
-}
-
-export function formatIPv4(n: number): string {
-  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
+import { formatIPv4, parseCIDR, parseIPv4 } from "../../../api/index.ts";
 
 const LOOPBACK_NET = 127 * 2 ** 24;
 
@@ -35,12 +21,10 @@ export class PodIPAllocator {
 
   /** Throws an Error naming the problem when `cidr` is malformed, too small or outside 127.0.0.0/8. */
   constructor(cidr: string) {
-    const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(cidr.trim());
-    const addr = m ? parseIPv4(m[1]) : undefined;
-    const prefix = m ? Number(m[2]) : NaN;
-    if (addr === undefined || !(prefix >= 0 && prefix <= 32)) throw new Error(`podCIDR ${JSON.stringify(cidr)} is not an IPv4 CIDR like 127.64.0.0/24`);
-    const size = 2 ** (32 - prefix);
-    this.network = addr - (addr % size);
+    const c = parseCIDR(cidr);
+    if (!c) throw new Error(`podCIDR ${JSON.stringify(cidr)} is not an IPv4 CIDR like 127.64.0.0/24`);
+    const { prefix, size } = c;
+    this.network = c.network;
     if (prefix < 8 || Math.floor(this.network / 2 ** 24) * 2 ** 24 !== LOOPBACK_NET) {
       throw new Error(
         `podCIDR ${cidr} is outside 127.0.0.0/8: simulated pod IPs must be loopback addresses so that no packet leaves this machine`,
