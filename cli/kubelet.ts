@@ -7,10 +7,7 @@ import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { escapeFieldValue, formatIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
 import { RestClient, isLocalAddress, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
-import { Kubelet } from "../kubelet/kubelet.ts";
-import { POOL_LABEL, runPool, splitNodeCIDRs } from "../kubelet/pool.ts";
-import type { CriRuntime } from "../kubelet/runtime/cri.ts";
-import type { KubeletOptions, NodeAgent } from "../kubelet/types.ts";
+import { Kubelet, POOL_LABEL, runPool, splitNodeCIDRs, type CriRuntime, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
 import { CliError } from "./errors.ts";
 import { parseDuration, serveHealth } from "./component.ts";
 

@@ -12,7 +12,7 @@ import { writeKubeconfig } from "./kubeconfig.ts";
 import { ensurePki } from "./pki.ts";
 import { Supervisor, type ComponentState } from "./supervisor.ts";
 import { parseDuration } from "./component.ts";
-import type { ContainerdHost } from "../kubelet/runtime/containerd.ts";
+import type { ContainerdHost } from "../kubelet/index.ts";
 
 const HELP = `usage: kubelab up [flags]
 

@@ -8,4 +8,11 @@ export { GenericPLEG, type PodLifecycleEvent, type PodRuntimeStatus } from "./pl
 export { StatusManager, generateAPIPodStatus, getPhase } from "./status.ts";
 export { ProbeManager, type ProbeKind, type ProbeResult } from "./prober.ts";
 export { VolumeManager, hostsFileContent } from "./volumes.ts";
-// node side, logs server, pool (kubelet/node.ts, server.ts, pool.ts):
+export { registerNode, runNodeLease, runNodeStatus } from "./node.ts";
+export { startKubeletServer, type KubeletServerOptions } from "./server.ts";
+export { runPool, splitNodeCIDRs, nodeIPOf, POOL_LABEL, type PoolOptions } from "./pool.ts";
+export { SimRuntime, type SimRuntimeOptions } from "./runtime/sim.ts";
+// The containerd side (runtime/cri.ts, runtime/containerd.ts) is NOT re-exported here: it pulls in
+// grpc-js and the CRI codecs, so callers import it on demand (a simulated pool never loads it).
+export type { CriRuntime } from "./runtime/cri.ts";
+export type { ContainerdHost } from "./runtime/containerd.ts";

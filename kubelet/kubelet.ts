@@ -4,7 +4,7 @@
 import { join } from "node:path";
 import { realClock, type Clock, type Context } from "../client/index.ts";
 import { registerNode, runNodeLease, runNodeStatus } from "./node.ts";
-import { cgroupParentFor, removePodCgroups } from "./runtime/containerd.ts";
+import { cgroupParentFor, removePodCgroups } from "./cgroups.ts";
 import { startKubeletServer } from "./server.ts";
 import { PodSyncer } from "./sync.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";

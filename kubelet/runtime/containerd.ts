@@ -27,10 +27,12 @@
 
 import { spawn, execFile } from "node:child_process";
 import { openSync, closeSync, existsSync, readFileSync, readdirSync, statSync } from "node:fs";
-import { mkdir, readFile, rm, rmdir, writeFile, readdir, realpath, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { dirname, join, resolve } from "node:path";
 import { formatIPv4, parseCIDR, parseIPv4 } from "../../api/index.ts";
+import { removeEmptyKubepodsCgroups, removePodCgroups } from "../cgroups.ts";
+export { cgroupParentFor, cgroupRoots, removePodCgroups } from "../cgroups.ts";
 import type { Logger } from "../../client/index.ts";
 import { CriRuntime } from "./cri.ts";
 
@@ -709,87 +711,6 @@ async function removeCniChains(log: Logger): Promise<void> {
   }
 }
 
-
-// ---------------------------------------------------------------------------------------------------
-// cgroups
-
-/**
- * The cgroup parent the kubelet gives a pod's sandbox (cgroupfs driver, as upstream's kubelet):
- * Guaranteed → /kubepods/pod<uid>, Burstable → /kubepods/burstable/pod<uid>,
- * BestEffort → /kubepods/besteffort/pod<uid>.
- */
-export function cgroupParentFor(qosClass: string, podUID: string): string {
-  switch (qosClass.toLowerCase()) {
-    case "guaranteed":
-      return `/kubepods/pod${podUID}`;
-    case "burstable":
-      return `/kubepods/burstable/pod${podUID}`;
-    default:
-      return `/kubepods/besteffort/pod${podUID}`;
-  }
-}
-
-/** Every mounted cgroup hierarchy (v1 controllers, named v1 hierarchies, and cgroup2, unified or hybrid). */
-export function cgroupRoots(): string[] {
-  const roots: string[] = [];
-  for (const l of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const sep = l.indexOf(" - ");
-    if (sep < 0) continue;
-    const fstype = l.slice(sep + 3).split(" ")[0];
-    if (fstype === "cgroup" || fstype === "cgroup2") roots.push(l.split(" ")[4]);
-  }
-  return [...new Set(roots)];
-}
-
-/**
- * Removes a pod's cgroup directories (runc removes the containers' but leaves the pod parent) in
- * every hierarchy, deepest first. A cgroup that still has processes cannot be removed: those are
- * returned (empty list = all gone).
- */
-export async function removePodCgroups(podUID: string): Promise<string[]> {
-  const busy: string[] = [];
-  for (const root of cgroupRoots()) {
-    for (const qos of ["", "burstable/", "besteffort/"]) {
-      const dir = join(root, "kubepods", `${qos}pod${podUID}`);
-      busy.push(...(await rmdirTree(dir)));
-    }
-  }
-  return busy;
-}
-
-/** rmdir a cgroup directory and its sub-cgroups bottom-up; returns the ones still in use. */
-async function rmdirTree(dir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const busy: string[] = [];
-  for (const e of entries) if (e.isDirectory()) busy.push(...(await rmdirTree(join(dir, e.name))));
-  try {
-    await rmdir(dir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") busy.push(dir);
-  }
-  return busy;
-}
-
-/**
- * Removes empty cgroups below /kubepods in every hierarchy (bottom-up). Only empty ones can go: a
- * cgroup with processes (another node's pods) refuses rmdir, and runc recreates parents on demand.
- */
-async function removeEmptyKubepodsCgroups(): Promise<void> {
-  for (const root of cgroupRoots()) {
-    const dir = join(root, "kubepods");
-    try {
-      if (!(await stat(dir)).isDirectory()) continue;
-    } catch {
-      continue;
-    }
-    await rmdirTree(dir);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
