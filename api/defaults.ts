@@ -133,6 +133,20 @@ function defaultDeployment(obj: Rec): void {
   defaultPodTemplate(spec.template);
 }
 
+/** SetDefaults_DaemonSet: RollingUpdate with maxUnavailable 1 and maxSurge 0, revisionHistoryLimit 10. */
+function defaultDaemonSet(obj: Rec): void {
+  const spec = ensure(obj, "spec");
+  const strategy = ensure(spec, "updateStrategy");
+  if (strategy.type === undefined || strategy.type === null || strategy.type === "") strategy.type = "RollingUpdate";
+  if (strategy.type === "RollingUpdate") {
+    const ru = ensure(strategy, "rollingUpdate");
+    def(ru, "maxUnavailable", 1);
+    def(ru, "maxSurge", 0);
+  }
+  def(spec, "revisionHistoryLimit", 10);
+  defaultPodTemplate(spec.template);
+}
+
 function defaultReplicaSet(obj: Rec): void {
   const spec = ensure(obj, "spec");
   def(spec, "replicas", 1);
@@ -297,6 +311,9 @@ export function applyDefaults(obj: KubeObject): void {
       break;
     case "apps/v1/ReplicaSet":
       defaultReplicaSet(o);
+      break;
+    case "apps/v1/DaemonSet":
+      defaultDaemonSet(o);
       break;
     case "batch/v1/Job":
       defaultJob(o);

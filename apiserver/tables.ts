@@ -48,6 +48,12 @@ export interface ToTableOptions {
 // Column descriptions: the upstream SwaggerDoc strings (k8s.io/api v0.32) the printers reference.
 const DOC = {
   "ConfigMap.data": "Data contains the configuration data. Each key must consist of alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte sequences must use the BinaryData field. The keys stored in Data must not overlap with the keys in the BinaryData field, this is enforced during validation process.",
+  "DaemonSetSpec.selector": "A label query over pods that are managed by the daemon set. Must match in order to be controlled. It must match the pod template's labels. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#label-selectors",
+  "DaemonSetStatus.currentNumberScheduled": "The number of nodes that are running at least 1 daemon pod and are supposed to run the daemon pod. More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
+  "DaemonSetStatus.desiredNumberScheduled": "The total number of nodes that should be running the daemon pod (including nodes correctly running the daemon pod). More info: https://kubernetes.io/docs/concepts/workloads/controllers/daemonset/",
+  "DaemonSetStatus.numberAvailable": "The number of nodes that should be running the daemon pod and have one or more of the daemon pod running and available (ready for at least spec.minReadySeconds)",
+  "DaemonSetStatus.numberReady": "numberReady is the number of nodes that should be running the daemon pod and have one or more of the daemon pod running with a Ready Condition.",
+  "DaemonSetStatus.updatedNumberScheduled": "The total number of nodes that are running updated daemon pod",
   "DeploymentSpec.selector": "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be the ones affected by this deployment.",
   "DeploymentStatus.availableReplicas": "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
   "DeploymentStatus.updatedReplicas": "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
@@ -87,6 +93,7 @@ const DOC = {
   "PersistentVolumeStatus.phase": "phase indicates if a volume is available, bound to a claim, or released by a claim. More info: https://kubernetes.io/docs/concepts/storage/persistent-volumes#phase",
   "PersistentVolumeStatus.reason": "reason is a brief CamelCase string that describes any failure and is meant for machine parsing and tidy display in the CLI.",
   "PodSpec.nodeName": "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename",
+  "PodSpec.nodeSelector": "NodeSelector is a selector which must be true for the pod to fit on a node. Selector which must match a node's labels for the pod to be scheduled on that node. More info: https://kubernetes.io/docs/concepts/configuration/assign-pod-node/",
   "PodSpec.readinessGates": "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates",
   "PodStatus.nominatedNodeName": "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled.",
   "PodStatus.podIP": "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
@@ -385,6 +392,41 @@ const HANDLERS: Record<string, TableHandler> = {
           num(spec.replicas, 1),
           num(status.replicas),
           num(status.readyReplicas),
+          since(meta(o).creationTimestamp, now),
+          names,
+          images,
+          formatLabelSelector(spec.selector),
+        ],
+      };
+    },
+  },
+  "apps/daemonsets": {
+    columns: [
+      NAME,
+      col("Desired", "integer", DOC["DaemonSetStatus.desiredNumberScheduled"]),
+      col("Current", "integer", DOC["DaemonSetStatus.currentNumberScheduled"]),
+      col("Ready", "integer", DOC["DaemonSetStatus.numberReady"]),
+      col("Up-to-date", "integer", DOC["DaemonSetStatus.updatedNumberScheduled"]),
+      col("Available", "integer", DOC["DaemonSetStatus.numberAvailable"]),
+      col("Node Selector", "string", DOC["PodSpec.nodeSelector"]),
+      AGE,
+      CONTAINERS,
+      IMAGES,
+      col("Selector", "string", DOC["DaemonSetSpec.selector"], wide),
+    ],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      const status = obj(o.status);
+      const [names, images] = containerCells(spec.template);
+      return {
+        cells: [
+          nameOf(o),
+          num(status.desiredNumberScheduled),
+          num(status.currentNumberScheduled),
+          num(status.numberReady),
+          num(status.updatedNumberScheduled),
+          num(status.numberAvailable),
+          formatLabels(strMap(obj(obj(spec.template).spec).nodeSelector)),
           since(meta(o).creationTimestamp, now),
           names,
           images,

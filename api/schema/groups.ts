@@ -69,6 +69,39 @@ export const ReplicaSetStatus = obj("v1.ReplicaSetStatus", {
   conditions: arr(ReplicaSetCondition),
 });
 
+export const RollingUpdateDaemonSet = obj("v1.RollingUpdateDaemonSet", { maxUnavailable: intOrString, maxSurge: intOrString });
+
+export const DaemonSetUpdateStrategy = obj("v1.DaemonSetUpdateStrategy", { type: str, rollingUpdate: RollingUpdateDaemonSet });
+
+export const DaemonSetSpec = obj("v1.DaemonSetSpec", {
+  selector: LabelSelector,
+  template: PodTemplateSpec,
+  updateStrategy: DaemonSetUpdateStrategy,
+  minReadySeconds: int32,
+  revisionHistoryLimit: int32,
+});
+
+export const DaemonSetCondition = obj("v1.DaemonSetCondition", {
+  type: str,
+  status: str,
+  lastTransitionTime: time,
+  reason: str,
+  message: str,
+});
+
+export const DaemonSetStatus = obj("v1.DaemonSetStatus", {
+  currentNumberScheduled: int32,
+  numberMisscheduled: int32,
+  desiredNumberScheduled: int32,
+  numberReady: int32,
+  observedGeneration: int64,
+  updatedNumberScheduled: int32,
+  numberAvailable: int32,
+  numberUnavailable: int32,
+  collisionCount: int32,
+  conditions: arr(DaemonSetCondition),
+});
+
 // ---------------------------------------------------------------------------------------------
 // batch/v1
 
@@ -229,6 +262,7 @@ export const ScaleStatus = obj("v1.ScaleStatus", { replicas: int32, selector: st
 export const appsKinds = {
   Deployment: { spec: DeploymentSpec, status: DeploymentStatus },
   ReplicaSet: { spec: ReplicaSetSpec, status: ReplicaSetStatus },
+  DaemonSet: { spec: DaemonSetSpec, status: DaemonSetStatus },
 };
 
 export const batchKinds = {

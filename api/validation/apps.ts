@@ -1,4 +1,4 @@
-// Validation of apps/v1 Deployments and ReplicaSets and batch/v1 Jobs.
+// Validation of apps/v1 Deployments, ReplicaSets and DaemonSets and batch/v1 Jobs.
 
 import { JobControllerUidLabel, JobNameLabel, LegacyJobControllerUidLabel, LegacyJobNameLabel } from "../batch/v1.ts";
 import { intOrPercentValue } from "../intstr.ts";
@@ -15,12 +15,12 @@ const SELECTOR_MISMATCH = "`selector` does not match template `labels`";
  * The selector checks shared by Deployment, ReplicaSet and Job: required, valid, non-empty
  * (workloads), and convertible. Returns the selector when it could be built.
  */
-function validateWorkloadSelector(sel: unknown, fldPath: string, allowEmpty: boolean): { errs: FieldError[]; selector?: Selector } {
+function validateWorkloadSelector(sel: unknown, fldPath: string, allowEmpty: boolean, kind = "deployment"): { errs: FieldError[]; selector?: Selector } {
   if (sel === undefined || sel === null) return { errs: [required(fldPath, "")] };
   const errs = validateLabelSelector(sel, fldPath);
   const s = rec(sel);
   const n = Object.keys(rec(s.matchLabels)).length + (Array.isArray(s.matchExpressions) ? s.matchExpressions.length : 0);
-  if (n === 0 && !allowEmpty) errs.push(invalid(fldPath, sel, "empty selector is invalid for deployment"));
+  if (n === 0 && !allowEmpty) errs.push(invalid(fldPath, sel, `empty selector is invalid for ${kind}`));
   if (errs.length) return { errs };
   try {
     return { errs, selector: labelSelectorAsSelector(s) };
@@ -127,9 +127,67 @@ export function validateReplicaSetSpec(spec: unknown, fldPath = "spec"): FieldEr
   return errs;
 }
 
-/** Deployment and ReplicaSet updates: spec.selector is immutable in apps/v1. */
+/** Deployment, ReplicaSet and DaemonSet updates: spec.selector is immutable in apps/v1. */
 export function validateSelectorUpdate(spec: unknown, oldSpec: unknown, fldPath = "spec"): FieldError[] {
   return validateImmutableField(rec(spec).selector, rec(oldSpec).selector, child(fldPath, "selector"), deepEqual);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DaemonSet
+
+/** IsNotMoreThan100Percent. */
+function notMoreThan100Percent(v: unknown, fldPath: string): FieldError[] {
+  if (typeof v !== "string" || !/^[0-9]+%$/.test(v)) return [];
+  return intOrPercentOrZero(v) > 100 ? [invalid(fldPath, v, "must not be greater than 100%")] : [];
+}
+
+/** ValidateDaemonSetUpdateStrategy and ValidateRollingUpdateDaemonSet: exactly one of maxUnavailable and maxSurge is non-zero. */
+function validateDaemonSetUpdateStrategy(strategy: unknown, fldPath: string): FieldError[] {
+  const s = rec(strategy);
+  switch (s.type) {
+    case "OnDelete":
+      return [];
+    case "RollingUpdate": {
+      if (!isRec(s.rollingUpdate)) return [required(child(fldPath, "rollingUpdate"), "")];
+      const ru = s.rollingUpdate;
+      const ruPath = child(fldPath, "rollingUpdate");
+      const errs = [
+        ...validatePositiveIntOrPercent(ru.maxUnavailable, child(ruPath, "maxUnavailable")),
+        ...validatePositiveIntOrPercent(ru.maxSurge, child(ruPath, "maxSurge")),
+        ...notMoreThan100Percent(ru.maxUnavailable, child(ruPath, "maxUnavailable")),
+        ...notMoreThan100Percent(ru.maxSurge, child(ruPath, "maxSurge")),
+      ];
+      const hasUnavailable = intOrPercentOrZero(ru.maxUnavailable) !== 0;
+      const hasSurge = intOrPercentOrZero(ru.maxSurge) !== 0;
+      if (hasUnavailable && hasSurge) errs.push(invalid(child(ruPath, "maxSurge"), ru.maxSurge, "may not be set when maxUnavailable is non-zero"));
+      else if (!hasUnavailable && !hasSurge) errs.push(required(child(ruPath, "maxUnavailable"), "cannot be 0 when maxSurge is 0"));
+      return errs;
+    }
+    default:
+      return [notSupported(child(fldPath, "type"), s.type ?? "", ["OnDelete", "RollingUpdate"])];
+  }
+}
+
+/** ValidateDaemonSetSpec: a non-empty selector matching the template, restartPolicy Always, a valid update strategy. */
+export function validateDaemonSetSpec(spec: unknown, fldPath = "spec"): FieldError[] {
+  if (!isRec(spec)) return [required(fldPath, "")];
+  const { errs, selector } = validateWorkloadSelector(spec.selector, child(fldPath, "selector"), false, "daemonset");
+  const template = spec.template;
+  if (!isRec(template)) {
+    errs.push(required(child(fldPath, "template"), ""));
+  } else {
+    const labels = strMap(rec(template.metadata).labels);
+    if (selector && !selector.matches(labels)) errs.push(invalid(child(fldPath, "template", "metadata", "labels"), labels, SELECTOR_MISMATCH));
+    errs.push(...validatePodTemplateSpec(template, child(fldPath, "template"), { restartPolicies: ["Always"] }));
+    const tspec = rec(template.spec);
+    if (tspec.activeDeadlineSeconds !== undefined && tspec.activeDeadlineSeconds !== null) {
+      errs.push(invalid(child(fldPath, "template", "spec", "activeDeadlineSeconds"), tspec.activeDeadlineSeconds, "activeDeadlineSeconds in DaemonSet is not Supported"));
+    }
+  }
+  errs.push(...validateNonnegative(spec.minReadySeconds, child(fldPath, "minReadySeconds")));
+  errs.push(...validateDaemonSetUpdateStrategy(spec.updateStrategy, child(fldPath, "updateStrategy")));
+  errs.push(...validateNonnegative(spec.revisionHistoryLimit, child(fldPath, "revisionHistoryLimit")));
+  return errs;
 }
 
 // ---------------------------------------------------------------------------------------------

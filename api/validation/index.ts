@@ -3,7 +3,7 @@
 
 import type { KubeObject } from "../meta.ts";
 import type { ResourceInfo } from "../resources.ts";
-import { validateDeploymentSpec, validateJob, validateJobUpdate, validateReplicaSetSpec, validateSelectorUpdate } from "./apps.ts";
+import { validateDaemonSetSpec, validateDeploymentSpec, validateJob, validateJobUpdate, validateReplicaSetSpec, validateSelectorUpdate } from "./apps.ts";
 import {
   validateEndpointSlice,
   validateEndpointSliceUpdate,
@@ -78,6 +78,8 @@ function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
       return validateDeploymentSpec(o.spec);
     case "apps/ReplicaSet":
       return validateReplicaSetSpec(o.spec);
+    case "apps/DaemonSet":
+      return validateDaemonSetSpec(o.spec);
     case "batch/Job":
       return validateJob(o);
     case "networking.k8s.io/Ingress":
@@ -134,6 +136,7 @@ function validateKindUpdate(o: Rec, old: Rec, info: ResourceInfo): FieldError[] 
       return validatePersistentVolumeClaimUpdate(o, old);
     case "apps/Deployment":
     case "apps/ReplicaSet":
+    case "apps/DaemonSet":
       return validateSelectorUpdate(o.spec, old.spec);
     case "batch/Job":
       return validateJobUpdate(o, old);

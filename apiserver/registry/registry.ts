@@ -12,6 +12,7 @@ import { serviceStrategy } from "./core/services/strategy.ts";
 import { nodeStrategy } from "./core/nodes/strategy.ts";
 import { deploymentStrategy } from "./apps/deployments/strategy.ts";
 import { replicaSetStrategy } from "./apps/replicasets/strategy.ts";
+import { daemonSetStrategy } from "./apps/daemonsets/strategy.ts";
 import { jobStrategy } from "./batch/jobs/strategy.ts";
 import { priorityClassStrategy } from "./scheduling/priorityclasses/strategy.ts";
 
@@ -22,6 +23,7 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "/nodes": nodeStrategy,
   "apps/deployments": deploymentStrategy,
   "apps/replicasets": replicaSetStrategy,
+  "apps/daemonsets": daemonSetStrategy,
   "batch/jobs": jobStrategy,
   "scheduling.k8s.io/priorityclasses": priorityClassStrategy,
 };
