@@ -1,35 +1,43 @@
 // Decoding of Kubernetes protobuf request bodies (Content-Type: application/vnd.kubernetes.protobuf).
 //
-// kubectl >= 1.32 sends protobuf for its typed-client writes (`kubectl create namespace|configmap|secret|
-// deployment|service|job|serviceaccount|cronjob`, drain's DELETE fallback with DeleteOptions). The body is
+// kubectl >= 1.32 sends protobuf for its typed-client writes (most `kubectl create <kind>` subcommands,
+// drain's Eviction and its DELETE fallback with DeleteOptions). The body is
 // the envelope "k8s\0" + runtime.Unknown{typeMeta{apiVersion,kind}, raw, contentEncoding, contentType}, where
 // raw is the object's k8s.io/api generated.proto encoding. We decode it with the ts-proto codecs in
 // proto/gen/ and convert the message to the JSON object the same client would have sent as JSON
 // (Go encoding/json of the same struct), so the rest of the apiserver never sees the difference.
 //
-// Conversion rules (Go's protobuf encoder writes every non-pointer field, even when zero, and pointer fields
-// only when set; Go's JSON encoder drops `omitempty` zero scalars and empty lists/maps):
+// Every kind in the catalogue (api/resources.ts) and every subresource body is decodable: kinds.ts derives
+// the list from RESOURCES, proto/subset.ts copies the upstream messages reachable from it (whole, with
+// upstream field numbers), and protobuf.test.ts fails when a served kind has no decoder.
+//
+// Conversion rules, from the Go type and `json:` tag of each field (proto/k8s/gofields.ts, taken from
+// upstream types.go). Go's protobuf encoder writes every non-pointer field, even when zero, and pointer
+// fields only when set; Go's JSON encoder drops `omitempty` zero scalars and empty lists/maps:
 //   * absent field (undefined)             -> omitted
-//   * zero scalar ("" / 0 / false)         -> omitted, unless listed in EMIT_ZERO (a Go pointer, or a field
-//                                             without omitempty): replicas: 0, gracePeriodSeconds: 0, port: 0
+//   * zero scalar ("" / 0 / false)         -> omitted when the Go field is a non-pointer with omitempty;
+//                                             kept for pointers and fields without omitempty (replicas: 0)
 //   * empty repeated / map                 -> omitted
 //   * nested message                       -> object, even when empty (`status: {}`, `resources: {}`)
-//   * embedded Go structs (json ",inline") -> their fields are merged into the parent (INLINE)
-//   * meta.v1.Time                         -> RFC3339 UTC with second precision; the zero time -> null
-//                                             (so `creationTimestamp: null`, exactly like Go)
-//   * resource.Quantity                    -> its string
-//   * intstr.IntOrString                   -> number (type 0) or string (type 1)
+//   * embedded Go structs (json ",inline") -> their fields are merged into the parent
+//   * json name                            -> the tag's (`json:"-"` fields are dropped)
+//   * Go types with their own MarshalJSON:
+//       meta.v1.Time / MicroTime           -> RFC3339 UTC, second / microsecond precision; zero -> null
+//       resource.Quantity                  -> its string
+//       intstr.IntOrString                 -> number (type 0) or string (type 1)
+//       runtime.RawExtension, FieldsV1     -> the embedded JSON document (raw must be JSON)
 //   * bytes                                -> base64 string (Secret.data, ConfigMap.binaryData values)
-//   * non-empty fields our .proto subset does not model -> ProtobufDecodeError (no silent data loss);
-//     unknown fields that carry only zero values (Go writes every field) are ignored.
+//   * unknown fields (newer than proto/k8s/, field numbers the subset lacks) -> dropped, as upstream does:
+//     its protobuf decoder skips them, and fieldValidation=Strict cannot apply ("strict decoding is
+//     unsupported for protobuf, fall back to regular serializing", apimachinery codec_factory.go).
 
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 
-import { Deployment } from "../../proto/gen/k8s/api/apps/v1/generated.ts";
-import { CronJob, Job } from "../../proto/gen/k8s/api/batch/v1/generated.ts";
-import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "../../proto/gen/k8s/api/core/v1/generated.ts";
-import { DeleteOptions } from "../../proto/gen/k8s/apimachinery/pkg/apis/meta/v1/generated.ts";
+import type { ResourceInfo } from "../../api/resources.ts";
+import { GO_FIELDS, GO_JSON_MARSHALERS } from "../../proto/k8s/gofields.ts";
+import { messageTypeRegistry } from "../../proto/gen/k8s/all.ts";
 import { Unknown } from "../../proto/gen/k8s/apimachinery/pkg/runtime/generated.ts";
+import { DELETE_OPTIONS, protobufKinds, protoMessageName } from "./kinds.ts";
 
 export const PROTOBUF_CONTENT_TYPE = "application/vnd.kubernetes.protobuf";
 
@@ -58,154 +66,86 @@ interface Decoder {
   decode(input: BinaryReader, length?: number): unknown;
 }
 
-/** apiVersion/kind -> generated decoder. DeleteOptions is accepted under any apiVersion (see decoderFor). */
-const DECODERS: Readonly<Record<string, Decoder>> = {
-  "v1/Namespace": Namespace,
-  "v1/ConfigMap": ConfigMap,
-  "v1/Secret": Secret,
-  "v1/Service": Service,
-  "v1/ServiceAccount": ServiceAccount,
-  "apps/v1/Deployment": Deployment,
-  "batch/v1/Job": Job,
-  "batch/v1/CronJob": CronJob,
-};
+/**
+ * apiVersion/kind -> generated decoder, for every kind of the catalogue and every subresource body
+ * (kinds.ts). DeleteOptions is accepted under any apiVersion (see decoderFor).
+ */
+const DECODERS: ReadonlyMap<string, Decoder> = new Map(
+  protobufKinds().flatMap((k): [string, Decoder][] => {
+    const codec = messageTypeRegistry.get(protoMessageName(k.apiVersion, k.kind));
+    return codec ? [[`${k.apiVersion}/${k.kind}`, codec]] : [];
+  }),
+);
+
+/** The kinds (and subresource bodies) of `resources` without a generated decoder. */
+export function missingProtobufDecoders(resources?: readonly ResourceInfo[]): string[] {
+  return protobufKinds(resources)
+    .filter((k) => !messageTypeRegistry.has(protoMessageName(k.apiVersion, k.kind)))
+    .map((k) => `${k.apiVersion}/${k.kind}`);
+}
+
+/** Served kinds without a decoder: proto/ needs regenerating (proto/subset.ts). Empty when in sync. */
+export const MISSING_PROTOBUF_DECODERS: readonly string[] = missingProtobufDecoders();
 
 /** The apiVersion/kind pairs decodeProtobufObject understands (DeleteOptions: any apiVersion). */
-export const SUPPORTED_PROTOBUF_KINDS: readonly string[] = [...Object.keys(DECODERS), "*/DeleteOptions"];
+export const SUPPORTED_PROTOBUF_KINDS: readonly string[] = [...DECODERS.keys(), "*/DeleteOptions"];
 
 function decoderFor(apiVersion: string, kind: string): Decoder | undefined {
   // client-go encodes DeleteOptions with the group version of the resource being deleted (v1, apps/v1, ...).
-  if (kind === "DeleteOptions" && apiVersion !== "") return DeleteOptions;
-  return Object.hasOwn(DECODERS, `${apiVersion}/${kind}`) ? DECODERS[`${apiVersion}/${kind}`] : undefined;
+  if (kind === "DeleteOptions" && apiVersion !== "") return messageTypeRegistry.get(DELETE_OPTIONS);
+  return DECODERS.get(`${apiVersion}/${kind}`);
 }
 
 const META = "k8s.io.apimachinery.pkg.apis.meta.v1.";
-const CORE = "k8s.io.api.core.v1.";
-const APPS = "k8s.io.api.apps.v1.";
-const BATCH = "k8s.io.api.batch.v1.";
 const TIME = `${META}Time`;
+const MICRO_TIME = `${META}MicroTime`;
+const FIELDS_V1 = `${META}FieldsV1`;
+const RAW_EXTENSION = "k8s.io.apimachinery.pkg.runtime.RawExtension";
 const QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity";
 const INT_OR_STRING = "k8s.io.apimachinery.pkg.util.intstr.IntOrString";
 
-/**
- * Scalar fields Go's JSON encoder writes even when zero: pointer fields (*int32, *bool, *string) and fields
- * without `omitempty`. Derived from the Go struct tags in k8s.io/api and k8s.io/apimachinery types.go for
- * every scalar field in proto/k8s/ (keep in sync when adding fields there).
- */
-const EMIT_ZERO: ReadonlyMap<string, ReadonlySet<string>> = table({
-  [`${META}ObjectMeta`]: ["deletionGracePeriodSeconds"],
-  [`${META}OwnerReference`]: ["apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion"],
-  [`${META}LabelSelectorRequirement`]: ["key", "operator"],
-  [`${META}Condition`]: ["type", "status", "reason", "message"],
-  [`${META}Preconditions`]: ["uid", "resourceVersion"],
-  [`${META}DeleteOptions`]: [
-    "gracePeriodSeconds",
-    "orphanDependents",
-    "propagationPolicy",
-    "ignoreStoreReadErrorWithClusterBreakingPotential",
-  ],
-  [`${CORE}NamespaceCondition`]: ["type", "status"],
-  [`${CORE}ConfigMap`]: ["immutable"],
-  [`${CORE}Secret`]: ["immutable"],
-  [`${CORE}ServiceAccount`]: ["automountServiceAccountToken"],
-  [`${CORE}ServiceSpec`]: [
-    "ipFamilyPolicy",
-    "allocateLoadBalancerNodePorts",
-    "loadBalancerClass",
-    "internalTrafficPolicy",
-    "trafficDistribution",
-  ],
-  [`${CORE}ServicePort`]: ["appProtocol", "port"],
-  [`${CORE}ClientIPConfig`]: ["timeoutSeconds"],
-  [`${CORE}LoadBalancerIngress`]: ["ipMode"],
-  [`${CORE}PortStatus`]: ["port", "protocol", "error"],
-  [`${CORE}PodSpec`]: [
-    "terminationGracePeriodSeconds",
-    "activeDeadlineSeconds",
-    "automountServiceAccountToken",
-    "shareProcessNamespace",
-    "priority",
-    "runtimeClassName",
-    "enableServiceLinks",
-    "preemptionPolicy",
-    "setHostnameAsFQDN",
-    "hostUsers",
-  ],
-  [`${CORE}Container`]: ["name", "restartPolicy"],
-  [`${CORE}ContainerPort`]: ["containerPort"],
-  [`${CORE}EnvVar`]: ["name"],
-  [`${CORE}ObjectFieldSelector`]: ["fieldPath"],
-  [`${CORE}ResourceFieldSelector`]: ["resource"],
-  [`${CORE}ConfigMapKeySelector`]: ["key", "optional"],
-  [`${CORE}SecretKeySelector`]: ["key", "optional"],
-  [`${CORE}ConfigMapEnvSource`]: ["optional"],
-  [`${CORE}SecretEnvSource`]: ["optional"],
-  [`${CORE}ResourceClaim`]: ["name"],
-  [`${CORE}VolumeMount`]: ["name", "recursiveReadOnly", "mountPath", "mountPropagation"],
-  [`${CORE}Volume`]: ["name"],
-  [`${CORE}HostPathVolumeSource`]: ["path", "type"],
-  [`${CORE}SecretVolumeSource`]: ["defaultMode", "optional"],
-  [`${CORE}ConfigMapVolumeSource`]: ["defaultMode", "optional"],
-  [`${CORE}KeyToPath`]: ["key", "path", "mode"],
-  [`${CORE}PersistentVolumeClaimVolumeSource`]: ["claimName"],
-  [`${CORE}Toleration`]: ["tolerationSeconds"],
-  [`${CORE}PodSecurityContext`]: ["runAsUser", "runAsGroup", "runAsNonRoot", "fsGroup", "fsGroupChangePolicy"],
-  [`${CORE}SecurityContext`]: [
-    "privileged",
-    "runAsUser",
-    "runAsGroup",
-    "runAsNonRoot",
-    "readOnlyRootFilesystem",
-    "allowPrivilegeEscalation",
-    "procMount",
-  ],
-  [`${APPS}DeploymentSpec`]: ["replicas", "revisionHistoryLimit", "progressDeadlineSeconds"],
-  [`${APPS}DeploymentStatus`]: ["terminatingReplicas", "collisionCount"],
-  [`${APPS}DeploymentCondition`]: ["type", "status"],
-  [`${BATCH}JobSpec`]: [
-    "parallelism",
-    "completions",
-    "activeDeadlineSeconds",
-    "backoffLimit",
-    "backoffLimitPerIndex",
-    "maxFailedIndexes",
-    "manualSelector",
-    "ttlSecondsAfterFinished",
-    "completionMode",
-    "suspend",
-    "podReplacementPolicy",
-    "managedBy",
-  ],
-  [`${BATCH}JobStatus`]: ["terminating", "failedIndexes", "ready"],
-  [`${BATCH}JobCondition`]: ["type", "status"],
-  [`${BATCH}CronJobSpec`]: [
-    "schedule",
-    "timeZone",
-    "startingDeadlineSeconds",
-    "suspend",
-    "successfulJobsHistoryLimit",
-    "failedJobsHistoryLimit",
-  ],
-});
+/** The Go MarshalJSON types converted by hand below; protobuf.test.ts checks it matches GO_JSON_MARSHALERS. */
+export const CUSTOM_JSON_MESSAGES: readonly string[] = [TIME, MICRO_TIME, FIELDS_V1, RAW_EXTENSION, QUANTITY, INT_OR_STRING];
 
-/** Message fields that are embedded Go structs (`json:",inline"`): their JSON fields live in the parent. */
-const INLINE: ReadonlyMap<string, ReadonlySet<string>> = table({
-  [`${CORE}ConfigMapKeySelector`]: ["localObjectReference"],
-  [`${CORE}SecretKeySelector`]: ["localObjectReference"],
-  [`${CORE}ConfigMapEnvSource`]: ["localObjectReference"],
-  [`${CORE}SecretEnvSource`]: ["localObjectReference"],
-  [`${CORE}ConfigMapVolumeSource`]: ["localObjectReference"],
-  [`${CORE}Volume`]: ["volumeSource"],
-});
+/** How Go's encoding/json writes one field of a message. */
+export interface JsonField {
+  /** JSON name; "" for an embedded (inline) struct. */
+  name: string;
+  inline: boolean;
+  /** `json:"-"`: never in JSON. */
+  skip: boolean;
+  /** A zero scalar is written: Go pointer, or no omitempty. */
+  emitZero: boolean;
+}
 
-function table(entries: Record<string, string[]>): ReadonlyMap<string, ReadonlySet<string>> {
-  return new Map(Object.entries(entries).map(([type, fields]) => [type, new Set(fields)]));
+/** The JSON facts of a field from its Go type and `json:` tag (as in proto/k8s/gofields.ts). */
+export function jsonField(goType: string, jsonTag: string): JsonField {
+  const [name = "", ...opts] = jsonTag.split(",");
+  const inline = opts.includes("inline");
+  return { name, inline, skip: name === "-" && opts.length === 0, emitZero: goType.startsWith("*") || !opts.includes("omitempty") };
+}
+
+const FIELDS: ReadonlyMap<string, ReadonlyMap<string, JsonField>> = new Map(
+  Object.entries(GO_FIELDS).map(([type, fields]) => [
+    type,
+    new Map(Object.entries(fields).map(([proto, [goType, tag]]) => [proto, jsonField(goType, tag)])),
+  ]),
+);
+
+/** The JSON facts of every field of every message (for tests). */
+export function messageJsonFields(type: string): ReadonlyMap<string, JsonField> | undefined {
+  return FIELDS.get(type);
+}
+
+/** Messages the converter knows how to write (GO_FIELDS or a hand-written MarshalJSON). */
+export function convertibleMessage(type: string): boolean {
+  return FIELDS.has(type) || CUSTOM_JSON_MESSAGES.includes(type);
 }
 
 /**
  * Decodes a Kubernetes protobuf body ("k8s\0" + runtime.Unknown) into the Kubernetes JSON object, with
  * `apiVersion` and `kind` taken from the envelope. Throws ProtobufDecodeError for a missing magic, an
- * unsupported apiVersion/kind or encoding, malformed bytes, or fields kubelab's proto subset cannot represent.
+ * unsupported apiVersion/kind or encoding, or malformed bytes. Fields unknown to the subset are dropped.
  */
 export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   if (body.length < PROTOBUF_MAGIC.length || !PROTOBUF_MAGIC.every((b, i) => body[i] === b)) {
@@ -230,8 +170,8 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> {
   if (!decoder) {
     const what = apiVersion || kind ? `apiVersion "${apiVersion}", kind "${kind}"` : "an empty apiVersion/kind";
     throw new ProtobufDecodeError(
-      `cannot decode protobuf object with ${what}: kubelab decodes protobuf only for ` +
-        `${SUPPORTED_PROTOBUF_KINDS.join(", ")}; send it as application/json instead`,
+      `cannot decode protobuf object with ${what}: kubelab serves no such kind; ` +
+        `protobuf is decoded for ${SUPPORTED_PROTOBUF_KINDS.join(", ")}`,
       { unsupported: true },
     );
   }
@@ -292,34 +232,45 @@ function toJSON(value: unknown, path: string): unknown {
 
 function messageToJSON(msg: Message, path: string): unknown {
   const type = msg.$type;
-  checkUnknownFields(msg, path);
   switch (type) {
     case TIME:
-      return timeToJSON(num(msg.seconds), num(msg.nanos));
+      return timeToJSON(num(msg.seconds), num(msg.nanos), false);
+    case MICRO_TIME:
+      return timeToJSON(num(msg.seconds), num(msg.nanos), true);
     case QUANTITY:
       // Go's zero Quantity marshals as "0"
       return typeof msg.string === "string" && msg.string !== "" ? msg.string : "0";
     case INT_OR_STRING:
       return num(msg.type) === 1 ? (typeof msg.strVal === "string" ? msg.strVal : "") : num(msg.intVal);
+    case RAW_EXTENSION:
+      return embeddedJSON(msg.raw, type, path);
+    case FIELDS_V1:
+      return embeddedJSON(msg.Raw, type, path);
   }
-  const emitZero = EMIT_ZERO.get(type);
-  const inline = INLINE.get(type);
+  const fields = FIELDS.get(type);
+  if (!fields) {
+    // cannot happen for messages of proto/k8s/ (protobuf.test.ts checks GO_FIELDS covers them all)
+    throw new ProtobufDecodeError(`no JSON mapping for protobuf message ${type}${path ? ` at ${path}` : ""}`, { unsupported: true });
+  }
   const out: Record<string, unknown> = {};
+  // _unknownFields (field numbers the subset lacks) are dropped, like upstream's generated Unmarshal
   for (const [key, v] of Object.entries(msg)) {
     if (key === "$type" || key === "_unknownFields" || v === undefined) continue;
-    const fieldPath = path ? `${path}.${key}` : key;
+    const field = fields.get(key);
+    if (!field || field.skip) continue;
+    const fieldPath = path ? `${path}.${field.name || key}` : field.name || key;
     if (Array.isArray(v)) {
-      if (v.length > 0) out[key] = toJSON(v, fieldPath);
+      if (v.length > 0) out[field.name] = toJSON(v, fieldPath);
     } else if (isMessage(v)) {
       const converted = toJSON(v, fieldPath);
-      if (inline?.has(key) && isPlainObject(converted)) Object.assign(out, converted);
-      else out[key] = converted;
+      if (field.inline && isPlainObject(converted)) Object.assign(out, converted);
+      else out[field.name] = converted;
     } else if (v instanceof Uint8Array) {
-      if (v.length > 0 || emitZero?.has(key)) out[key] = toJSON(v, fieldPath);
+      if (v.length > 0 || field.emitZero) out[field.name] = toJSON(v, fieldPath);
     } else if (isPlainObject(v)) {
-      if (Object.keys(v).length > 0) out[key] = toJSON(v, fieldPath);
-    } else if (!isZeroScalar(v) || emitZero?.has(key)) {
-      out[key] = v;
+      if (Object.keys(v).length > 0) out[field.name] = toJSON(v, fieldPath);
+    } else if (!isZeroScalar(v) || field.emitZero) {
+      out[field.name] = v;
     }
   }
   return out;
@@ -329,78 +280,23 @@ function num(v: unknown): number {
   return typeof v === "number" ? v : 0;
 }
 
-/** metav1.Time JSON: RFC3339 in UTC, whole seconds; the zero time (0/0 on the wire) is null. */
-function timeToJSON(seconds: number, nanos: number): string | null {
+/** RawExtension / FieldsV1: Go's MarshalJSON writes raw as is (null when absent); it must be JSON. */
+function embeddedJSON(raw: unknown, type: string, path: string): unknown {
+  if (!(raw instanceof Uint8Array) || raw.length === 0) return null;
+  const text = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ProtobufDecodeError(`${type}${path ? ` at ${path}` : ""} does not hold a JSON document`);
+  }
+}
+
+/** metav1.Time JSON: RFC3339 in UTC, whole seconds (MicroTime: 6 fractional digits); the zero time is null. */
+function timeToJSON(seconds: number, nanos: number, micro: boolean): string | null {
   if (seconds === 0 && nanos === 0) return null;
   const date = new Date(seconds * 1000);
   if (Number.isNaN(date.getTime())) throw new ProtobufDecodeError(`invalid timestamp seconds=${seconds}`);
-  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
-}
-
-/**
- * Fields our .proto subset does not model end up in _unknownFields (keyed by tag = field << 3 | wire type).
- * Go writes every non-pointer field even when it is zero, so zero-valued unknowns are normal and ignored;
- * anything else would be silently lost, so it is rejected.
- */
-function checkUnknownFields(msg: Message, path: string): void {
-  const unknown = msg._unknownFields;
-  if (!isPlainObject(unknown)) return;
-  for (const [tagText, values] of Object.entries(unknown)) {
-    const tag = Number(tagText);
-    const wireType = tag & 7;
-    const list: unknown[] = Array.isArray(values) ? values : [];
-    if (list.every((b) => b instanceof Uint8Array && isZeroValue(wireType, b))) continue;
-    const where = path ? ` at ${path}` : "";
-    throw new ProtobufDecodeError(
-      `protobuf field ${tag >>> 3} of ${msg.$type}${where} is not supported by kubelab's protobuf decoder; ` +
-        "send the object as application/json instead",
-      { unsupported: true },
-    );
-  }
-}
-
-/** True when the raw bytes of one field value (as returned by BinaryReader.skip) encode a zero value. */
-function isZeroValue(wireType: number, bytes: Uint8Array): boolean {
-  switch (wireType) {
-    case 0: // varint: every 7-bit group is zero
-      return bytes.every((b) => (b & 0x7f) === 0);
-    case 1: // fixed64
-    case 5: // fixed32
-      return bytes.every((b) => b === 0);
-    case 2: {
-      // length prefix + payload: "" / empty message, or a nested message whose fields are all zero
-      try {
-        const reader = new BinaryReader(bytes);
-        const payload = reader.bytes();
-        return payload.length === 0 || isZeroMessage(payload, 0);
-      } catch {
-        return false;
-      }
-    }
-    default:
-      return false;
-  }
-}
-
-function isZeroMessage(bytes: Uint8Array, depth: number): boolean {
-  if (depth > 32) return false;
-  try {
-    const reader = new BinaryReader(bytes);
-    while (reader.pos < reader.len) {
-      const [fieldNo, wireType] = reader.tag();
-      if (fieldNo === 0) return false;
-      const start = reader.pos;
-      reader.skip(wireType, fieldNo);
-      const value = bytes.subarray(start, reader.pos);
-      if (wireType === 2) {
-        const inner = new BinaryReader(value).bytes();
-        if (inner.length > 0 && !isZeroMessage(inner, depth + 1)) return false;
-      } else if (!isZeroValue(wireType, value)) {
-        return false;
-      }
-    }
-    return true;
-  } catch {
-    return false;
-  }
+  const whole = date.toISOString().replace(/\.\d{3}Z$/, "");
+  if (!micro) return `${whole}Z`;
+  return `${whole}.${String(Math.floor(nanos / 1000)).padStart(6, "0")}Z`;
 }

@@ -5,11 +5,28 @@ import { fileURLToPath } from "node:url";
 import { BinaryWriter } from "@bufbuild/protobuf/wire";
 import { describe, expect, it } from "vitest";
 
-import { Deployment } from "../../proto/gen/k8s/api/apps/v1/generated.ts";
+import { RESOURCES, groupVersion } from "../../api/resources.ts";
+import { ControllerRevision, Deployment } from "../../proto/gen/k8s/api/apps/v1/generated.ts";
 import { ConfigMap, Namespace, Secret } from "../../proto/gen/k8s/api/core/v1/generated.ts";
-import { ProtobufDecodeError, decodeProtobufObject, isProtobufContentType } from "./index.ts";
+import { Lease } from "../../proto/gen/k8s/api/coordination/v1/generated.ts";
+import { IngressClass } from "../../proto/gen/k8s/api/networking/v1/generated.ts";
+import { messageTypeRegistry } from "../../proto/gen/k8s/all.ts";
+import { GO_FIELDS, GO_JSON_MARSHALERS } from "../../proto/k8s/gofields.ts";
+import {
+  CUSTOM_JSON_MESSAGES,
+  MISSING_PROTOBUF_DECODERS,
+  ProtobufDecodeError,
+  SUPPORTED_PROTOBUF_KINDS,
+  decodeProtobufObject,
+  isProtobufContentType,
+  jsonField,
+  missingProtobufDecoders,
+} from "./index.ts";
+import { SUBRESOURCE_BODIES, protoMessageName, protoRoots, protobufKinds } from "./kinds.ts";
 
-const testdata = join(dirname(fileURLToPath(import.meta.url)), "testdata");
+const here = dirname(fileURLToPath(import.meta.url));
+const testdata = join(here, "testdata");
+const protoDir = join(here, "..", "..", "proto", "k8s");
 const MAGIC = Buffer.from("k8s\0", "latin1");
 
 function fixture(name: string): Buffer {
@@ -128,21 +145,100 @@ describe("kubectl 1.32 fixtures (testdata/record.ts)", () => {
   });
 });
 
+/** Every message of the .proto files under proto/k8s/: full name -> field names (upstream generated.proto is flat). */
+function protoMessages(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith(".proto")) {
+        const text = readFileSync(p, "utf8").replace(/\/\/.*$/gm, "");
+        const pkg = /package ([\w.]+);/.exec(text)?.[1] ?? "";
+        for (const m of text.matchAll(/message (\w+) \{([^}]*)\}/g)) {
+          const fields = [...(m[2] ?? "").matchAll(/(\w+) = \d+;/g)].map((f) => f[1] ?? "");
+          out.set(`${pkg}.${m[1]}`, fields);
+        }
+      }
+    }
+  };
+  walk(protoDir);
+  return out;
+}
+
+describe("every served kind has a protobuf decoder (derived from api/resources.ts)", () => {
+  it("no kind of the catalogue, and no subresource body, lacks a decoder", () => {
+    expect(MISSING_PROTOBUF_DECODERS).toStrictEqual([]);
+    for (const res of RESOURCES) expect(SUPPORTED_PROTOBUF_KINDS).toContain(`${groupVersion(res)}/${res.kind}`);
+    for (const body of ["autoscaling/v1/Scale", "v1/Binding", "policy/v1/Eviction", "*/DeleteOptions"]) {
+      expect(SUPPORTED_PROTOBUF_KINDS).toContain(body);
+    }
+  });
+
+  it("a kind added to the catalogue without regenerating proto/ is reported missing", () => {
+    const widget = { ...RESOURCES[0]!, group: "example.com", kind: "Widget", resource: "widgets", subresources: ["status"] };
+    expect(missingProtobufDecoders([...RESOURCES, widget])).toStrictEqual(["example.com/v1/Widget"]);
+    const sub = { ...RESOURCES[0]!, subresources: ["frobnicate"] };
+    expect(() => protobufKinds([sub])).toThrow(/namespaces\/frobnicate has no entry in SUBRESOURCE_BODIES/);
+  });
+
+  it("every subresource of the catalogue has a declared body", () => {
+    for (const res of RESOURCES) for (const sub of res.subresources) expect(Object.keys(SUBRESOURCE_BODIES)).toContain(sub);
+  });
+
+  for (const { apiVersion, kind } of protobufKinds()) {
+    it(`${apiVersion} ${kind}: a named object decodes through the envelope`, () => {
+      const codec = messageTypeRegistry.get(protoMessageName(apiVersion, kind));
+      expect(codec).toBeDefined();
+      const meta = new BinaryWriter().uint32((1 << 3) | 2).fork().uint32((1 << 3) | 2).string("x1").join().finish();
+      expect(decodeProtobufObject(envelope(apiVersion, kind, meta))).toStrictEqual({ apiVersion, kind, metadata: { name: "x1" } });
+    });
+  }
+
+  it("proto/k8s/ holds exactly the messages reachable from the roots, each registered", () => {
+    const messages = protoMessages();
+    for (const root of protoRoots()) expect(messages.has(root), root).toBe(true);
+    for (const name of messages.keys()) expect(messageTypeRegistry.has(name), name).toBe(true);
+  });
+
+  it("the Go JSON facts cover every field of every message (proto/k8s/gofields.ts)", () => {
+    const messages = protoMessages();
+    const custom = new Set(GO_JSON_MARSHALERS);
+    for (const [name, fields] of messages) {
+      if (custom.has(name)) continue;
+      const facts = GO_FIELDS[name];
+      expect(facts, `${name} has no entry in GO_FIELDS`).toBeDefined();
+      expect(Object.keys(facts ?? {}).sort(), name).toStrictEqual([...fields].sort());
+    }
+    expect(Object.keys(GO_FIELDS).filter((n) => !messages.has(n))).toStrictEqual([]);
+    // every Go type with its own MarshalJSON is converted by hand (runtime.Unknown is the envelope itself)
+    expect([...custom].filter((n) => n !== "k8s.io.apimachinery.pkg.runtime.Unknown").sort()).toStrictEqual([...CUSTOM_JSON_MESSAGES].sort());
+  });
+
+  it("derives pointer / omitempty / inline / json name from the Go field", () => {
+    expect(jsonField("*int32", "replicas,omitempty")).toMatchObject({ name: "replicas", emitZero: true, inline: false });
+    expect(jsonField("int32", "replicas")).toMatchObject({ name: "replicas", emitZero: true });
+    expect(jsonField("int32", "readyReplicas,omitempty")).toMatchObject({ name: "readyReplicas", emitZero: false });
+    expect(jsonField("VolumeSource", ",inline")).toMatchObject({ name: "", inline: true });
+    expect(jsonField("[]byte", "-")).toMatchObject({ skip: true });
+    expect(GO_FIELDS["k8s.io.api.apps.v1.StatefulSetSpec"]?.replicas).toStrictEqual(["*int32", "replicas,omitempty"]);
+    expect(GO_FIELDS["k8s.io.api.policy.v1.PodDisruptionBudgetStatus"]?.disruptionsAllowed).toStrictEqual(["int32", "disruptionsAllowed"]);
+    expect(GO_FIELDS["k8s.io.api.scheduling.v1.PriorityClass"]?.value).toStrictEqual(["int32", "value"]);
+  });
+});
+
 describe("conversion rules", () => {
   it("maps Time, Quantity, IntOrString, inline structs, pointers and zero values like Go's JSON encoder", () => {
-    const raw = Deployment.encode({
-      $type: "k8s.io.api.apps.v1.Deployment",
+    const raw = Deployment.encode(Deployment.fromPartial({
       metadata: {
-        $type: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta",
         name: "web",
         namespace: "",
         generation: 0,
-        creationTimestamp: { $type: "k8s.io.apimachinery.pkg.apis.meta.v1.Time", seconds: 1700000000, nanos: 5 },
+        creationTimestamp: { seconds: 1700000000, nanos: 5 },
         labels: { app: "web" },
         annotations: { note: "" },
         ownerReferences: [
           {
-            $type: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference",
             apiVersion: "v1",
             kind: "ConfigMap",
             name: "owner",
@@ -153,49 +249,38 @@ describe("conversion rules", () => {
         finalizers: [],
       },
       spec: {
-        $type: "k8s.io.api.apps.v1.DeploymentSpec",
         replicas: 2,
         revisionHistoryLimit: 5,
         strategy: {
-          $type: "k8s.io.api.apps.v1.DeploymentStrategy",
           type: "RollingUpdate",
           rollingUpdate: {
-            $type: "k8s.io.api.apps.v1.RollingUpdateDeployment",
-            maxSurge: { $type: "k8s.io.apimachinery.pkg.util.intstr.IntOrString", type: 1, strVal: "25%" },
-            maxUnavailable: { $type: "k8s.io.apimachinery.pkg.util.intstr.IntOrString", type: 0, intVal: 0 },
+            maxSurge: { type: 1, strVal: "25%" },
+            maxUnavailable: { type: 0, intVal: 0 },
           },
         },
         template: {
-          $type: "k8s.io.api.core.v1.PodTemplateSpec",
           spec: {
-            $type: "k8s.io.api.core.v1.PodSpec",
             volumes: [
               {
-                $type: "k8s.io.api.core.v1.Volume",
                 name: "cfg",
                 volumeSource: {
-                  $type: "k8s.io.api.core.v1.VolumeSource",
                   configMap: {
-                    $type: "k8s.io.api.core.v1.ConfigMapVolumeSource",
-                    localObjectReference: { $type: "k8s.io.api.core.v1.LocalObjectReference", name: "app-config" },
+                    localObjectReference: { name: "app-config" },
                     items: [],
                     defaultMode: 420,
                   },
                 },
               },
               {
-                $type: "k8s.io.api.core.v1.Volume",
                 name: "scratch",
                 volumeSource: {
-                  $type: "k8s.io.api.core.v1.VolumeSource",
-                  emptyDir: { $type: "k8s.io.api.core.v1.EmptyDirVolumeSource", medium: "" },
+                  emptyDir: { medium: "" },
                 },
               },
             ],
             initContainers: [],
             containers: [
               {
-                $type: "k8s.io.api.core.v1.Container",
                 name: "app",
                 image: "nginx",
                 command: [],
@@ -204,24 +289,20 @@ describe("conversion rules", () => {
                 envFrom: [],
                 env: [
                   {
-                    $type: "k8s.io.api.core.v1.EnvVar",
                     name: "PASSWORD",
                     value: "",
                     valueFrom: {
-                      $type: "k8s.io.api.core.v1.EnvVarSource",
                       secretKeyRef: {
-                        $type: "k8s.io.api.core.v1.SecretKeySelector",
-                        localObjectReference: { $type: "k8s.io.api.core.v1.LocalObjectReference", name: "db" },
+                        localObjectReference: { name: "db" },
                         key: "password",
                       },
                     },
                   },
                 ],
                 resources: {
-                  $type: "k8s.io.api.core.v1.ResourceRequirements",
                   limits: {
-                    cpu: { $type: "k8s.io.apimachinery.pkg.api.resource.Quantity", string: "500m" },
-                    memory: { $type: "k8s.io.apimachinery.pkg.api.resource.Quantity", string: "128Mi" },
+                    cpu: { string: "500m" },
+                    memory: { string: "128Mi" },
                   },
                   requests: {},
                   claims: [],
@@ -235,7 +316,6 @@ describe("conversion rules", () => {
             imagePullSecrets: [],
             tolerations: [
               {
-                $type: "k8s.io.api.core.v1.Toleration",
                 key: "k",
                 operator: "Exists",
                 effect: "NoSchedule",
@@ -245,7 +325,7 @@ describe("conversion rules", () => {
           },
         },
       },
-    }).finish();
+    })).finish();
 
     expect(decodeProtobufObject(envelope("apps/v1", "Deployment", raw))).toStrictEqual({
       apiVersion: "apps/v1",
@@ -285,12 +365,7 @@ describe("conversion rules", () => {
   });
 
   it("base64-encodes binaryData", () => {
-    const raw = ConfigMap.encode({
-      $type: "k8s.io.api.core.v1.ConfigMap",
-      metadata: { $type: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", name: "bin", labels: {}, annotations: {}, ownerReferences: [], finalizers: [] },
-      data: {},
-      binaryData: { blob: Buffer.from([0, 1, 2, 255]) },
-    }).finish();
+    const raw = ConfigMap.encode(ConfigMap.fromPartial({ metadata: { name: "bin" }, binaryData: { blob: Buffer.from([0, 1, 2, 255]) } })).finish();
     expect(decodeProtobufObject(envelope("v1", "ConfigMap", raw))).toStrictEqual({
       apiVersion: "v1",
       kind: "ConfigMap",
@@ -346,43 +421,79 @@ describe("conversion rules", () => {
     });
   });
 
-  it("ignores zero-valued fields it does not model, rejects ones that carry data", () => {
-    const ns = Namespace.encode({
-      $type: "k8s.io.api.core.v1.Namespace",
-      metadata: { $type: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", name: "ns", labels: {}, annotations: {}, ownerReferences: [], finalizers: [] },
-    }).finish();
-    // field 99: an empty string / zero varint (what Go writes for unset non-pointer fields) is harmless
-    const zero = new BinaryWriter().uint32((99 << 3) | 2).string("").uint32((98 << 3) | 0).int32(0).finish();
-    expect(decodeProtobufObject(envelope("v1", "Namespace", Buffer.concat([ns, zero])))).toStrictEqual({
+  it("drops fields it does not know, whatever they carry, like upstream's decoder", () => {
+    const ns = Namespace.encode(Namespace.fromPartial({ metadata: { name: "ns" } })).finish();
+    // fields 99/98 do not exist in v1.Namespace: skipped (upstream's generated Unmarshal skips them too,
+    // and fieldValidation=Strict does not apply to protobuf), zero or not
+    const unknown = new BinaryWriter().uint32((99 << 3) | 2).string("x").uint32((98 << 3) | 0).int32(7).finish();
+    expect(decodeProtobufObject(envelope("v1", "Namespace", Buffer.concat([ns, unknown])))).toStrictEqual({
       apiVersion: "v1",
       kind: "Namespace",
       metadata: { name: "ns" },
     });
-    const data = new BinaryWriter().uint32((99 << 3) | 2).string("x").finish();
-    const err = expectDecodeError(envelope("v1", "Namespace", Buffer.concat([ns, data])), /field 99 of k8s\.io\.api\.core\.v1\.Namespace/);
-    expect(err.unsupported).toBe(true);
-    // nested: PodSpec.affinity (18) is not modelled
-    const affinity = new BinaryWriter().uint32((18 << 3) | 2).fork().uint32((1 << 3) | 2).fork().uint32((1 << 3) | 2).string("x").join().join().finish();
-    const podSpec = new BinaryWriter().uint32((2 << 3) | 2).bytes(affinity).finish(); // PodTemplateSpec.spec
+    // nested: PodSpec field 999 inside a Deployment; the known sibling (nodeName, 10) is kept
+    const podSpec = new BinaryWriter().uint32((2 << 3) | 2).fork()
+      .uint32((999 << 3) | 2).fork().uint32((1 << 3) | 2).string("x").join()
+      .uint32((10 << 3) | 2).string("n1")
+      .join().finish(); // PodTemplateSpec.spec
     const deploySpec = new BinaryWriter().uint32((3 << 3) | 2).bytes(podSpec).finish(); // DeploymentSpec.template
     const deploy = new BinaryWriter().uint32((2 << 3) | 2).bytes(deploySpec).finish(); // Deployment.spec
-    expectDecodeError(envelope("apps/v1", "Deployment", deploy), /field 18 of k8s\.io\.api\.core\.v1\.PodSpec at spec\.template\.spec/);
+    expect(decodeProtobufObject(envelope("apps/v1", "Deployment", deploy))).toStrictEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      spec: { template: { spec: { nodeName: "n1" } } },
+    });
   });
 
   it("emits a Secret without data as metadata only", () => {
-    const raw = Secret.encode({
-      $type: "k8s.io.api.core.v1.Secret",
-      metadata: { $type: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta", name: "s", labels: {}, annotations: {}, ownerReferences: [], finalizers: [] },
-      data: {},
-      stringData: {},
-      type: "Opaque",
-    }).finish();
+    const raw = Secret.encode(Secret.fromPartial({ metadata: { name: "s" }, type: "Opaque" })).finish();
     expect(decodeProtobufObject(envelope("v1", "Secret", raw))).toStrictEqual({
       apiVersion: "v1",
       kind: "Secret",
       metadata: { name: "s" },
       type: "Opaque",
     });
+  });
+
+  it("renames fields whose json name differs (IngressClassParametersReference.aPIGroup -> apiGroup)", () => {
+    const raw = IngressClass.encode(IngressClass.fromPartial({
+      metadata: { name: "nginx" },
+      spec: { controller: "k8s.io/ingress-nginx", parameters: { aPIGroup: "k8s.example.com", kind: "Params", name: "p", scope: "Cluster" } },
+    })).finish();
+    expect(decodeProtobufObject(envelope("networking.k8s.io/v1", "IngressClass", raw))).toStrictEqual({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "IngressClass",
+      metadata: { name: "nginx" },
+      spec: { controller: "k8s.io/ingress-nginx", parameters: { apiGroup: "k8s.example.com", kind: "Params", name: "p", scope: "Cluster" } },
+    });
+  });
+
+  it("writes MicroTime with microseconds and RawExtension as its JSON document", () => {
+    const lease = Lease.encode(Lease.fromPartial({
+      metadata: { name: "l" },
+      spec: { holderIdentity: "me", leaseDurationSeconds: 0, renewTime: { seconds: 1700000000, nanos: 123456789 } },
+    })).finish();
+    expect(decodeProtobufObject(envelope("coordination.k8s.io/v1", "Lease", lease))).toStrictEqual({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: { name: "l" },
+      spec: { holderIdentity: "me", renewTime: "2023-11-14T22:13:20.123456Z" }, // leaseDurationSeconds: *int32 but encode() drops a zero
+    });
+    const doc = { spec: { template: { spec: { containers: [{ name: "c", image: "nginx" }] } } } };
+    const rev = ControllerRevision.encode(ControllerRevision.fromPartial({
+      metadata: { name: "web-1" },
+      data: { raw: Buffer.from(JSON.stringify(doc)) },
+      revision: 1,
+    })).finish();
+    expect(decodeProtobufObject(envelope("apps/v1", "ControllerRevision", rev))).toStrictEqual({
+      apiVersion: "apps/v1",
+      kind: "ControllerRevision",
+      metadata: { name: "web-1" },
+      data: doc,
+      revision: 1,
+    });
+    const bad = ControllerRevision.encode(ControllerRevision.fromPartial({ metadata: { name: "r" }, data: { raw: Buffer.from([0x6b, 0x38, 0x73, 0]) } })).finish();
+    expectDecodeError(envelope("apps/v1", "ControllerRevision", bad), /RawExtension at data does not hold a JSON document/);
   });
 });
 
@@ -398,7 +509,7 @@ describe("malformed input throws ProtobufDecodeError", () => {
     const raw = fixture("namespace.bin");
     const ns = decodeProtobufObject(raw);
     expect(ns.kind).toBe("Namespace");
-    const err = expectDecodeError(envelope("v1", "Pod", new Uint8Array(0)), /apiVersion "v1", kind "Pod"/);
+    const err = expectDecodeError(envelope("v1", "PodTemplate", new Uint8Array(0)), /apiVersion "v1", kind "PodTemplate"/);
     expect(err.unsupported).toBe(true);
     expectDecodeError(envelope("apps/v2", "Deployment", new Uint8Array(0)), /apiVersion "apps\/v2", kind "Deployment"/);
     expectDecodeError(envelope("", "", new Uint8Array(0)), /empty apiVersion\/kind/);
