@@ -11,24 +11,50 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 /** Deeper JSON than this is rejected before parsing (upstream's decoders stop at 10000; we are stricter). */
 export const MAX_JSON_DEPTH = 100;
 
-export async function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+/**
+ * Reads a request body of at most `limit` bytes. Past the limit it stops collecting and rejects
+ * with 413; the rest of the body is left flowing (dropped), and the server closes the connection
+ * after the answer (see guardUnreadBody in server.ts). The request is never destroyed here: that
+ * would take the connection, and the answer with it.
+ */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  const tooLarge = () => errors.requestEntityTooLarge(`the request body is too large: limit is ${limit} bytes`);
   const declared = Number(req.headers["content-length"] ?? "0");
-  if (declared > limit) {
-    req.resume();
-    throw errors.requestEntityTooLarge(`the request body is too large: limit is ${limit} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const b = chunk as Buffer;
-    size += b.length;
-    if (size > limit) {
-      req.resume();
-      throw errors.requestEntityTooLarge(`the request body is too large: limit is ${limit} bytes`);
-    }
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks);
+  if (declared > limit) return Promise.reject(tooLarge());
+  if (req.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("aborted", onAborted);
+    };
+    const onData = (b: Buffer): void => {
+      size += b.length;
+      if (size > limit) {
+        done();
+        chunks.length = 0;
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(b);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (e: Error): void => {
+      done();
+      reject(e);
+    };
+    const onAborted = (): void => onError(new Error("the client closed the connection before sending the whole request body"));
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("aborted", onAborted);
+  });
 }
 
 /** True when the JSON text nests arrays/objects deeper than `max` (strings are skipped). */

@@ -1,6 +1,6 @@
 // Prometheus metrics of the apiserver, with upstream's metric names and labels.
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface StorageMetrics {
   storageLatency: Histogram<"operation" | "type">;
@@ -12,6 +12,10 @@ export interface ApiserverMetrics extends StorageMetrics {
   requestDuration: Histogram<"verb" | "group" | "version" | "resource" | "subresource" | "scope" | "component">;
   watchEvents: Counter<"group" | "version" | "kind">;
   registeredWatchers: Counter<"group" | "version" | "kind">;
+  /** Requests answered 429 by max-in-flight, by request_kind (readOnly, mutating). */
+  droppedRequests: Counter<"request_kind">;
+  /** Requests being served now, by request_kind (readOnly, mutating). */
+  currentInflight: Gauge<"request_kind">;
 }
 
 export function newApiserverMetrics(): ApiserverMetrics {
@@ -43,6 +47,18 @@ export function newApiserverMetrics(): ApiserverMetrics {
       name: "apiserver_registered_watchers_total",
       help: "Number of watches started, by kind",
       labelNames: ["group", "version", "kind"],
+      registers: [registry],
+    }),
+    droppedRequests: new Counter({
+      name: "apiserver_dropped_requests_total",
+      help: "Number of requests dropped with 'Try again later' response",
+      labelNames: ["request_kind"],
+      registers: [registry],
+    }),
+    currentInflight: new Gauge({
+      name: "apiserver_current_inflight_requests",
+      help: "Maximal number of currently used inflight request limit of this apiserver per request kind in last second.",
+      labelNames: ["request_kind"],
       registers: [registry],
     }),
     storageLatency: new Histogram({

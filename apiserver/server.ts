@@ -59,11 +59,57 @@ export interface ApiServerOptions {
   metrics?: ApiserverMetrics;
   /** Admission plugin settings; DEFAULT_ADMISSION_OPTIONS when absent. */
   admission?: AdmissionOptions;
+  /** Overload protection and connection timeouts; DEFAULT_SERVING_LIMITS for what is absent. */
+  limits?: Partial<ServingLimits>;
 }
+
+/**
+ * What keeps one apiserver process answering under load and against slow or stuck clients. The
+ * first three are kube-apiserver's flags of the same names; the rest are its http.Server settings.
+ */
+export interface ServingLimits {
+  /** --max-requests-inflight: non-mutating requests (get, list) served at once; 0 = no limit. */
+  maxRequestsInflight: number;
+  /** --max-mutating-requests-inflight: create, update, patch, delete served at once; 0 = no limit. */
+  maxMutatingRequestsInflight: number;
+  /** --request-timeout: a non-long-running request gets 504 Timeout after this; 0 = none. */
+  requestTimeoutMs: number;
+  /** A client must have sent its request headers within this (upstream's ReadHeaderTimeout, 32 s). */
+  headersTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (upstream's IdleTimeout, 90 s). */
+  keepAliveTimeoutMs: number;
+}
+
+export const DEFAULT_SERVING_LIMITS: ServingLimits = {
+  maxRequestsInflight: 400,
+  maxMutatingRequestsInflight: 200,
+  requestTimeoutMs: 60_000,
+  headersTimeoutMs: 32_000,
+  keepAliveTimeoutMs: 90_000,
+};
+
+/** Upstream's max-in-flight answer (its Retry-After is a constant 1 s). */
+const TOO_MANY_REQUESTS_MESSAGE = "Too many requests, please try again later.";
+const TOO_MANY_REQUESTS_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * After answering a request whose body was not read, Go's server reads up to 256 KiB of it to keep
+ * the connection (maxPostHandlerReadBytes); a longer or unknown remainder closes the connection.
+ */
+export const MAX_POST_HANDLER_READ_BYTES = 256 * 1024;
+/** How long a closing connection goes on reading (and dropping) what the client still sends, so its last response is not lost to a reset (Go's rstAvoidanceDelay is 500 ms). */
+const LINGER_MS = 1000;
+
+/** Verbs and subresources of long-running requests, exempt from max-in-flight and the request timeout (upstream's BasicLongRunningRequestCheck). */
+const LONG_RUNNING_VERBS = new Set(["watch", "proxy"]);
+const LONG_RUNNING_SUBRESOURCES = new Set(["attach", "exec", "proxy", "log", "portforward"]);
+const NON_MUTATING_VERBS = new Set(["get", "list", "watch"]);
 
 interface State {
   info?: RequestInfo;
   user?: UserInfo;
+  /** Long-running and mutating, as max-in-flight and the request timeout see the request. */
+  cls?: { longRunning: boolean; mutating: boolean };
 }
 
 const RESOURCE_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]);
@@ -78,16 +124,22 @@ export class ApiServer {
   private readonly upgraded = new Set<Duplex>();
   private readonly stopping = new AbortController();
   private ready = false;
+  readonly limits: ServingLimits;
+  /** Requests being served now, by kind (max-in-flight). */
+  private inflight = { readOnly: 0, mutating: 0 };
 
   constructor(private readonly opts: ApiServerOptions) {
     this.metrics = opts.metrics ?? newApiserverMetrics();
     this.log = opts.log ?? newLogger("apiserver");
+    this.limits = { ...DEFAULT_SERVING_LIMITS, ...opts.limits };
     this.registry = new Registry(opts.backend, this.metrics, undefined, opts.admission);
     this.app = new Koa<State>();
     this.app.proxy = false;
     this.app.silent = true;
     this.app.use((ctx, next) => this.instrument(ctx, next));
+    this.app.use((ctx, next) => this.timeout(ctx, next));
     this.app.use((ctx, next) => this.authenticate(ctx, next));
+    this.app.use((ctx, next) => this.maxInflight(ctx, next));
     this.app.use((ctx) => this.route(ctx));
   }
 
@@ -95,11 +147,20 @@ export class ApiServer {
   async start(port: number, host = "127.0.0.1"): Promise<number> {
     await this.registry.start();
     this.ready = true;
-    const handler = this.app.callback();
-    this.server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
-    this.server.keepAliveTimeout = 65_000;
-    this.server.headersTimeout = 70_000;
-    this.server.requestTimeout = 0; // watches and log follows are long-lived
+    const koa = this.app.callback();
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      guardUnreadBody(req, res);
+      void koa(req, res);
+    };
+    const { headersTimeoutMs, keepAliveTimeoutMs, requestTimeoutMs } = this.limits;
+    // Node checks header and request deadlines every connectionsCheckingInterval (30 s by default).
+    const serverOpts: http.ServerOptions = { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeoutMs / 4))) };
+    this.server = this.opts.tls ? https.createServer({ ...serverOpts, cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(serverOpts, handler);
+    this.server.keepAliveTimeout = keepAliveTimeoutMs;
+    this.server.headersTimeout = requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs;
+    // The time to receive a whole request (headers and body). Watches and log follows are
+    // long-lived responses, not requests: they are not limited by this.
+    this.server.requestTimeout = requestTimeoutMs;
     this.server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(handler, req, socket, head));
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
@@ -181,6 +242,66 @@ export class ApiServer {
     ctx.type = "application/json";
     ctx.body = JSON.stringify(err.toStatus());
     if (err.code === 401) ctx.set("WWW-Authenticate", 'Bearer realm="kubelab"');
+    // As upstream's response writers: a Status with retryAfterSeconds also says so in the header.
+    if (err.details?.retryAfterSeconds) ctx.set("Retry-After", String(err.details.retryAfterSeconds));
+  }
+
+  /**
+   * --request-timeout, as upstream's WithTimeoutForNonLongRunningRequests: a request that has not
+   * answered in time gets 504 Timeout; what its handler does afterwards is dropped (a write it
+   * started may still complete, as upstream).
+   */
+  private async timeout(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
+    const ms = this.limits.requestTimeoutMs;
+    if (ms <= 0 || requestClass(ctx).longRunning) return next();
+    let timer: NodeJS.Timeout | undefined;
+    const work = next();
+    const expired = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)));
+    try {
+      const r = await Promise.race([work.then(() => "done" as const), expired]);
+      if (r === "done") return;
+    } finally {
+      clearTimeout(timer);
+    }
+    work.catch((e: unknown) => this.log.warn({ err: e, path: ctx.path, method: ctx.method }, "post-timeout activity failed"));
+    this.log.warn({ path: ctx.path, method: ctx.method, timeoutMs: ms }, "request timed out");
+    const res = ctx.res;
+    ctx.respond = false;
+    if (res.headersSent) {
+      // Part of the answer is out: the connection is the only way left to say it failed.
+      res.destroy();
+      return;
+    }
+    const status = new ApiError(504, "Timeout", "Timeout: request did not complete within the allotted timeout", {}).toStatus();
+    res.statusCode = 504;
+    res.setHeader("Content-Type", "application/json");
+    res.end(JSON.stringify(status));
+  }
+
+  /**
+   * --max-requests-inflight / --max-mutating-requests-inflight, as upstream's WithMaxInFlightLimit:
+   * past the limit a request is answered 429 with Retry-After at once. Long-running requests
+   * (watches, logs, exec) are not counted. Unlike upstream, system:masters is not exempt: every
+   * kubelab component runs as it, so the exemption would switch the protection off.
+   */
+  private async maxInflight(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
+    const cls = requestClass(ctx);
+    if (cls.longRunning) return next();
+    const kind = cls.mutating ? "mutating" : "readOnly";
+    const limit = cls.mutating ? this.limits.maxMutatingRequestsInflight : this.limits.maxRequestsInflight;
+    if (limit <= 0) return next();
+    if (this.inflight[kind] >= limit) {
+      this.metrics.droppedRequests.inc({ request_kind: kind });
+      throw new ApiError(429, "TooManyRequests", TOO_MANY_REQUESTS_MESSAGE, { retryAfterSeconds: TOO_MANY_REQUESTS_RETRY_AFTER_SECONDS });
+    }
+    this.inflight[kind]++;
+    this.metrics.currentInflight.set({ request_kind: kind }, this.inflight[kind]);
+    try {
+      await next();
+    } finally {
+      this.inflight[kind]--;
+      this.metrics.currentInflight.set({ request_kind: kind }, this.inflight[kind]);
+    }
   }
 
   private async authenticate(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
@@ -357,4 +478,64 @@ function closeSignal(ctx: Koa.Context): AbortSignal {
   };
   ctx.res.once("close", onClose);
   return ac.signal;
+}
+
+/** Whether a request is long-running (watch, log, exec...) and whether it mutates; computed once per request. */
+function requestClass(ctx: Koa.ParameterizedContext<State>): { longRunning: boolean; mutating: boolean } {
+  if (ctx.state.cls) return ctx.state.cls;
+  const info = parseRequestInfo(ctx.method, ctx.path, new URLSearchParams(ctx.querystring));
+  const longRunning = info.isResourceRequest && (LONG_RUNNING_VERBS.has(info.verb) || LONG_RUNNING_SUBRESOURCES.has(info.subresource));
+  return (ctx.state.cls = { longRunning, mutating: !NON_MUTATING_VERBS.has(info.verb) });
+}
+
+/**
+ * Keeps an early answer from poisoning its keep-alive connection. When a response starts while the
+ * request's body has not all arrived (a 413, a 401 or 429 before the body was read, a 415 or 400 on a
+ * header...), the rest of the body is still on its way on the same connection. A remainder of at
+ * most MAX_POST_HANDLER_READ_BYTES that nobody started reading is drained by Node after the
+ * response and the connection is kept; any other is answered with `Connection: close`, and the
+ * connection is closed after the response, as Go's server does after a MaxBytesReader error. The
+ * close lingers: the server half-closes and goes on reading (and dropping) what the client still
+ * sends for a moment, so that the client reads the answer instead of a connection reset.
+ */
+function guardUnreadBody(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const writeHead = res.writeHead;
+  // writeHead is where every response's headers are fixed (koa's, and each handler's own).
+  res.writeHead = function (this: http.ServerResponse, ...args: Parameters<http.ServerResponse["writeHead"]>) {
+    res.writeHead = writeHead;
+    if (bodyStillArriving(req) && !drainable(req)) closeAfterResponse(req, res);
+    return writeHead.apply(this, args);
+  } as http.ServerResponse["writeHead"];
+}
+
+function bodyStillArriving(req: http.IncomingMessage): boolean {
+  if (req.complete) return false;
+  const te = req.headers["transfer-encoding"];
+  const cl = req.headers["content-length"];
+  return te !== undefined || (cl !== undefined && cl !== "0");
+}
+
+/** A declared remainder small enough to read and drop, that no handler began to read. */
+function drainable(req: http.IncomingMessage): boolean {
+  const cl = req.headers["content-length"];
+  if (cl === undefined || req.headers["transfer-encoding"] !== undefined) return false;
+  const started = req.readableFlowing !== null || (req as { _consuming?: boolean })._consuming === true;
+  return !started && Number(cl) <= MAX_POST_HANDLER_READ_BYTES;
+}
+
+function closeAfterResponse(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.setHeader("Connection", "close");
+  res.shouldKeepAlive = false;
+  const socket = req.socket;
+  // Node ends the connection after the response with socket.destroySoon(): end (FIN), then destroy
+  // as soon as the writes are out. Destroying with the client's data still arriving sends a reset,
+  // which can discard the answer before the client reads it; linger instead.
+  socket.destroySoon = function lingeringClose(this: Socket) {
+    req.resume(); // drop the rest of the body (a handler that stopped reading may have paused it)
+    this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once("close", () => clearTimeout(timer));
+    this.once("end", () => this.destroy());
+  };
 }

@@ -17,8 +17,33 @@ const HELP = `usage: kubelab apiserver [flags]
   --insecure-serving         serve plain HTTP without authentication (tests and debugging only)
   --default-not-ready-toleration-seconds N    tolerationSeconds of the not-ready:NoExecute toleration
                              added to pods that have none (default 300)
-  --default-unreachable-toleration-seconds N  the same for unreachable:NoExecute (default 300)`;
+  --default-unreachable-toleration-seconds N  the same for unreachable:NoExecute (default 300)
+  --max-requests-inflight N  non-mutating requests served at once; more are answered 429 with
+                             Retry-After (default 400; 0: no limit)
+  --max-mutating-requests-inflight N  the same for create, update, patch and delete (default 200)
+  --request-timeout D        a request that has not answered by then gets 504 Timeout; watches,
+                             logs and exec are exempt (default 1m0s; 0: none)`;
 
+/** A Go duration as kube-apiserver's flags take them: "1m0s", "90s", "1.5s", "500ms", "0". */
+export function parseGoDuration(flag: string, v: string): number {
+  const text = v.trim();
+  if (text === "0") return 0;
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, "µs": 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/y;
+  let total = 0;
+  let pos = 0;
+  while (pos < text.length) {
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (!m) throw new CliError(`--${flag} must be a duration like 1m0s, 30s or 500ms, got "${v}"`, 2);
+    total += Number(m[1]) * unit[m[2]];
+    pos = re.lastIndex;
+  }
+  if (text === "") throw new CliError(`--${flag} must be a duration like 1m0s, 30s or 500ms, got "${v}"`, 2);
+  return Math.round(total);
+}
+
+/** A non-negative integer flag (seconds, counts). */
 function parseSeconds(flag: string, v: string): number {
   const n = Number(v);
   if (v.trim() === "" || !Number.isInteger(n) || n < 0) throw new CliError(`--${flag} must be a non-negative integer, got "${v}"`, 2);
@@ -38,6 +63,9 @@ export async function runApiserver(argv: string[]): Promise<void> {
       "insecure-serving": { type: "boolean", default: false },
       "default-not-ready-toleration-seconds": { type: "string", default: "300" },
       "default-unreachable-toleration-seconds": { type: "string", default: "300" },
+      "max-requests-inflight": { type: "string", default: "400" },
+      "max-mutating-requests-inflight": { type: "string", default: "200" },
+      "request-timeout": { type: "string", default: "1m0s" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -57,6 +85,11 @@ export async function runApiserver(argv: string[]): Promise<void> {
     defaultNotReadyTolerationSeconds: parseSeconds("default-not-ready-toleration-seconds", values["default-not-ready-toleration-seconds"]!),
     defaultUnreachableTolerationSeconds: parseSeconds("default-unreachable-toleration-seconds", values["default-unreachable-toleration-seconds"]!),
   };
+  const limits = {
+    maxRequestsInflight: parseSeconds("max-requests-inflight", values["max-requests-inflight"]!),
+    maxMutatingRequestsInflight: parseSeconds("max-mutating-requests-inflight", values["max-mutating-requests-inflight"]!),
+    requestTimeoutMs: parseGoDuration("request-timeout", values["request-timeout"]!),
+  };
   const log = newLogger("apiserver");
   const backend = await openBackend(values.storage!).catch((e: Error) => {
     throw new CliError(`cannot open storage ${values.storage}: ${e.message}`);
@@ -65,6 +98,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
     backend,
     log,
     admission,
+    limits,
     tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8") },
     authenticators: insecure ? [] : [TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
   });

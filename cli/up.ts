@@ -11,6 +11,7 @@ import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
 import { ensurePki } from "./pki.ts";
 import { Supervisor, type ComponentState } from "./supervisor.ts";
+import { cleanDeadCluster, hasHostState } from "./hoststate.ts";
 import { parseDuration } from "./component.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 
@@ -28,7 +29,9 @@ const HELP = `usage: kubelab up [flags]
   --cluster-cidr C   simulated pod addresses, split between the zones' pools (default 127.64.0.0/10)
   --node-monitor-grace-period D               node lifecycle controller (default 50s)
   --default-not-ready-toleration-seconds N    added to every pod by admission (default 300)
-  --default-unreachable-toleration-seconds N  added to every pod by admission (default 300)`;
+  --default-unreachable-toleration-seconds N  added to every pod by admission (default 300)
+  --max-requests-inflight N, --max-mutating-requests-inflight N, --request-timeout D
+                     the apiserver's overload protection (defaults 400, 200, 1m0s)`;
 
 /** What `up` records about itself so that `down` and `status` can find it. */
 export interface UpState {
@@ -143,6 +146,9 @@ export async function runUp(argv: string[]): Promise<void> {
       "node-monitor-grace-period": { type: "string" },
       "default-not-ready-toleration-seconds": { type: "string" },
       "default-unreachable-toleration-seconds": { type: "string" },
+      "max-requests-inflight": { type: "string" },
+      "max-mutating-requests-inflight": { type: "string" },
+      "request-timeout": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -164,8 +170,11 @@ export async function runUp(argv: string[]): Promise<void> {
   const nodesPerZone = intFlag("nodes-per-zone", values["nodes-per-zone"] ?? (runtime === "sim" ? "2" : "1"), 0);
   const zoneCIDRs = splitCIDR(values["cluster-cidr"]!, zones.length);
   if (values["node-monitor-grace-period"] !== undefined) parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]);
-  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds"] as const) {
+  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight"] as const) {
     if (values[f] !== undefined) intFlag(f, values[f], 0);
+  }
+  if (values["request-timeout"] !== undefined && !/^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/.test(values["request-timeout"].trim())) {
+    throw new CliError(`--request-timeout must be a duration like 1m0s, 30s or 500ms, got "${values["request-timeout"]}"`, 2);
   }
 
   mkdirSync(join(dataDir, "logs"), { recursive: true });
@@ -175,6 +184,11 @@ export async function runUp(argv: string[]): Promise<void> {
   }
 
   const log = newLogger("up");
+  if (prev || hasHostState(dataDir)) {
+    // The previous `up` here died without its cleanup (SIGKILL, a crash): finish it first.
+    const removed = await cleanDeadCluster(dataDir, prev, log);
+    if (removed.length > 0) log.warn({ dataDir, removed }, "cleaned up what a dead kubelab left in this data dir");
+  }
   const pki = ensurePki(join(dataDir, "pki"), values["tls-san"] ?? []);
   const kubeconfig = join(dataDir, "kubeconfig");
   const state: UpState = { pid: process.pid, port, storage, kubeconfig, components: [] };
@@ -183,15 +197,21 @@ export async function runUp(argv: string[]): Promise<void> {
   save();
 
   let containerd: ContainerdHost | undefined;
+  let containerdStarting: Promise<ContainerdHost> | undefined;
   let stopping = false;
+  // Ctrl-C signals the whole process group and harnesses SIGTERM all of it, so the components get
+  // the signal too; a second one (tsx relays each, impatient users press twice) must not abandon the
+  // cleanup. Ordered and bounded: components (SIGKILL after 5 s), then the sandboxes, containerd and
+  // the host state (cleanupContainerdHost bounds each step and needs no live containerd).
   const stop = async (why: string, code = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ why }, "stopping the cluster");
-    await sup.stop();
-    if (containerd) {
+    await sup.stop(5_000);
+    const host = containerd ?? (await containerdStarting?.catch(() => undefined));
+    if (host) {
       try {
-        await containerd.stop();
+        await host.stop();
       } catch (e) {
         log.error({ err: (e as Error).message }, "containerd cleanup failed");
         code = code || 1;
@@ -201,11 +221,11 @@ export async function runUp(argv: string[]): Promise<void> {
     process.stdout.write("kubelab stopped.\n");
     process.exit(code);
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => void stop(sig));
+  process.stdout.on("error", () => {}); // a closed terminal or pipe must not cut the cleanup short
 
   const admission: string[] = [];
-  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds"] as const) {
+  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight", "request-timeout"] as const) {
     if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
   }
   sup.start({
@@ -280,11 +300,14 @@ export async function runUp(argv: string[]): Promise<void> {
     nodesLine = `${zones.length * nodesPerZone} simulated nodes in ${zones.join(", ")} (region ${values.region})`;
   } else if (nodesPerZone > 0) {
     try {
-      // Another kubelab's containerd may hold the bridge for a while (e.g. a test suite): wait our turn.
+      // A bridge held by a dead kubelab is reclaimed at once; one held by a live one is an error naming it.
       const { startContainerd } = await import("../kubelet/runtime/containerd.ts");
-      containerd = await startContainerd({ dataDir, log, waitForBridgeMs: 120_000 });
+      containerdStarting = startContainerd({ dataDir, log });
+      containerd = await containerdStarting;
+      if (stopping) return; // a signal came while containerd started: stop() owns it now
       state.containerd = { pid: containerd.pid, socket: containerd.socket };
     } catch (e) {
+      process.stderr.write(`kubelab: ${(e as Error).message}\n`);
       await stop(`containerd did not start: ${(e as Error).message}`, 1);
       return;
     }

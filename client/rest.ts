@@ -33,6 +33,36 @@ export interface RestClientOptions extends RestConfig {
    * bursts (e.g. a kubelet's events for many pods at once) from paying a TLS handshake each.
    */
   maxConnections?: number;
+  /**
+   * Retries of a request answered 429, or 5xx with a Retry-After header (the apiserver shedding
+   * load), each after the Retry-After seconds; default 10, as client-go. 0: no retries.
+   */
+  maxRetries?: number;
+  /** Waits; injectable for tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+/** client-go's rule (checkWait): 429, or any 5xx, with an integer Retry-After header in seconds. */
+export function retryAfterMs(code: number, header: string | string[] | undefined): number | undefined {
+  if (code !== 429 && (code < 500 || code > 599)) return undefined;
+  const v = Array.isArray(header) ? header[0] : header;
+  if (v === undefined || !/^\s*\d+\s*$/.test(v)) return undefined;
+  return Number(v) * 1000;
+}
+
+function sleepFor(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** The Content-Type each patch type is sent with. */
@@ -217,11 +247,28 @@ export class RestClient implements Client {
 
   /** Sends a request and parses the JSON response; error responses reject with a ClientError. */
   async requestJSON<R = unknown>(spec: RequestSpec): Promise<R> {
-    const res = await this.send(spec);
+    const res = await this.sendWithRetry(spec);
     const text = await readBody(res);
     const code = res.statusCode ?? 0;
     if (code < 200 || code >= 300) throw errorFromResponse(code, text);
     return (text ? JSON.parse(text) : undefined) as R;
+  }
+
+  /**
+   * send(), retried as client-go retries: when the answer is 429 (or 5xx) with Retry-After, wait
+   * that long — with up to 50% jitter, so a crowd turned away together does not come back together —
+   * and send again, up to maxRetries times. Then the last answer is returned, whatever it is.
+   */
+  async sendWithRetry(spec: RequestSpec): Promise<http.IncomingMessage> {
+    const max = this.opts.maxRetries ?? 10;
+    const sleep = this.opts.sleep ?? sleepFor;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.send(spec);
+      const wait = retryAfterMs(res.statusCode ?? 0, res.headers["retry-after"]);
+      if (wait === undefined || attempt >= max) return res;
+      res.resume(); // the Status of the refusal is not needed
+      await sleep(wait * (1 + Math.random() / 2), spec.signal);
+    }
   }
 
   /** Starts a request and resolves with the response once its headers arrive. */
@@ -293,7 +340,7 @@ class RestResourceClient<T extends KubeObject> implements ResourceClient<T> {
         if (signal.aborted) return;
         let res: http.IncomingMessage;
         try {
-          res = await rc.send({ method: "GET", path, query: { ...listQuery(opts), watch: "true" }, signal });
+          res = await rc.sendWithRetry({ method: "GET", path, query: { ...listQuery(opts), watch: "true" }, signal });
         } catch (e) {
           if (signal.aborted) return;
           throw e;
