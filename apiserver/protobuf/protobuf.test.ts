@@ -84,8 +84,11 @@ describe("kubectl 1.32 fixtures (testdata/record.ts)", () => {
     .map((f) => f.slice(0, -".json".length));
 
   it("has captures for every required kubectl create command", () => {
-    for (const required of ["namespace", "configmap", "secret", "deployment", "service", "job", "serviceaccount"]) {
-      expect(names).toContain(required);
+    const required = ["namespace", "configmap", "secret", "secret-docker-registry", "secret-tls", "deployment", "service",
+      "service-nodeport", "service-loadbalancer", "service-externalname", "job", "cronjob", "serviceaccount", "ingress",
+      "priorityclass", "poddisruptionbudget", "quota"];
+    for (const name of required) {
+      expect(names).toContain(name);
     }
   });
 
@@ -132,6 +135,28 @@ describe("kubectl 1.32 fixtures (testdata/record.ts)", () => {
       apiVersion: "batch/v1",
       kind: "Job",
       spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "j1", image: "busybox", command: ["echo", "hi"] }] } } },
+    });
+  });
+
+  it("priorityclass, pdb, quota, ingress: the fields kubectl set", () => {
+    const pc = decodeProtobufObject(fixture("priorityclass.bin"));
+    expect(pc).toMatchObject({ apiVersion: "scheduling.k8s.io/v1", kind: "PriorityClass", value: 1000, description: "high priority", preemptionPolicy: "Never" });
+    expect(pc).not.toHaveProperty("globalDefault"); // bool,omitempty (Go wrote the false on the wire)
+    expect(decodeProtobufObject(fixture("poddisruptionbudget.bin"))).toMatchObject({
+      spec: { minAvailable: "50%", selector: { matchLabels: { app: "web" } } },
+    });
+    expect(decodeProtobufObject(fixture("poddisruptionbudget-max.bin"))).toMatchObject({ spec: { maxUnavailable: 0 } }); // *IntOrString
+    expect(decodeProtobufObject(fixture("quota.bin"))).toMatchObject({
+      spec: { hard: { pods: "3", "requests.cpu": "1", "limits.memory": "2Gi" }, scopes: ["NotTerminating"] },
+    });
+    expect(decodeProtobufObject(fixture("ingress.bin"))).toMatchObject({
+      metadata: { annotations: { a: "b" } },
+      spec: {
+        ingressClassName: "nginx",
+        defaultBackend: { service: { name: "defsvc", port: { name: "http" } } },
+        rules: [{ host: "foo.com", http: { paths: [{ path: "/bar", pathType: "Prefix", backend: { service: { name: "svc1", port: { number: 8080 } } } }] } }],
+        tls: [{ hosts: ["foo.com"], secretName: "my-cert" }],
+      },
     });
   });
 

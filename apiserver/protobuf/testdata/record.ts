@@ -7,7 +7,7 @@
 // Writes <name>.bin (raw request body, starts with "k8s\0") and <name>.json (kubectl's client-side JSON)
 // next to this file. Needs `kubectl` on PATH (the gcloud dispatcher picks 1.32 from /version below).
 
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -37,8 +37,12 @@ const resourceLists: Record<string, { resources: Array<{ name: string; kind: str
       { name: "secrets", kind: "Secret", namespaced: true },
       { name: "services", kind: "Service", namespaced: true },
       { name: "serviceaccounts", kind: "ServiceAccount", namespaced: true },
+      { name: "resourcequotas", kind: "ResourceQuota", namespaced: true },
     ],
   },
+  "/apis/networking.k8s.io/v1": { resources: [{ name: "ingresses", kind: "Ingress", namespaced: true }] },
+  "/apis/scheduling.k8s.io/v1": { resources: [{ name: "priorityclasses", kind: "PriorityClass", namespaced: false }] },
+  "/apis/policy/v1": { resources: [{ name: "poddisruptionbudgets", kind: "PodDisruptionBudget", namespaced: true }] },
   "/apis/apps/v1": { resources: [{ name: "deployments", kind: "Deployment", namespaced: true }] },
   "/apis/batch/v1": {
     resources: [
@@ -49,6 +53,7 @@ const resourceLists: Record<string, { resources: Array<{ name: string; kind: str
 };
 
 // State for the drain scenario: one node, one unmanaged pod on it, deleted by the DELETE fallback.
+// (With pods/eviction in discovery, kubectl 1.32 POSTs its policy/v1 Eviction as JSON, not protobuf.)
 let podDeleted = false;
 const node = { apiVersion: "v1", kind: "Node", metadata: { name: "n1", uid: "node-uid", resourceVersion: "1" }, spec: {} };
 const pod = {
@@ -126,7 +131,8 @@ const server = http.createServer((req, res) => {
         versions: [{ groupVersion: `${name}/v1`, version: "v1" }],
         preferredVersion: { groupVersion: `${name}/v1`, version: "v1" },
       });
-      return send(res, 200, { kind: "APIGroupList", apiVersion: "v1", groups: [group("apps"), group("batch")] });
+      const groups = Object.keys(resourceLists).filter((p) => p.startsWith("/apis/")).map((p) => p.split("/")[2] ?? "");
+      return send(res, 200, { kind: "APIGroupList", apiVersion: "v1", groups: groups.map(group) });
     }
     const list = resourceLists[path];
     if (list) {
@@ -177,6 +183,11 @@ function kubectl(port: number, args: string[]): Promise<{ code: number; stdout: 
   });
 }
 
+// a throwaway self-signed pair for `create secret tls`
+const certDir = mkdtempSync(join(tmpdir(), "record-tls-"));
+execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=record.example.com",
+  "-keyout", join(certDir, "tls.key"), "-out", join(certDir, "tls.crt")], { stdio: "ignore" });
+
 /** name -> kubectl create arguments (after "create"). */
 const creates: Record<string, string[]> = {
   namespace: ["namespace", "ns1"],
@@ -194,6 +205,14 @@ const creates: Record<string, string[]> = {
   job: ["job", "j1", "--image=busybox", "--", "echo", "hi"],
   serviceaccount: ["serviceaccount", "sa1"],
   cronjob: ["cronjob", "cj1", "--image=busybox", "--schedule=*/5 * * * *", "--", "date"],
+  "secret-tls": ["secret", "tls", "tls1", `--cert=${join(certDir, "tls.crt")}`, `--key=${join(certDir, "tls.key")}`],
+  "service-loadbalancer": ["service", "loadbalancer", "lb1", "--tcp=443:8443"],
+  "service-externalname": ["service", "externalname", "ext1", "--external-name=db.example.com", "--tcp=5432"],
+  ingress: ["ingress", "ing1", "--class=nginx", "--rule=foo.com/bar*=svc1:8080,tls=my-cert", "--default-backend=defsvc:http", "--annotation=a=b"],
+  priorityclass: ["priorityclass", "high", "--value=1000", "--global-default=false", "--description=high priority", "--preemption-policy=Never"],
+  poddisruptionbudget: ["poddisruptionbudget", "pdb1", "--selector=app=web", "--min-available=50%"],
+  "poddisruptionbudget-max": ["poddisruptionbudget", "pdb2", "--selector=app=db", "--max-unavailable=0"],
+  quota: ["quota", "q1", "--hard=pods=3,requests.cpu=1,limits.memory=2Gi", "--scopes=NotTerminating"],
 };
 
 async function main(): Promise<void> {
