@@ -147,6 +147,28 @@ function defaultDaemonSet(obj: Rec): void {
   defaultPodTemplate(spec.template);
 }
 
+/** SetDefaults_StatefulSet, with MaxUnavailableStatefulSet on (maxUnavailable 1); claim templates as PVCs. */
+function defaultStatefulSet(obj: Rec): void {
+  const spec = ensure(obj, "spec");
+  def(spec, "podManagementPolicy", "OrderedReady");
+  const strategy = ensure(spec, "updateStrategy");
+  if (strategy.type === undefined || strategy.type === null || strategy.type === "") {
+    strategy.type = "RollingUpdate";
+    ensure(strategy, "rollingUpdate");
+  }
+  if (strategy.type === "RollingUpdate" && isRec(strategy.rollingUpdate)) {
+    def(strategy.rollingUpdate, "partition", 0);
+    def(strategy.rollingUpdate, "maxUnavailable", 1);
+  }
+  const policy = ensure(spec, "persistentVolumeClaimRetentionPolicy");
+  if (!policy.whenDeleted) policy.whenDeleted = "Retain";
+  if (!policy.whenScaled) policy.whenScaled = "Retain";
+  def(spec, "replicas", 1);
+  def(spec, "revisionHistoryLimit", 10);
+  defaultPodTemplate(spec.template);
+  for (const claim of arr(spec.volumeClaimTemplates)) if (isRec(claim)) defaultPersistentVolumeClaim(claim);
+}
+
 function defaultReplicaSet(obj: Rec): void {
   const spec = ensure(obj, "spec");
   def(spec, "replicas", 1);
@@ -178,6 +200,16 @@ function defaultJob(obj: Rec): void {
     }
   }
   defaultPodTemplate(spec.template);
+}
+
+/** SetDefaults_CronJob, and the pod defaults of its job template (SetDefaults_Job is for Jobs only). */
+function defaultCronJob(obj: Rec): void {
+  const spec = ensure(obj, "spec");
+  if (spec.concurrencyPolicy === undefined || spec.concurrencyPolicy === null || spec.concurrencyPolicy === "") spec.concurrencyPolicy = "Allow";
+  def(spec, "suspend", false);
+  def(spec, "successfulJobsHistoryLimit", 3);
+  def(spec, "failedJobsHistoryLimit", 1);
+  defaultPodTemplate(rec(rec(spec.jobTemplate).spec).template);
 }
 
 /**
@@ -312,11 +344,17 @@ export function applyDefaults(obj: KubeObject): void {
     case "apps/v1/ReplicaSet":
       defaultReplicaSet(o);
       break;
+    case "apps/v1/StatefulSet":
+      defaultStatefulSet(o);
+      break;
     case "apps/v1/DaemonSet":
       defaultDaemonSet(o);
       break;
     case "batch/v1/Job":
       defaultJob(o);
+      break;
+    case "batch/v1/CronJob":
+      defaultCronJob(o);
       break;
     case "discovery.k8s.io/v1/EndpointSlice":
       defaultEndpointSlice(o);

@@ -435,6 +435,35 @@ const HANDLERS: Record<string, TableHandler> = {
       };
     },
   },
+  "apps/statefulsets": {
+    columns: [NAME, col("Ready", "string", "Number of the pod with ready state"), AGE, CONTAINERS, IMAGES],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      const [names, images] = containerCells(spec.template);
+      return { cells: [nameOf(o), `${num(obj(o.status).readyReplicas)}/${num(spec.replicas, 1)}`, since(meta(o).creationTimestamp, now), names, images] };
+    },
+  },
+  "apps/controllerrevisions": {
+    columns: [
+      NAME,
+      col("Controller", "string", "Controller of the object"),
+      col("Revision", "string", "Revision indicates the revision of the state represented by Data."),
+      AGE,
+    ],
+    print: (o, now) => {
+      // formatResourceName with kind: "statefulset.apps/web", as upstream's printControllerRevision.
+      const refs = Array.isArray(meta(o).ownerReferences) ? (meta(o).ownerReferences as unknown[]) : [];
+      const ref = refs.map(obj).find((r) => r.controller === true);
+      let controller = "<none>";
+      if (ref) {
+        const apiVersion = typeof ref.apiVersion === "string" ? ref.apiVersion : "";
+        const group = apiVersion.includes("/") ? apiVersion.slice(0, apiVersion.lastIndexOf("/")) : "";
+        const kind = typeof ref.kind === "string" ? ref.kind : "";
+        controller = kind ? `${(group ? `${kind}.${group}` : kind).toLowerCase()}/${String(ref.name ?? "")}` : String(ref.name ?? "");
+      }
+      return { cells: [nameOf(o), controller, num(o.revision), since(meta(o).creationTimestamp, now)] };
+    },
+  },
   "/nodes": {
     columns: [
       NAME,
@@ -474,6 +503,61 @@ const HANDLERS: Record<string, TableHandler> = {
       col("Selector", "string", DOC["JobSpec.selector"], wide),
     ],
     print: printJob,
+  },
+  "batch/cronjobs": {
+    columns: [
+      NAME,
+      col("Schedule", "string", "The schedule in Cron format, see https://en.wikipedia.org/wiki/Cron."),
+      col(
+        "Timezone",
+        "string",
+        "The time zone name for the given schedule, see https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will default to the time zone of the kube-controller-manager process.",
+      ),
+      col("Suspend", "boolean", "This flag tells the controller to suspend subsequent executions, it does not apply to already started executions.  Defaults to false."),
+      col("Active", "integer", "A list of pointers to currently running jobs."),
+      col("Last Schedule", "string", "Information when was the last time the job was successfully scheduled."),
+      AGE,
+      CONTAINERS,
+      IMAGES,
+      col("Selector", "string", DOC["JobSpec.selector"], wide),
+    ],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      const status = obj(o.status);
+      const jobSpec = obj(obj(spec.jobTemplate).spec);
+      const [names, images] = containerCells(jobSpec.template);
+      const last = status.lastScheduleTime;
+      return {
+        cells: [
+          nameOf(o),
+          str(spec.schedule),
+          optStr(spec.timeZone) ?? "<none>",
+          typeof spec.suspend === "boolean" ? (spec.suspend ? "True" : "False") : "<unset>",
+          arr(status.active).length,
+          last ? since(last, now) : "<none>",
+          since(meta(o).creationTimestamp, now),
+          names,
+          images,
+          formatLabelSelector(jobSpec.selector),
+        ],
+      };
+    },
+  },
+  "policy/poddisruptionbudgets": {
+    columns: [
+      NAME,
+      col("Min Available", "string", "The minimum number of pods that must be available."),
+      col("Max Unavailable", "string", "The maximum number of pods that may be unavailable."),
+      col("Allowed Disruptions", "integer", "Calculated number of pods that may be disrupted at this time."),
+      AGE,
+    ],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      const intOrString = (v: unknown): string => (typeof v === "number" || typeof v === "string" ? String(v) : "N/A");
+      return {
+        cells: [nameOf(o), intOrString(spec.minAvailable), intOrString(spec.maxUnavailable), num(obj(o.status).disruptionsAllowed), since(meta(o).creationTimestamp, now)],
+      };
+    },
   },
   "/events": {
     columns: [

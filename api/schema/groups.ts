@@ -1,9 +1,9 @@
 // Schemas of the named groups: apps, batch, networking.k8s.io, coordination.k8s.io,
 // discovery.k8s.io, storage.k8s.io, policy, autoscaling.
 
-import { arr, bool, int32, int64, intOrString, map, microtime, obj, str, time } from "./schema.ts";
-import { DeleteOptions, LabelSelector } from "./meta.ts";
-import { ObjectReference, PodTemplateSpec, TopologySelectorTerm, TypedLocalObjectReference } from "./core.ts";
+import { arr, bool, free, int32, int64, intOrString, map, microtime, obj, str, time } from "./schema.ts";
+import { Condition, DeleteOptions, LabelSelector, ObjectMeta } from "./meta.ts";
+import { ObjectReference, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PodTemplateSpec, TopologySelectorTerm, TypedLocalObjectReference } from "./core.ts";
 
 // ---------------------------------------------------------------------------------------------
 // apps/v1
@@ -102,6 +102,52 @@ export const DaemonSetStatus = obj("v1.DaemonSetStatus", {
   conditions: arr(DaemonSetCondition),
 });
 
+export const RollingUpdateStatefulSetStrategy = obj("v1.RollingUpdateStatefulSetStrategy", { partition: int32, maxUnavailable: intOrString });
+
+export const StatefulSetUpdateStrategy = obj("v1.StatefulSetUpdateStrategy", { type: str, rollingUpdate: RollingUpdateStatefulSetStrategy });
+
+export const StatefulSetPersistentVolumeClaimRetentionPolicy = obj("v1.StatefulSetPersistentVolumeClaimRetentionPolicy", { whenDeleted: str, whenScaled: str });
+
+export const StatefulSetOrdinals = obj("v1.StatefulSetOrdinals", { start: int32 });
+
+/** A volumeClaimTemplates item: a whole PersistentVolumeClaim object. */
+export const PersistentVolumeClaimObject = obj("v1.PersistentVolumeClaim", {
+  apiVersion: str,
+  kind: str,
+  metadata: ObjectMeta,
+  spec: PersistentVolumeClaimSpec,
+  status: PersistentVolumeClaimStatus,
+});
+
+export const StatefulSetSpec = obj("v1.StatefulSetSpec", {
+  replicas: int32,
+  selector: LabelSelector,
+  template: PodTemplateSpec,
+  volumeClaimTemplates: arr(PersistentVolumeClaimObject),
+  serviceName: str,
+  podManagementPolicy: str,
+  updateStrategy: StatefulSetUpdateStrategy,
+  revisionHistoryLimit: int32,
+  minReadySeconds: int32,
+  persistentVolumeClaimRetentionPolicy: StatefulSetPersistentVolumeClaimRetentionPolicy,
+  ordinals: StatefulSetOrdinals,
+});
+
+export const StatefulSetCondition = obj("v1.StatefulSetCondition", { type: str, status: str, lastTransitionTime: time, reason: str, message: str });
+
+export const StatefulSetStatus = obj("v1.StatefulSetStatus", {
+  observedGeneration: int64,
+  replicas: int32,
+  readyReplicas: int32,
+  currentReplicas: int32,
+  updatedReplicas: int32,
+  currentRevision: str,
+  updateRevision: str,
+  collisionCount: int32,
+  conditions: arr(StatefulSetCondition),
+  availableReplicas: int32,
+});
+
 // ---------------------------------------------------------------------------------------------
 // batch/v1
 
@@ -167,6 +213,41 @@ export const JobStatus = obj("v1.JobStatus", {
   failedIndexes: str,
   uncountedTerminatedPods: UncountedTerminatedPods,
   ready: int32,
+});
+
+export const JobTemplateSpec = obj("v1.JobTemplateSpec", { metadata: ObjectMeta, spec: JobSpec });
+
+export const CronJobSpec = obj("v1.CronJobSpec", {
+  schedule: str,
+  timeZone: str,
+  startingDeadlineSeconds: int64,
+  concurrencyPolicy: str,
+  suspend: bool,
+  jobTemplate: JobTemplateSpec,
+  successfulJobsHistoryLimit: int32,
+  failedJobsHistoryLimit: int32,
+});
+
+export const CronJobStatus = obj("v1.CronJobStatus", { active: arr(ObjectReference), lastScheduleTime: time, lastSuccessfulTime: time });
+
+// ---------------------------------------------------------------------------------------------
+// policy/v1
+
+export const PodDisruptionBudgetSpec = obj("v1.PodDisruptionBudgetSpec", {
+  minAvailable: intOrString,
+  selector: LabelSelector,
+  maxUnavailable: intOrString,
+  unhealthyPodEvictionPolicy: str,
+});
+
+export const PodDisruptionBudgetStatus = obj("v1.PodDisruptionBudgetStatus", {
+  observedGeneration: int64,
+  disruptedPods: map(time),
+  disruptionsAllowed: int32,
+  currentHealthy: int32,
+  desiredHealthy: int32,
+  expectedPods: int32,
+  conditions: arr(Condition),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -263,10 +344,13 @@ export const appsKinds = {
   Deployment: { spec: DeploymentSpec, status: DeploymentStatus },
   ReplicaSet: { spec: ReplicaSetSpec, status: ReplicaSetStatus },
   DaemonSet: { spec: DaemonSetSpec, status: DaemonSetStatus },
+  StatefulSet: { spec: StatefulSetSpec, status: StatefulSetStatus },
+  ControllerRevision: { data: free, revision: int64 },
 };
 
 export const batchKinds = {
   Job: { spec: JobSpec, status: JobStatus },
+  CronJob: { spec: CronJobSpec, status: CronJobStatus },
 };
 
 export const networkingKinds = {
@@ -300,6 +384,7 @@ export const schedulingKinds = {
 
 export const policyKinds = {
   Eviction: { deleteOptions: DeleteOptions },
+  PodDisruptionBudget: { spec: PodDisruptionBudgetSpec, status: PodDisruptionBudgetStatus },
 };
 
 export const autoscalingKinds = {

@@ -1,11 +1,11 @@
-// Validation of apps/v1 Deployments, ReplicaSets and DaemonSets and batch/v1 Jobs.
+// Validation of apps/v1 Deployments, ReplicaSets, DaemonSets, StatefulSets and ControllerRevisions and batch/v1 Jobs.
 
 import { JobControllerUidLabel, JobNameLabel, LegacyJobControllerUidLabel, LegacyJobNameLabel } from "../batch/v1.ts";
 import { intOrPercentValue } from "../intstr.ts";
 import { labelSelectorAsSelector, type Selector } from "../labels.ts";
 import type { FieldError } from "./field.ts";
 import { child, forbidden, invalid, key, notSupported, required } from "./field.ts";
-import { validateImmutableField, validateLabelSelector, validateNonnegative } from "./meta.ts";
+import { validateAnnotations, validateImmutableField, validateLabels, validateLabelSelector, validateNonnegative } from "./meta.ts";
 import { validatePodTemplateSpec } from "./pod.ts";
 import { deepEqual, isInt, isRec, rec, str, strMap, type Rec } from "./util.ts";
 
@@ -221,8 +221,8 @@ function validateGeneratedSelector(job: Rec, selector: Selector | undefined): Fi
   return errs;
 }
 
-export function validateJob(job: Rec): FieldError[] {
-  const fldPath = "spec";
+/** ValidateJob's spec rules; `fldPath` is "spec", or "spec.jobTemplate.spec" for a CronJob's template. */
+export function validateJob(job: Rec, fldPath = "spec"): FieldError[] {
   if (!isRec(job.spec)) return [required(fldPath, "")];
   const spec = job.spec;
   const errs: FieldError[] = [];
@@ -267,4 +267,138 @@ export function validateJobUpdate(job: Rec, old: Rec): FieldError[] {
   const elasticIndexed = ns.completionMode === "Indexed" && ns.completions === ns.parallelism && os.completions === os.parallelism;
   if (!elasticIndexed) errs.push(...validateImmutableField(ns.completions, os.completions, child("spec", "completions"), deepEqual));
   return errs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StatefulSet and ControllerRevision
+
+const STATEFULSET_SPEC_FORBIDDEN =
+  "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
+
+function validateRollingUpdateStatefulSet(ru: Rec, fldPath: string): FieldError[] {
+  const errs = validateNonnegative(ru.partition, child(fldPath, "partition"));
+  const mu = ru.maxUnavailable;
+  if (mu !== undefined && mu !== null) {
+    const muPath = child(fldPath, "maxUnavailable");
+    const pos = validatePositiveIntOrPercent(mu, muPath);
+    errs.push(...pos);
+    if (pos.length === 0 && intOrPercentOrZero(mu) === 0) errs.push(invalid(muPath, mu, "cannot be 0"));
+    if (typeof mu === "string" && /^[0-9]+%$/.test(mu) && intOrPercentOrZero(mu) > 100) errs.push(invalid(muPath, mu, "must not be greater than 100%"));
+  }
+  return errs;
+}
+
+function validateStatefulSetUpdateStrategy(strategy: unknown, fldPath: string): FieldError[] {
+  const s = rec(strategy);
+  switch (s.type) {
+    case undefined:
+    case null:
+    case "":
+      return [required(child(fldPath, "type"), "")];
+    case "OnDelete":
+      return isRec(s.rollingUpdate) ? [invalid(child(fldPath, "rollingUpdate"), s.rollingUpdate, "only allowed for updateStrategy 'RollingUpdate'")] : [];
+    case "RollingUpdate":
+      return isRec(s.rollingUpdate) ? validateRollingUpdateStatefulSet(s.rollingUpdate, child(fldPath, "rollingUpdate")) : [];
+    default:
+      return [invalid(child(fldPath, "type"), s.type, "must be 'RollingUpdate' or 'OnDelete'")];
+  }
+}
+
+function validateRetentionPolicy(policy: unknown, fldPath: string): FieldError[] {
+  if (!isRec(policy)) return [];
+  const errs: FieldError[] = [];
+  for (const f of ["whenDeleted", "whenScaled"]) {
+    if (policy[f] !== "Retain" && policy[f] !== "Delete") errs.push(notSupported(child(fldPath, f), policy[f] ?? "", ["Retain", "Delete"]));
+  }
+  return errs;
+}
+
+/**
+ * ValidateStatefulSetSpec. As upstream, the pod template's spec is not validated here (its volumes
+ * may name claim templates); only its labels (matching the selector), annotations, restartPolicy
+ * Always and the absence of activeDeadlineSeconds.
+ */
+export function validateStatefulSetSpec(spec: unknown, fldPath = "spec"): FieldError[] {
+  if (!isRec(spec)) return [required(fldPath, "")];
+  const errs: FieldError[] = [];
+  const pmp = spec.podManagementPolicy;
+  if (pmp === undefined || pmp === null || pmp === "") errs.push(required(child(fldPath, "podManagementPolicy"), ""));
+  else if (pmp !== "OrderedReady" && pmp !== "Parallel") errs.push(invalid(child(fldPath, "podManagementPolicy"), pmp, "must be 'OrderedReady' or 'Parallel'"));
+  errs.push(...validateStatefulSetUpdateStrategy(spec.updateStrategy, child(fldPath, "updateStrategy")));
+  errs.push(...validateRetentionPolicy(spec.persistentVolumeClaimRetentionPolicy, child(fldPath, "persistentVolumeClaimRetentionPolicy")));
+  errs.push(...validateNonnegative(spec.replicas, child(fldPath, "replicas")));
+  errs.push(...validateNonnegative(spec.minReadySeconds, child(fldPath, "minReadySeconds")));
+  if (isRec(spec.ordinals)) errs.push(...validateNonnegative(spec.ordinals.start, child(fldPath, "ordinals.start")));
+  let selector: Selector | undefined;
+  if (spec.selector === undefined || spec.selector === null) {
+    errs.push(required(child(fldPath, "selector"), ""));
+  } else {
+    const selErrs = validateLabelSelector(spec.selector, child(fldPath, "selector"));
+    errs.push(...selErrs);
+    const s = rec(spec.selector);
+    if (Object.keys(rec(s.matchLabels)).length + (Array.isArray(s.matchExpressions) ? s.matchExpressions.length : 0) === 0) {
+      errs.push(invalid(child(fldPath, "selector"), spec.selector, "empty selector is invalid for statefulset"));
+    }
+    if (selErrs.length === 0) {
+      try {
+        selector = labelSelectorAsSelector(s);
+      } catch {
+        errs.push(invalid(child(fldPath, "selector"), spec.selector, ""));
+      }
+    }
+  }
+  const tPath = child(fldPath, "template");
+  const template = rec(spec.template);
+  const tmeta = rec(template.metadata);
+  const labels = strMap(tmeta.labels);
+  if (selector && !selector.empty() && !selector.matches(labels)) errs.push(invalid(child(tPath, "metadata", "labels"), labels, SELECTOR_MISMATCH));
+  errs.push(...validateLabels(tmeta.labels, child(tPath, "labels")));
+  errs.push(...validateAnnotations(tmeta.annotations, child(tPath, "annotations")));
+  const tspec = rec(template.spec);
+  if (tspec.restartPolicy !== "Always") errs.push(notSupported(child(tPath, "spec", "restartPolicy"), tspec.restartPolicy ?? "", ["Always"]));
+  if (tspec.activeDeadlineSeconds !== undefined && tspec.activeDeadlineSeconds !== null) {
+    errs.push(forbidden(child(tPath, "spec", "activeDeadlineSeconds"), "activeDeadlineSeconds in StatefulSet is not Supported"));
+  }
+  return errs;
+}
+
+/** ValidateStatefulSetUpdate: only replicas, ordinals, template, updateStrategy, revisionHistoryLimit, the retention policy and minReadySeconds may change. */
+export function validateStatefulSetUpdate(spec: unknown, oldSpec: unknown): FieldError[] {
+  const mutable = ["replicas", "ordinals", "template", "updateStrategy", "revisionHistoryLimit", "persistentVolumeClaimRetentionPolicy", "minReadySeconds"];
+  const strip = (s: unknown): Rec => {
+    const c = { ...rec(s) };
+    for (const f of mutable) delete c[f];
+    return c;
+  };
+  return deepEqual(strip(spec), strip(oldSpec)) ? [] : [forbidden("spec", STATEFULSET_SPEC_FORBIDDEN)];
+}
+
+/** ValidateStatefulSetStatus: counts non-negative, none above replicas, as upstream. */
+export function validateStatefulSetStatus(status: unknown, fldPath = "status"): FieldError[] {
+  const s = rec(status);
+  const errs: FieldError[] = [];
+  for (const f of ["replicas", "readyReplicas", "currentReplicas", "updatedReplicas", "availableReplicas", "observedGeneration", "collisionCount"]) {
+    errs.push(...validateNonnegative(s[f], child(fldPath, f)));
+  }
+  const replicas = isInt(s.replicas) ? s.replicas : 0;
+  for (const f of ["readyReplicas", "currentReplicas", "updatedReplicas"]) {
+    if (isInt(s[f]) && s[f] > replicas) errs.push(invalid(child(fldPath, f), s[f], "cannot be greater than status.replicas"));
+  }
+  if (isInt(s.availableReplicas) && isInt(s.readyReplicas) && s.availableReplicas > s.readyReplicas) {
+    errs.push(invalid(child(fldPath, "availableReplicas"), s.availableReplicas, "cannot be greater than status.readyReplicas"));
+  }
+  return errs;
+}
+
+/** ValidateControllerRevision: data is mandatory, revision non-negative. */
+export function validateControllerRevision(o: Rec): FieldError[] {
+  const errs: FieldError[] = [];
+  if (o.data === undefined || o.data === null) errs.push(required("data", "data is mandatory"));
+  errs.push(...validateNonnegative(o.revision, "revision"));
+  return errs;
+}
+
+/** ValidateControllerRevisionUpdate: data is immutable (the revision number may change). */
+export function validateControllerRevisionUpdate(o: Rec, old: Rec): FieldError[] {
+  return validateImmutableField(o.data, old.data, "data", deepEqual);
 }

@@ -4,6 +4,7 @@
 import type { KubeObject } from "../meta.ts";
 import type { ResourceInfo } from "../resources.ts";
 import { validateDaemonSetSpec, validateDeploymentSpec, validateJob, validateJobUpdate, validateReplicaSetSpec, validateSelectorUpdate } from "./apps.ts";
+import { validateControllerRevision, validateControllerRevisionUpdate, validateStatefulSetSpec, validateStatefulSetStatus, validateStatefulSetUpdate } from "./apps.ts";
 import {
   validateEndpointSlice,
   validateEndpointSliceUpdate,
@@ -34,6 +35,9 @@ import type { FieldError } from "./field.ts";
 import { invalid } from "./field.ts";
 import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, validateImmutableField, validateObjectMeta, validateObjectMetaUpdate, type NameValidator } from "./meta.ts";
 import { validatePodSpec, validatePodSpecUpdate } from "./pod.ts";
+import { validateCronJob } from "./batch.ts";
+import { validatePodDisruptionBudget } from "./policy.ts";
+import { validateLimitRange, validateResourceQuota, validateResourceQuotaUpdate } from "./quota.ts";
 import { deepEqual, type Rec } from "./util.ts";
 
 function kindKey(info: Pick<ResourceInfo, "group" | "kind">): string {
@@ -47,6 +51,8 @@ export function nameValidatorFor(info: Pick<ResourceInfo, "group" | "kind">): Na
       return nameIsDNSLabel;
     case "/Service":
       return nameIsDNS1035Label;
+    case "apps/StatefulSet":
+      return nameIsDNSLabel;
     default:
       return nameIsDNSSubdomain;
   }
@@ -74,14 +80,26 @@ function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
       return validatePersistentVolume(o);
     case "/PersistentVolumeClaim":
       return validatePersistentVolumeClaim(o);
+    case "/ResourceQuota":
+      return validateResourceQuota(o);
+    case "/LimitRange":
+      return validateLimitRange(o);
     case "apps/Deployment":
       return validateDeploymentSpec(o.spec);
     case "apps/ReplicaSet":
       return validateReplicaSetSpec(o.spec);
     case "apps/DaemonSet":
       return validateDaemonSetSpec(o.spec);
+    case "apps/StatefulSet":
+      return validateStatefulSetSpec(o.spec);
+    case "apps/ControllerRevision":
+      return validateControllerRevision(o);
     case "batch/Job":
       return validateJob(o);
+    case "batch/CronJob":
+      return validateCronJob(o);
+    case "policy/PodDisruptionBudget":
+      return validatePodDisruptionBudget(o);
     case "networking.k8s.io/Ingress":
       return validateIngress(o);
     case "networking.k8s.io/IngressClass":
@@ -134,6 +152,12 @@ function validateKindUpdate(o: Rec, old: Rec, info: ResourceInfo): FieldError[] 
       return validatePersistentVolumeUpdate(o, old);
     case "/PersistentVolumeClaim":
       return validatePersistentVolumeClaimUpdate(o, old);
+    case "/ResourceQuota":
+      return validateResourceQuotaUpdate(o, old);
+    case "apps/StatefulSet":
+      return [...validateStatefulSetUpdate(o.spec, old.spec), ...validateStatefulSetStatus(o.status)];
+    case "apps/ControllerRevision":
+      return validateControllerRevisionUpdate(o, old);
     case "apps/Deployment":
     case "apps/ReplicaSet":
     case "apps/DaemonSet":

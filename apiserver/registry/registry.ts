@@ -13,7 +13,11 @@ import { nodeStrategy } from "./core/nodes/strategy.ts";
 import { deploymentStrategy } from "./apps/deployments/strategy.ts";
 import { replicaSetStrategy } from "./apps/replicasets/strategy.ts";
 import { daemonSetStrategy } from "./apps/daemonsets/strategy.ts";
+import { statefulSetStrategy } from "./apps/statefulsets/strategy.ts";
+import { controllerRevisionStrategy } from "./apps/controllerrevisions/strategy.ts";
 import { jobStrategy } from "./batch/jobs/strategy.ts";
+import { cronJobStrategy } from "./batch/cronjobs/strategy.ts";
+import { podDisruptionBudgetStrategy } from "./policy/poddisruptionbudgets/strategy.ts";
 import { priorityClassStrategy } from "./scheduling/priorityclasses/strategy.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
@@ -24,7 +28,11 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "apps/deployments": deploymentStrategy,
   "apps/replicasets": replicaSetStrategy,
   "apps/daemonsets": daemonSetStrategy,
+  "apps/statefulsets": statefulSetStrategy,
+  "apps/controllerrevisions": controllerRevisionStrategy,
   "batch/jobs": jobStrategy,
+  "batch/cronjobs": cronJobStrategy,
+  "policy/poddisruptionbudgets": podDisruptionBudgetStrategy,
   "scheduling.k8s.io/priorityclasses": priorityClassStrategy,
 };
 
