@@ -448,12 +448,14 @@ describe("file:// persistence", () => {
 
   it("a large log is rewritten as a snapshot on open, keeping state, revision and recent history", async () => {
     const dir = await tmpDir();
-    const b1 = await MemoryBackend.open({ dir, maxHistory: 50, snapshotSlack: 10 });
+    // Written with a large slack, so the log is not rewritten while running.
+    const b1 = await MemoryBackend.open({ dir, maxHistory: 50, snapshotSlack: 100_000 });
     await b1.create("/k", "0");
     for (let i = 1; i <= 500; i++) await b1.update("/k", String(i), i);
     await b1.create("/other", "o");
     await b1.close();
     const linesBefore = (await fs.readFile(path.join(dir, LOG_FILE), "utf8")).trim().split("\n").length;
+    expect(linesBefore).toBe(502);
     const b2 = await MemoryBackend.open({ dir, maxHistory: 50, snapshotSlack: 10 });
     const linesAfter = (await fs.readFile(path.join(dir, LOG_FILE), "utf8")).trim().split("\n").length;
     expect(linesAfter).toBeLessThan(linesBefore);
@@ -470,6 +472,28 @@ describe("file:// persistence", () => {
     expect(await b3.currentRevision()).toBe(503);
     expect((await b3.list("/")).kvs.map((k) => k.key)).toEqual(["/k", "/new", "/other"]);
     await b3.close();
+  });
+
+  it("a log that grows while running is rewritten as a snapshot between batches", async () => {
+    const dir = await tmpDir();
+    const b1 = await MemoryBackend.open({ dir, maxHistory: 50, snapshotSlack: 10 });
+    await b1.create("/a", "0");
+    await b1.create("/b", "0");
+    // Two writers per round share a batch; snapshots happen while later batches are open.
+    for (let i = 1; i <= 300; i++) {
+      const [a, b] = [(await b1.get("/a")).kv!, (await b1.get("/b")).kv!];
+      const res = await Promise.all([b1.update("/a", String(i), a.modRevision), b1.update("/b", String(i), b.modRevision)]);
+      expect(res.every((r) => r.succeeded)).toBe(true);
+    }
+    expect(await b1.currentRevision()).toBe(602);
+    await b1.close();
+    const lines = (await fs.readFile(path.join(dir, LOG_FILE), "utf8")).trim().split("\n").length;
+    expect(lines).toBeLessThan(200);
+    const b2 = await MemoryBackend.open({ dir, maxHistory: 50, snapshotSlack: 10 });
+    expect(await b2.currentRevision()).toBe(602);
+    expect((await b2.list("/")).kvs.map((kv) => [kv.key, kv.value])).toEqual([["/a", "300"], ["/b", "300"]]);
+    expect((await b2.list("/", { revision: 560 })).kvs.map((kv) => kv.value)).toEqual(["279", "279"]);
+    await b2.close();
   });
 });
 

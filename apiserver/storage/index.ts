@@ -9,7 +9,7 @@ import { MemoryBackend, type MemoryBackendOptions } from "./memory.ts";
 import { sleep } from "./util.ts";
 
 export * from "./interface.ts";
-export { MemoryBackend, LOG_FILE, type MemoryBackendOptions } from "./memory.ts";
+export { MemoryBackend, LOG_FILE, LOCK_FILE, type MemoryBackendOptions } from "./memory.ts";
 export { EtcdBackend, mapEtcdError, type EtcdBackendOptions } from "./etcd.ts";
 export { WatchCache, MATCH_ALL, type CacheEvent, type CacheItem, type EventSink, type WatchCacheOptions } from "./watchcache.ts";
 export { prefixEnd } from "./util.ts";
@@ -18,10 +18,11 @@ export { prefixEnd } from "./util.ts";
  * Opens a storage backend by URL:
  * - `memory://` — the embedded MVCC store, in memory only.
  * - `file://DIR` (relative to the working directory) or `file:///abs/dir` — the embedded store
- *   persisted to an append-only log in DIR.
+ *   persisted to an append-only log in DIR: a write is acknowledged (and seen) once fsynced (group
+ *   commit); DIR is locked against a second opener.
  * - `etcd://host:port[,host:port...]` — etcd over plain HTTP/2 at those endpoints (an empty host
  *   list means 127.0.0.1:2379).
- * `memoryOptions` tunes the embedded store (history size, flush interval).
+ * `memoryOptions` tunes the embedded store (history size, snapshot slack, logger).
  */
 export async function openBackend(url: string, memoryOptions: MemoryBackendOptions = {}): Promise<Backend> {
   const m = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/(.*)$/.exec(url);
