@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { ComponentState } from "./supervisor.ts";
 import { isAlive, readUpState } from "./up.ts";
+import { hasHostState } from "./hoststate.ts";
 
 const HELP = `usage: kubelab status [--data-dir .kubelab] [-o json]
 
@@ -53,7 +54,8 @@ export async function runStatus(argv: string[]): Promise<void> {
   const dataDir = resolve(values["data-dir"]!);
   const state = readUpState(dataDir);
   if (!state || !isAlive(state.pid)) {
-    process.stdout.write(`kubelab is not running from ${dataDir}\n`);
+    const left = hasHostState(dataDir) ? `; it left host state behind (bridge, containerd, mounts…): run 'kubelab down --data-dir ${values["data-dir"]}' to remove it` : "";
+    process.stdout.write(`kubelab is not running from ${dataDir}${left}\n`);
     process.exitCode = 1;
     return;
   }

@@ -50,12 +50,14 @@ export class Supervisor {
   ) {}
 
   start(spec: ComponentSpec): void {
+    if (this.stopping) return; // started after stop(): nothing may outlive the supervisor
     const r: Running = { spec, restarts: 0, backoffMs: 1000, startedAt: 0 };
     this.running.set(spec.name, r);
     this.spawn(r);
   }
 
   private spawn(r: Running): void {
+    if (this.stopping) return;
     const fd = openSync(r.spec.logFile, "a");
     // The same runtime (and tsx loader, via execArgv) as this process.
     const child = spawn(process.execPath, [...process.execArgv, MAIN, ...r.spec.args], {
@@ -93,7 +95,10 @@ export class Supervisor {
     }));
   }
 
-  /** SIGTERM every child, SIGKILL what is left after `graceMs`. */
+  /**
+   * SIGTERM every child, SIGKILL what is left after `graceMs`; no restarts from here on. Children that
+   * already got the signal from the process group (Ctrl-C) get it twice, which they tolerate.
+   */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     const waits: Promise<void>[] = [];

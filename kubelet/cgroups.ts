@@ -2,7 +2,7 @@
 // parent a pod's sandbox gets, and their removal once the pod is gone (runc leaves the parent).
 // Kept apart from runtime/containerd.ts so a simulated kubelet never loads grpc-js through it.
 
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { readdir, rmdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 
@@ -83,4 +83,31 @@ export async function removeEmptyKubepodsCgroups(): Promise<void> {
     }
     await rmdirTree(dir);
   }
+}
+
+/** A pod's cgroup directories that exist now, in every hierarchy (any QoS class). */
+export function podCgroupDirs(podUID: string): string[] {
+  const out: string[] = [];
+  for (const root of cgroupRoots()) {
+    for (const qos of ["", "burstable/", "besteffort/"]) {
+      const dir = join(root, "kubepods", `${qos}pod${podUID}`);
+      if (existsSync(dir)) out.push(dir);
+    }
+  }
+  return out;
+}
+
+/** Every PID in a cgroup directory and its sub-cgroups (cgroup.procs), for killing what a dead runtime left. */
+export function pidsInCgroupTree(dir: string): number[] {
+  const out: number[] = [];
+  const walk = (d: string): void => {
+    try {
+      for (const l of readFileSync(join(d, "cgroup.procs"), "utf8").split("\n")) if (/^\d+$/.test(l)) out.push(Number(l));
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name));
+    } catch {
+      // gone meanwhile
+    }
+  };
+  walk(dir);
+  return [...new Set(out)];
 }

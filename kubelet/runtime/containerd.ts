@@ -4,7 +4,8 @@
 // cgroups, sysctls). Facts this follows: ../shared/CRI.md.
 //
 // Layout under <dataDir>:
-//   containerd/config.toml, containerd/containerd.sock, containerd/{root,state,runc}/, containerd/host.json
+//   host-journal.jsonl                               every host change, recorded before it is made (hoststate.ts)
+//   containerd/config.toml, containerd/containerd.sock, containerd/{root,state,runc}/
 //   cni/conf/10-kubelab.conflist, cni/ipam/         the pod network (bridge + host-local + portmap + loopback)
 //   images/{pause,busybox}.tar                      OCI layout tarballs built by deploy/images/build.sh
 //   logs/containerd.log
@@ -24,14 +25,37 @@
 //  * Several hosts may share one network namespace (different bridges and subnets): each owns the
 //    KUBELAB-FORWARD rules on its bridge; the first records ip_forward and adds the blackhole route,
 //    the last restores and removes them with the chain and the CNI chains (see joinNetwork).
+//
+// Recovery: the journal, the host-wide registry (/run/kubelab/hosts) and the owner written on the
+// bridge (its alias: pid, start time, data dir) let cleanupContainerdHost undo a host whose process
+// was SIGKILLed, and let the next start reclaim a bridge whose owner is dead (see createBridge).
 
 import { spawn, execFile } from "node:child_process";
 import { openSync, closeSync, existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile, realpath, stat } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { formatIPv4, parseCIDR, parseIPv4 } from "../../api/index.ts";
-import { removeEmptyKubepodsCgroups, removePodCgroups } from "../cgroups.ts";
+import { podCgroupDirs, pidsInCgroupTree, removeEmptyKubepodsCgroups, removePodCgroups } from "../cgroups.ts";
+import {
+  bridgeAlias,
+  childrenOf,
+  clearJournal,
+  currentOwner,
+  findProcesses,
+  isAlive,
+  journalOwner,
+  netnsId,
+  ownerAlive,
+  parseBridgeAlias,
+  readJournal,
+  record,
+  register,
+  signal,
+  unregister,
+  waitGone,
+  type Owner,
+} from "./hoststate.ts";
 export { cgroupParentFor, cgroupRoots, removePodCgroups } from "../cgroups.ts";
 import type { Logger } from "../../client/index.ts";
 import { CriRuntime } from "./cri.ts";
@@ -54,9 +78,9 @@ export interface ContainerdHostOptions {
   /** How long to wait for containerd's socket (default 30 s). */
   startTimeoutMs?: number;
   /**
-   * When the bridge already exists (another host in this network namespace is using it), wait up to
-   * this long for it to go away before failing (default 0: fail at once). Creating the link is the
-   * lock, so concurrent test suites sharing the default bridge take turns.
+   * When the bridge is held by another live host (its alias names the owner), wait up to this long
+   * for it to go away before failing (default 0: fail at once, naming the owner's pid and data dir).
+   * A bridge whose owner is dead is reclaimed at once, whatever this says.
    */
   waitForBridgeMs?: number;
 }
@@ -99,16 +123,10 @@ function packageRoot(): string {
 const buildScript = join(packageRoot(), "deploy", "images", "build.sh");
 const buildInputs = [buildScript, join(packageRoot(), "deploy", "images", "pause.c")];
 
-/** What startContainerd changed on the host, persisted so a later run can undo a crashed one. */
-interface HostState {
-  pid: number;
-  socket: string;
-  configPath: string;
+/** What an older kubelab wrote in containerd/host.json (before the journal); still honoured by cleanup. */
+interface LegacyHostState {
   bridge: string;
-  /** Whether we created the bridge (we only delete what we created). */
   bridgeCreated: boolean;
-  podSubnet: string;
-  /** Whether we joined the network namespace's shared setup (see joinNetwork). */
   forwardChain: boolean;
 }
 
@@ -131,7 +149,7 @@ function paths(dataDir: string) {
     containerdDir: cd,
     config: join(cd, "config.toml"),
     socket: join(cd, "containerd.sock"),
-    stateFile: join(cd, "host.json"),
+    legacyStateFile: join(cd, "host.json"),
     root: join(cd, "root"),
     state: join(cd, "state"),
     runcRoot: join(cd, "runc"),
@@ -147,9 +165,10 @@ function paths(dataDir: string) {
 // start
 
 /**
- * Starts a private containerd for one node: undoes a crashed previous run under the same dataDir,
- * prepares the network (bridge, blackhole route, forward guard), writes configs, starts containerd
- * detached, waits for CRI, imports the local images and removes sandboxes left by a previous run.
+ * Starts a private containerd for one node: undoes what a dead previous run under the same dataDir
+ * left, prepares the network (bridge, blackhole route, forward guard), writes configs, starts
+ * containerd detached, waits for CRI, imports the local images and removes sandboxes left by a
+ * previous run. Each host change is journalled in the data dir before it is made (hoststate.ts).
  * On failure everything done so far is undone before the error is rethrown.
  */
 export async function startContainerd(opts: ContainerdHostOptions): Promise<ContainerdHost> {
@@ -162,21 +181,13 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
   const serviceCIDR = opts.serviceCIDR ?? DEFAULT_SERVICE_CIDR;
   const { gateway, prefix } = gatewayOf(podSubnet);
   if (bridge.length > 15 || !/^[A-Za-z0-9_.-]+$/.test(bridge)) throw new Error(`invalid bridge name ${JSON.stringify(bridge)}`);
+  const owner = currentOwner();
+  const alias = bridgeAlias(owner, dataDir);
 
-  await cleanupContainerdHost(dataDir, log);
+  await cleanupContainerdHost(dataDir, log); // refuses if a live process owns this data dir
   for (const d of [p.containerdDir, p.root, p.state, p.runcRoot, p.cniConf, p.cniIpam, p.images, p.logs]) await mkdir(d, { recursive: true });
-
-  const state: HostState = {
-    pid: 0,
-    socket: p.socket,
-    configPath: p.config,
-    bridge,
-    bridgeCreated: false,
-    podSubnet,
-    forwardChain: false,
-  };
-  const save = () => writeFile(p.stateFile, JSON.stringify(state, null, 2) + "\n");
-  await save();
+  record(dataDir, { kind: "owner", pid: owner.pid, start: owner.start, dataDir, netns: netnsId(), at: new Date().toISOString() });
+  register({ ...owner, dataDir, netns: netnsId(), bridge });
 
   let stopping: Promise<void> | undefined;
   const host: ContainerdHost = {
@@ -186,34 +197,32 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
     podSubnet,
     gatewayIP: gateway,
     bridge,
-    stop: () => (stopping ??= stopHost(dataDir, log)),
+    stop: () =>
+      (stopping ??= cleanupContainerdHost(dataDir, log).then((removed) => {
+        if (removed.length > 0) log.info({ dataDir, removed }, "containerd host cleaned up");
+      })),
   };
 
   try {
     // Network first, so the pod subnet is routed locally before anything can send to it.
-    const bridgeDeadline = Date.now() + (opts.waitForBridgeMs ?? 0);
-    for (let waited = false; ; waited = true) {
-      const r = await run("ip", ["link", "add", "name", bridge, "type", "bridge"], { allowFail: true });
-      if (r.code === 0) break;
-      if (!/exists/i.test(r.stderr)) throw new Error(`ip link add name ${bridge} type bridge failed: ${r.stderr.trim()}`);
-      if (Date.now() >= bridgeDeadline) {
-        throw new Error(`network link ${bridge} already exists and was not created by this data directory (another kubelab host?); pick another bridge name`);
-      }
-      if (!waited) log.info({ bridge }, "bridge in use by another host; waiting for it");
-      await sleep(250);
-    }
-    state.bridgeCreated = true;
-    await save();
+    record(dataDir, { kind: "bridge", name: bridge, subnet: podSubnet, gateway });
+    await createBridge(bridge, alias, opts.waitForBridgeMs ?? 0, log, () => record(dataDir, { kind: "bridge-held", name: bridge }));
     await run("ip", ["addr", "add", `${gateway}/${prefix}`, "dev", bridge]);
     await run("ip", ["link", "set", "dev", bridge, "up"]);
 
-    state.forwardChain = true;
-    await save();
-    await joinNetwork({ bridge, allowed: [podSubnet, ...(opts.allowedForwardCIDRs ?? [])], serviceCIDR, log });
+    record(dataDir, { kind: "forward-guard", bridge });
+    await joinNetwork({ bridge, allowed: [podSubnet, ...(opts.allowedForwardCIDRs ?? [])], serviceCIDR, log, beforeRoute: (cidr) => record(dataDir, { kind: "route", cidr }) });
 
     await writeFile(p.config, containerdConfig(p));
     await writeFile(join(p.cniConf, "10-kubelab.conflist"), cniConflist({ bridge, podSubnet, gateway, ipamDir: p.cniIpam }));
 
+    // What containerd will create on our behalf, recorded before it runs: its shims (and their
+    // containers), the sandboxes' network namespaces, the mounts, the pods' cgroups.
+    record(dataDir, { kind: "containerd", config: p.config, socket: p.socket });
+    record(dataDir, { kind: "shims", socket: p.socket });
+    record(dataDir, { kind: "netns", dir: join(p.state, "io.containerd.grpc.v1.cri", "netns") });
+    record(dataDir, { kind: "mounts", under: await realpath(dataDir).catch(() => dataDir) });
+    record(dataDir, { kind: "cgroups", parent: "/kubepods", runcRoot: p.runcRoot });
     const logFd = openSync(p.log, "a");
     const child = spawn("containerd", ["--config", p.config], {
       detached: true,
@@ -228,15 +237,15 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
       child.once("error", rej);
     });
     child.unref();
-    state.pid = pid;
     host.pid = pid;
-    await save();
+    record(dataDir, { kind: "containerd", config: p.config, socket: p.socket, pid });
     log.info({ pid, socket: p.socket, log: p.log }, "containerd started");
 
     const cri = await waitForCri(p.socket, opts.startTimeoutMs ?? 30_000, () => exited, p.log);
     try {
       await ensureImages(cri, dataDir, p.socket, log);
-      await removeAllSandboxes(cri, log); // left over from a crashed run (containerd recovers them)
+      // left over from a crashed run (containerd recovers them)
+      for (const s of await removeAllSandboxes(cri, log)) if (s.uid) await removePodCgroups(s.uid);
     } finally {
       await cri.close();
     }
@@ -246,6 +255,79 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
     await host.stop().catch((e2: unknown) => log.error({ err: e2 }, "teardown after failed start"));
     throw e;
   }
+}
+
+/**
+ * Creates the bridge and writes its owner in the link alias (the kernel ignores an alias on `link
+ * add`, so one `ip -batch` sets it right after, stopping if the add fails). A bridge already there
+ * names its owner: a dead one's host state is cleaned up from its journal at once and the bridge
+ * reclaimed; a live one's is an error naming its pid and data dir (after waiting up to waitMs for it
+ * to go); a bridge without a kubelab alias is not ours to touch. `held` journals that the bridge
+ * exists and is not ours, so our cleanup never deletes it.
+ */
+async function createBridge(bridge: string, alias: string, waitMs: number, log: Logger, held: () => void): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let heldRecorded = false;
+  for (let waiting = false, aliasless = 0; ; ) {
+    const r = await run("ip", ["-batch", "-"], { allowFail: true, input: `link add name ${bridge} type bridge\nlink set dev ${bridge} alias "${alias}"\n` });
+    if (r.code === 0) return;
+    if (!/exists/i.test(r.stderr)) throw new Error(`ip link add name ${bridge} type bridge failed: ${r.stderr.trim()}`);
+    if (!heldRecorded) held();
+    heldRecorded = true;
+    const link = await linkInfo(bridge);
+    if (!link) continue; // removed meanwhile
+    const holder = parseBridgeAlias(link.alias);
+    if (!holder) {
+      // Another kubelab between its add and its alias, for a moment; anything else is not kubelab's.
+      if (++aliasless < 10) {
+        await sleep(100);
+        continue;
+      }
+      throw new Error(`network link ${bridge} already exists and was not created by kubelab; remove it ('ip link del ${bridge}') or use another bridge name`);
+    }
+    if (!ownerAlive(holder)) {
+      log.warn({ bridge, pid: holder.pid, dataDir: holder.dataDir }, `reclaiming bridge ${bridge} from a dead kubelab (pid ${holder.pid}, data dir ${holder.dataDir})`);
+      const removed = await cleanupContainerdHost(holder.dataDir, log).catch((e: unknown) => {
+        log.warn({ err: e, dataDir: holder.dataDir }, "cleaning up the dead host failed; deleting its bridge");
+        return [];
+      });
+      if (removed.length > 0) log.info({ dataDir: holder.dataDir, removed }, "cleaned up the dead host's state");
+      // No journal left there (data dir deleted)? The alias alone proves whose bridge it is.
+      const still = await linkInfo(bridge);
+      if (still && still.alias === link.alias) await run("ip", ["link", "del", "dev", bridge], { allowFail: true });
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`network link ${bridge} is in use by kubelab pid ${holder.pid} (data dir ${holder.dataDir}); stop it first ('kubelab down --data-dir ${holder.dataDir}') or use another bridge name`);
+    }
+    if (!waiting) log.info({ bridge, pid: holder.pid, dataDir: holder.dataDir }, "bridge in use by another live kubelab host; waiting for it");
+    waiting = true;
+    await sleep(250);
+  }
+}
+
+/** A link's index and alias (`ip -j link show`), or undefined when there is no such link. */
+async function linkInfo(name: string): Promise<{ ifindex: number; alias?: string } | undefined> {
+  const r = await run("ip", ["-j", "link", "show", "dev", name], { allowFail: true });
+  if (r.code !== 0) return undefined;
+  try {
+    const l = (JSON.parse(r.stdout) as { ifindex: number; ifalias?: string }[])[0];
+    return l ? { ifindex: l.ifindex, alias: l.ifalias } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bridges on this host that carry a kubelab owner alias. */
+export async function kubelabBridges(): Promise<{ name: string; owner: Owner & { dataDir: string } }[]> {
+  const r = await run("ip", ["-j", "link", "show", "type", "bridge"], { allowFail: true });
+  if (r.code !== 0) return [];
+  const out: { name: string; owner: Owner & { dataDir: string } }[] = [];
+  for (const l of JSON.parse(r.stdout || "[]") as { ifname: string; ifalias?: string }[]) {
+    const owner = parseBridgeAlias(l.ifalias);
+    if (owner) out.push({ name: l.ifname, owner });
+  }
+  return out;
 }
 
 async function waitForCri(socket: string, timeoutMs: number, exited: () => string | undefined, logPath: string): Promise<CriRuntime> {
@@ -297,20 +379,22 @@ async function ensureImages(cri: CriRuntime, dataDir: string, socket: string, lo
   }
 }
 
-async function removeAllSandboxes(cri: CriRuntime, log: Logger): Promise<void> {
+async function removeAllSandboxes(cri: CriRuntime, log: Logger): Promise<{ id: string; name: string; uid: string }[]> {
   const sandboxes = await cri.listPodSandbox();
+  const removed: { id: string; name: string; uid: string }[] = [];
   await Promise.all(
     sandboxes.map(async (s) => {
       try {
         await cri.stopPodSandbox(s.id);
         await cri.removePodSandbox(s.id);
+        removed.push({ id: s.id, name: `${s.metadata.namespace}/${s.metadata.name}`, uid: s.metadata.uid });
       } catch (e) {
         log.warn({ err: e, sandbox: s.id }, "removing sandbox failed");
       }
-      if (s.metadata.uid) await removePodCgroups(s.metadata.uid);
     }),
   );
   if (sandboxes.length > 0) log.info({ count: sandboxes.length }, "removed sandboxes");
+  return removed;
 }
 
 function containerdConfig(p: ReturnType<typeof paths>): string {
@@ -398,11 +482,20 @@ function sharedNetFile(): string {
  * DROP, all matched on `-i bridge`) in the shared KUBELAB-FORWARD chain. The host that creates the
  * chain (iptables -N is the lock) records ip_forward and blackholes the service range if unrouted.
  */
-async function joinNetwork(o: { bridge: string; allowed: string[]; serviceCIDR: string; log: Logger }): Promise<void> {
+interface JoinOptions {
+  bridge: string;
+  allowed: string[];
+  serviceCIDR: string;
+  log: Logger;
+  /** Called (to journal it) before the blackhole route is added. */
+  beforeRoute: (cidr: string) => void;
+}
+
+async function joinNetwork(o: JoinOptions): Promise<void> {
   await withNetLock(() => joinNetworkLocked(o));
 }
 
-async function joinNetworkLocked(o: { bridge: string; allowed: string[]; serviceCIDR: string; log: Logger }): Promise<void> {
+async function joinNetworkLocked(o: JoinOptions): Promise<void> {
   const file = sharedNetFile();
   const first = (await run("iptables", ["-w", "-N", FORWARD_CHAIN], { allowFail: true })).code === 0;
   if (first || !existsSync(file)) {
@@ -412,7 +505,10 @@ async function joinNetworkLocked(o: { bridge: string; allowed: string[]; service
     else o.log.info({ serviceCIDR: o.serviceCIDR, route: existing }, "service range already routed, not blackholing it");
     await mkdir("/run/kubelab", { recursive: true });
     await writeFile(file, JSON.stringify(shared) + "\n");
-    if (shared.routeAdded) await run("ip", ["route", "add", "unreachable", shared.routeAdded]);
+    if (shared.routeAdded) {
+      o.beforeRoute(shared.routeAdded);
+      await run("ip", ["route", "add", "unreachable", shared.routeAdded]);
+    }
   }
   for (const cidr of o.allowed) await run("iptables", ["-w", "-A", FORWARD_CHAIN, "-i", o.bridge, "-d", cidr, "-j", "RETURN"]);
   await run("iptables", ["-w", "-A", FORWARD_CHAIN, "-i", o.bridge, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "RETURN"]);
@@ -427,8 +523,8 @@ async function joinNetworkLocked(o: { bridge: string; allowed: string[]; service
  * the CNI chains (portmap's CNI-HOSTPORT-* are shared by every bridge), the blackhole route, and
  * restores ip_forward.
  */
-async function leaveNetwork(bridge: string, log: Logger): Promise<void> {
-  await withNetLock(() => leaveNetworkLocked(bridge, log));
+async function leaveNetwork(bridge: string, log: Logger): Promise<string[]> {
+  return withNetLock(() => leaveNetworkLocked(bridge, log));
 }
 
 /**
@@ -463,23 +559,30 @@ async function withNetLock<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-async function leaveNetworkLocked(bridge: string, log: Logger): Promise<void> {
+async function leaveNetworkLocked(bridge: string, log: Logger): Promise<string[]> {
+  const removed: string[] = [];
   const listed = await run("iptables", ["-w", "-S", FORWARD_CHAIN], { allowFail: true });
   const rules = listed.code === 0 ? listed.stdout.split("\n").filter((l) => l.startsWith("-A ")) : [];
+  let ours = 0;
   for (let i = rules.length - 1; i >= 0; i--) {
-    if (rules[i].includes(` -i ${bridge} `)) await run("iptables", ["-w", "-D", FORWARD_CHAIN, String(i + 1)], { allowFail: true });
+    if (rules[i].includes(` -i ${bridge} `)) {
+      await run("iptables", ["-w", "-D", FORWARD_CHAIN, String(i + 1)], { allowFail: true });
+      ours++;
+    }
   }
+  if (ours > 0) removed.push(`removed ${ours} iptables rules for ${bridge} from ${FORWARD_CHAIN}`);
   const others = rules.filter((r) => !r.includes(` -i ${bridge} `));
   if (others.length > 0) {
     log.info({ rules: others.length }, "other kubelab hosts share this network namespace; leaving shared iptables, route and ip_forward to the last one");
-    return;
+    return removed;
   }
-  while ((await run("iptables", ["-w", "-D", "FORWARD", "-j", FORWARD_CHAIN], { allowFail: true })).code === 0) {
-    // a crashed run may have left more than one jump
-  }
+  let jumps = 0;
+  while ((await run("iptables", ["-w", "-D", "FORWARD", "-j", FORWARD_CHAIN], { allowFail: true })).code === 0) jumps++; // a crashed run may have left more than one
   await run("iptables", ["-w", "-F", FORWARD_CHAIN], { allowFail: true });
-  await run("iptables", ["-w", "-X", FORWARD_CHAIN], { allowFail: true });
-  await removeCniChains(log);
+  if ((await run("iptables", ["-w", "-X", FORWARD_CHAIN], { allowFail: true })).code === 0) {
+    removed.push(`removed iptables chain ${FORWARD_CHAIN}${jumps > 0 ? " and its jump from FORWARD" : ""}`);
+  }
+  removed.push(...(await removeCniChains(log)));
   const file = sharedNetFile();
   let shared: SharedNetState | undefined;
   try {
@@ -487,11 +590,20 @@ async function leaveNetworkLocked(bridge: string, log: Logger): Promise<void> {
   } catch {
     shared = undefined;
   }
-  if (shared?.routeAdded) await run("ip", ["route", "del", "unreachable", shared.routeAdded], { allowFail: true });
+  if (shared?.routeAdded && (await run("ip", ["route", "del", "unreachable", shared.routeAdded], { allowFail: true })).code === 0) {
+    removed.push(`removed route unreachable ${shared.routeAdded}`);
+  }
   if (shared?.ipForwardBefore === "0" || shared?.ipForwardBefore === "1") {
-    await writeFile("/proc/sys/net/ipv4/ip_forward", shared.ipForwardBefore).catch((e: unknown) => log.warn({ err: e }, "restoring ip_forward"));
+    const now = (await readFile("/proc/sys/net/ipv4/ip_forward", "utf8").catch(() => "")).trim();
+    if (now !== shared.ipForwardBefore) {
+      await writeFile("/proc/sys/net/ipv4/ip_forward", shared.ipForwardBefore).then(
+        () => removed.push(`restored net.ipv4.ip_forward=${shared.ipForwardBefore}`),
+        (e: unknown) => log.warn({ err: e }, "restoring ip_forward"),
+      );
+    }
   }
   await rm(file, { force: true });
+  return removed;
 }
 
 /** 10.88.0.0/16 → gateway 10.88.0.1, prefix 16. */
@@ -505,125 +617,183 @@ function gatewayOf(cidr: string): { gateway: string; prefix: number } {
 // ---------------------------------------------------------------------------------------------------
 // stop / cleanup
 
-async function stopHost(dataDir: string, log: Logger): Promise<void> {
+/**
+ * Undoes everything startContainerd under `dataDir` did, from its journal, whether its owner is
+ * stopping it or died long ago: no live process is needed. In order: a containerd still running
+ * removes its sandboxes through CRI (CNI DEL releases addresses, veths, hostport rules) and is
+ * stopped; shims left behind are killed with their containers (found by the socket on their command
+ * line and in the pods' cgroups); everything mounted under the data dir (rootfs, shm, the sandboxes'
+ * network namespaces) is unmounted; the pods' cgroups are removed; then the network: the bridge (only
+ * while its alias names this data dir), this bridge's KUBELAB-FORWARD rules and, for the last host of
+ * the network namespace, the chain, the CNI chains, the blackhole route and ip_forward. Each step is
+ * bounded. Returns one line per thing removed (empty: there was nothing to clean). Idempotent.
+ * Throws if the journal's owner is another process that is still running.
+ */
+export async function cleanupContainerdHost(dataDir: string, log: Logger): Promise<string[]> {
+  dataDir = resolve(dataDir);
   const p = paths(dataDir);
-  const state = await readState(p.stateFile);
-  if (state && state.pid > 0 && isOurContainerd(state.pid, state.configPath)) {
+  const entries = readJournal(dataDir);
+  const owner = journalOwner(entries);
+  if (owner && owner.pid !== process.pid && ownerAlive(owner)) {
+    throw new Error(`the containerd host in ${dataDir} belongs to running pid ${owner.pid}; stop that process first`);
+  }
+  const legacy = await readLegacyState(p.legacyStateFile);
+  const removed: string[] = [];
+  const uids = new Set<string>(podUIDsFromRuncState(p.runcRoot)); // read before anything deletes runc's state
+
+  // 1. A containerd still running: its sandboxes through CRI, then containerd itself.
+  const containerds = findProcesses((cmd) => cmd.some((a) => a.endsWith("containerd")) && cmd.includes(p.config));
+  if (containerds.length > 0) {
     try {
-      const cri = await CriRuntime.connect(p.socket, { timeoutMs: 10_000 });
-      try {
-        await removeAllSandboxes(cri, log);
-      } finally {
-        await cri.close();
+      const gone = await withTimeout(removeSandboxesThroughCri(p.socket, log), 15_000, "removing sandboxes through CRI");
+      for (const s of gone) {
+        removed.push(`removed sandbox ${s.name} (${s.id.slice(0, 12)}) through containerd's CRI`);
+        if (s.uid) uids.add(s.uid);
       }
     } catch (e) {
       log.warn({ err: e }, "could not remove sandboxes through CRI; killing their processes instead");
     }
-    await killAndWait(state.pid, 10_000, log);
+    for (const pid of containerds) {
+      await killAndWait(pid, 5_000, log);
+      removed.push(`stopped containerd (pid ${pid})`);
+    }
   }
-  await cleanupContainerdHost(dataDir, log);
-}
 
-/**
- * Undoes everything a previous startContainerd under `dataDir` did, for a run that crashed or was
- * stopped: kills its containerd (only if that PID still runs our config) and its shims and their
- * containers, unmounts what is left under dataDir, removes the CNI and KUBELAB-FORWARD iptables
- * chains, the bridge and the blackhole route we added, restores ip_forward, and removes empty
- * kubepods cgroups. Safe to call any number of times, and when nothing was ever started.
- */
-export async function cleanupContainerdHost(dataDir: string, log: Logger): Promise<void> {
-  dataDir = resolve(dataDir);
-  const p = paths(dataDir);
-  const state = await readState(p.stateFile);
-
-  if (state && state.pid > 0 && isOurContainerd(state.pid, state.configPath)) {
-    log.warn({ pid: state.pid }, "containerd from a previous run is still running; killing it");
-    await killAndWait(state.pid, 10_000, log);
-  }
-  // Shims outlive containerd and keep the containers running: kill their children, then them.
+  // 2. Shims outlive containerd and keep the containers running: kill the containers, then them.
   const shims = findProcesses((cmd) => cmd.some((a) => a.includes("containerd-shim")) && cmd.includes(p.socket));
-  if (shims.length > 0) {
-    const children = childrenOf(new Set(shims));
-    log.warn({ shims, containers: children }, "killing leftover shims and their containers");
-    for (const pid of children) signal(pid, "SIGKILL");
+  const inPodCgroups = [...uids].flatMap((uid) => podCgroupDirs(uid).flatMap((d) => pidsInCgroupTree(d)));
+  const containers = [...new Set([...childrenOf(new Set(shims)), ...inPodCgroups])].filter((pid) => pid !== process.pid && !shims.includes(pid));
+  if (shims.length > 0 || containers.length > 0) {
+    for (const pid of containers) signal(pid, "SIGKILL");
     for (const pid of shims) signal(pid, "SIGKILL");
-    await Promise.all([...children, ...shims].map((pid) => waitGone(pid, 5_000)));
+    await Promise.all([...containers, ...shims].map((pid) => waitGone(pid, 5_000)));
+    if (shims.length > 0) removed.push(`killed ${shims.length} containerd shims (pids ${shims.join(", ")})`);
+    if (containers.length > 0) removed.push(`killed ${containers.length} container processes (pids ${containers.join(", ")})`);
   }
 
+  // 3. Mounts: rootfs overlays, shm, and the sandboxes' network namespaces (nsfs bind mounts).
   // /proc/self/mountinfo shows resolved paths (e.g. when TMPDIR is a symlink).
   const real = await realpath(dataDir).catch(() => dataDir);
+  const before = mountsUnder(real);
   await unmountUnder(real, log);
+  const left = mountsUnder(real);
+  for (const m of before.filter((x) => !left.includes(x)).reverse()) {
+    removed.push(m.includes("/netns/") ? `removed network namespace ${basename(m)} (unmounted ${m})` : `unmounted ${m}`);
+  }
   // State (shim sockets, netns files, rootfs mount points) is per boot: start from empty, but only
   // when nothing is mounted below it any more (never recurse into a mount).
-  if (mountsUnder(real).length === 0) {
+  if (left.length === 0) {
     await rm(p.state, { recursive: true, force: true });
     await rm(p.runcRoot, { recursive: true, force: true });
     await rm(p.cniIpam, { recursive: true, force: true });
     await rm(p.socket, { force: true });
     await rm(p.socket + ".ttrpc", { force: true });
   } else {
-    log.error({ mounts: mountsUnder(real) }, "mounts remain under the data directory");
+    log.error({ mounts: left }, "mounts remain under the data directory");
   }
 
-  if (state) {
-    if (state.bridgeCreated && (await run("ip", ["link", "show", "dev", state.bridge], { allowFail: true })).code === 0) {
-      await run("ip", ["link", "del", "dev", state.bridge], { allowFail: true });
+  // 4. The pods' cgroups (runc removes the containers' but leaves the pod's; a killed runtime leaves both).
+  for (const uid of uids) {
+    const dirs = podCgroupDirs(uid);
+    if (dirs.length === 0) continue;
+    let busy = await removePodCgroups(uid);
+    for (let i = 0; busy.length > 0 && i < 20; i++) {
+      await sleep(100); // the kernel frees a cgroup a moment after its last process is reaped
+      busy = await removePodCgroups(uid);
     }
-    if (state.forwardChain) await leaveNetwork(state.bridge, log);
-    await removeEmptyKubepodsCgroups();
-    await rm(p.stateFile, { force: true });
-    log.info({ dataDir }, "containerd host cleaned up");
+    if (busy.length > 0) log.warn({ busy }, "pod cgroups still in use");
+    else removed.push(`removed cgroup ${cgroupParentOf(dirs[0])} (${dirs.length} hierarchies)`);
+  }
+  if (entries.some((e) => e.kind === "cgroups") || legacy) await removeEmptyKubepodsCgroups();
+
+  // 5. The network: our bridge, then our forward guard (and the shared pieces if we are the last).
+  // Journalled and not marked held by someone else; an alias-less one is ours if we died between
+  // creating it and naming it.
+  const bridges = new Map<string, boolean>();
+  for (const e of entries) {
+    if (e.kind === "bridge") bridges.set(e.name, true);
+    if (e.kind === "bridge-held") bridges.set(e.name, false);
+  }
+  // A bridge naming this data dir is ours even when the journal is gone (data dir deleted, say).
+  for (const b of await kubelabBridges()) if (b.owner.dataDir === dataDir && !bridges.has(b.name)) bridges.set(b.name, false);
+  const deleted: string[] = [];
+  for (const [b, created] of bridges) {
+    const link = await linkInfo(b);
+    const ours = link && (parseBridgeAlias(link.alias)?.dataDir === dataDir || (created && !link.alias));
+    if (ours && (await run("ip", ["link", "del", "dev", b], { allowFail: true })).code === 0) {
+      removed.push(`deleted bridge ${b}`);
+      deleted.push(b);
+    }
+  }
+  if (legacy?.bridgeCreated && !bridges.has(legacy.bridge) && (await linkInfo(legacy.bridge))) {
+    if ((await run("ip", ["link", "del", "dev", legacy.bridge], { allowFail: true })).code === 0) removed.push(`deleted bridge ${legacy.bridge}`);
+  }
+  // Only bridges that were ours: a journalled bridge we failed to create belongs to someone else.
+  const guards = new Set<string>(deleted);
+  for (const e of entries) if (e.kind === "forward-guard") guards.add(e.bridge);
+  if (legacy?.forwardChain) guards.add(legacy.bridge);
+  for (const b of guards) removed.push(...(await leaveNetwork(b, log)));
+
+  // 6. The record itself, last: until here a crash leaves it for the next cleanup.
+  await rm(p.legacyStateFile, { force: true });
+  clearJournal(dataDir);
+  unregister(dataDir);
+  return removed;
+}
+
+/** Stops and removes every sandbox of a running containerd (bounded by the CRI deadlines). */
+async function removeSandboxesThroughCri(socket: string, log: Logger): Promise<{ id: string; name: string; uid: string }[]> {
+  const cri = await CriRuntime.connect(socket, { timeoutMs: 5_000 });
+  try {
+    return await removeAllSandboxes(cri, log);
+  } finally {
+    await cri.close();
   }
 }
 
-async function readState(file: string): Promise<HostState | undefined> {
+/** The pod UIDs named in runc's state of every container (`<runcRoot>/<namespace>/<id>/state.json`). */
+function podUIDsFromRuncState(runcRoot: string): string[] {
+  const uids = new Set<string>();
+  let namespaces: string[];
   try {
-    return JSON.parse(await readFile(file, "utf8")) as HostState;
+    namespaces = readdirSync(runcRoot);
+  } catch {
+    return [];
+  }
+  for (const ns of namespaces) {
+    let ids: string[];
+    try {
+      ids = readdirSync(join(runcRoot, ns));
+    } catch {
+      continue;
+    }
+    for (const id of ids) {
+      try {
+        const st = JSON.parse(readFileSync(join(runcRoot, ns, id, "state.json"), "utf8")) as { cgroup_paths?: Record<string, string>; config?: { cgroups?: { path?: string } } };
+        for (const path of [st.config?.cgroups?.path, ...Object.values(st.cgroup_paths ?? {})]) {
+          const m = path ? /\/kubepods\/(?:[a-z]+\/)?pod([0-9a-fA-F-]+)(?:\/|$)/.exec(path) : null;
+          if (m) uids.add(m[1]);
+        }
+      } catch {
+        // not a container directory
+      }
+    }
+  }
+  return [...uids];
+}
+
+/** /sys/fs/cgroup/cpu/kubepods/besteffort/pod<uid> → kubepods/besteffort/pod<uid>. */
+function cgroupParentOf(dir: string): string {
+  const i = dir.indexOf("/kubepods/");
+  return i >= 0 ? dir.slice(i + 1) : dir;
+}
+
+async function readLegacyState(file: string): Promise<LegacyHostState | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as LegacyHostState;
   } catch {
     return undefined;
   }
-}
-
-function cmdlineOf(pid: number): string[] | undefined {
-  try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return raw.split("\0").filter((s) => s !== "");
-  } catch {
-    return undefined;
-  }
-}
-
-/** Alive and not a zombie. */
-function isAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
-}
-
-function isOurContainerd(pid: number, configPath: string): boolean {
-  const cmd = cmdlineOf(pid);
-  return !!cmd && isAlive(pid) && cmd.some((a) => a.endsWith("containerd")) && cmd.includes(configPath);
-}
-
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
-}
-
-async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) return true;
-    await sleep(50);
-  }
-  return !isAlive(pid);
 }
 
 async function killAndWait(pid: number, graceMs: number, log: Logger): Promise<void> {
@@ -634,31 +804,12 @@ async function killAndWait(pid: number, graceMs: number, log: Logger): Promise<v
   await waitGone(pid, 5_000);
 }
 
-function findProcesses(match: (cmdline: string[]) => boolean): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    const pid = Number(d);
-    if (pid === process.pid) continue;
-    const cmd = cmdlineOf(pid);
-    if (cmd && cmd.length > 0 && match(cmd)) out.push(pid);
-  }
-  return out;
-}
-
-function childrenOf(parents: Set<number>): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (parents.has(ppid)) out.push(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms))),
+  ]);
 }
 
 /** Mount points at or below `dir` in this mount namespace, deepest first. */
@@ -683,7 +834,8 @@ async function unmountUnder(dir: string, log: Logger): Promise<void> {
 }
 
 /** Deletes every CNI-* chain (CNI-HOSTPORT-*, CNI-DN-*, per-pod CNI-<hash>) and the rules jumping to them. */
-async function removeCniChains(log: Logger): Promise<void> {
+async function removeCniChains(log: Logger): Promise<string[]> {
+  const removed: string[] = [];
   for (const table of ["nat", "filter", "mangle"]) {
     const r = await run("iptables", ["-w", "-t", table, "-S"], { allowFail: true });
     if (r.code !== 0) continue;
@@ -708,7 +860,9 @@ async function removeCniChains(log: Logger): Promise<void> {
     for (const c of chains) await run("iptables", ["-w", "-t", table, "-F", c], { allowFail: true });
     for (const c of chains) await run("iptables", ["-w", "-t", table, "-X", c], { allowFail: true });
     log.info({ table, chains: chains.length }, "removed CNI iptables chains");
+    removed.push(`removed ${chains.length} CNI iptables chains from the ${table} table (${chains.join(", ")})`);
   }
+  return removed;
 }
 
 
@@ -722,9 +876,9 @@ interface RunResult {
 }
 
 /** Runs a host tool; rejects on a non-zero exit unless allowFail. */
-function run(cmd: string, args: string[], opts: { allowFail?: boolean } = {}): Promise<RunResult> {
+function run(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    execFile(
+    const child = execFile(
       cmd,
       args,
       { env: { ...process.env, PATH: `${BIN_PATH}:${process.env.PATH ?? ""}` }, maxBuffer: 64 * 1024 * 1024 },
@@ -735,6 +889,8 @@ function run(cmd: string, args: string[], opts: { allowFail?: boolean } = {}): P
         else resolvePromise(res);
       },
     );
+    child.stdin?.on("error", () => {}); // a tool that exits without reading its stdin
+    child.stdin?.end(opts.input);
   });
 }
 
