@@ -6,6 +6,7 @@ import type { DeleteOptions, KubeObject, ResourceInfo } from "../api/index.ts";
 import { checkObject, findResource, formatDecodeError, formatStrictError, groupVersion, hasSchema, unknownFieldWarnings } from "../api/index.ts";
 import { ApiError, errors, successStatus } from "./errors.ts";
 import { decodeObjectBody, parseJson, readBody } from "./body.ts";
+import { decodeProtobufObject, isProtobufContentType } from "./protobuf/index.ts";
 import { negotiate, type Negotiated } from "./negotiation.ts";
 import { applyPatch, parsePatchBody, PatchError } from "./patch/index.ts";
 import type { RequestInfo } from "./requestinfo.ts";
@@ -16,6 +17,7 @@ import { toTable } from "./tables.ts";
 import type { ApiserverMetrics } from "./metrics.ts";
 import { proxyPodLog } from "./podlog.ts";
 import { serveExec } from "./exec.ts";
+import { EvictionREST } from "./registry/policy/eviction.ts";
 import type { Logger } from "../client/index.ts";
 
 export interface Response {
@@ -198,8 +200,8 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
     }
     const options = (ev.deleteOptions ?? {}) as DeleteOptions;
     if (typeof options !== "object" || Array.isArray(options)) throw errors.badRequest("deleteOptions must be an object");
-    await store.delete(info.namespace, info.name, options, writeOptions(h.query));
-    return { code: 201, body: { ...successStatus(), code: 201 } };
+    const dryRun = writeOptions(h.query).dryRun || (Array.isArray(options.dryRun) && options.dryRun.length > 0);
+    return new EvictionREST(h.registry).create(info.namespace, info.name, options, dryRun);
   }
 
   if (sub === "log" && res.resource === "pods") {
@@ -447,7 +449,12 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
   try {
     await watch.start(sink);
     const err = await sink.done;
-    if (err !== undefined && !ac.signal.aborted) {
+    if (err !== undefined && sink.stalled) {
+      // A client that stopped reading: an ERROR event would only queue behind what it does not
+      // read, and the connection would hold that backlog for as long as the client likes.
+      h.log.warn({ resource: res.resource, unsentBytes: out.writableLength }, "watcher too slow: closing its connection");
+      out.destroy();
+    } else if (err !== undefined && !ac.signal.aborted) {
       const e = storageToApiError(err, store.gr);
       if (!(e instanceof ApiError)) h.log.error({ err: e }, "watch failed");
       const status = e instanceof ApiError ? e.toStatus() : errors.internal((e as Error).message).toStatus();
@@ -474,7 +481,10 @@ function typedObject<T>(h: HandlerContext, obj: T, apiVersion: string, kind: str
   const r = checkObject(obj, apiVersion, kind, { strict: true });
   if (r.errors.length) throw errors.badRequest(formatDecodeError(kind, apiVersion, r.errors));
   if (r.unknownFields.length) {
-    const mode = h.query.get("fieldValidation") || "Warn";
+    // protobuf: upstream cannot see unknown fields in a protobuf body and never fails or warns under any
+    // fieldValidation ("strict decoding is unsupported for protobuf"); its fields are dropped as with Ignore
+    const protobuf = isProtobufContentType(h.req.headers["content-type"] ?? "");
+    const mode = protobuf ? "Ignore" : h.query.get("fieldValidation") || "Warn";
     if (mode === "Strict") throw errors.badRequest(formatStrictError(r.unknownFields));
     if (mode === "Warn" && !h.res.headersSent) {
       const prev = h.res.getHeader("Warning");
@@ -523,6 +533,11 @@ class WatchSink implements EventSink<KubeObject> {
 
   get length(): number {
     return this.backlogged ? Number.MAX_SAFE_INTEGER : 0;
+  }
+
+  /** The client is not reading: more than WATCH_MAX_BACKLOG_BYTES of output unsent. */
+  get stalled(): boolean {
+    return this.backlogged;
   }
 
   push(ev: CacheEvent<KubeObject>): void {
@@ -574,7 +589,11 @@ class WatchSink implements EventSink<KubeObject> {
     const data = this.buf;
     this.buf = "";
     this.out.write(data);
-    this.backlogged = this.out.writableLength > WATCH_MAX_BACKLOG_BYTES;
+    if (!this.backlogged && this.out.writableLength > WATCH_MAX_BACKLOG_BYTES) {
+      this.backlogged = true;
+      // A client that catches up is not a slow one any more.
+      this.out.once("drain", () => (this.backlogged = false));
+    }
   }
 
   /** Writes what is pending now (before the response ends). */
@@ -667,8 +686,18 @@ async function deleteOptions(h: HandlerContext): Promise<DeleteOptions> {
   const body = await readBody(h.req);
   let opts: DeleteOptions = {};
   const ct = (h.req.headers["content-type"] ?? "").toLowerCase();
-  // kubectl drain's fallback sends protobuf DeleteOptions; its fields also arrive as query parameters.
-  if (body.length > 0 && !ct.startsWith("application/vnd.kubernetes.protobuf")) {
+  if (body.length > 0 && isProtobufContentType(ct)) {
+    // client-go's typed clients (kubectl drain's DELETE fallback) send DeleteOptions as protobuf
+    let decoded: Record<string, unknown>;
+    try {
+      decoded = decodeProtobufObject(body);
+    } catch (e) {
+      throw errors.badRequest(`the request body is not a valid protobuf object: ${(e as Error).message}`);
+    }
+    const { apiVersion, kind, ...fields } = decoded;
+    if (kind !== "DeleteOptions") throw errors.badRequest(`the request body is a ${String(apiVersion)} ${String(kind)}, not a DeleteOptions`);
+    opts = typedObject(h, fields as DeleteOptions, "v1", "DeleteOptions");
+  } else if (body.length > 0) {
     const v = parseJson(body.toString("utf8"));
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw errors.badRequest("DeleteOptions must be a JSON object");
     opts = typedObject(h, v as DeleteOptions, "v1", "DeleteOptions");
