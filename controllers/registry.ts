@@ -3,16 +3,21 @@
 import type { ControllerSetup } from "./env.ts";
 import { setupDeploymentController } from "./deployment/setup.ts";
 import { setupReplicaSetController } from "./replicaset/setup.ts";
+import { setupStatefulSetController } from "./statefulset/setup.ts";
+import { setupDaemonSetController } from "./daemonset/setup.ts";
 import { setupJobController, setupTTLAfterFinishedController } from "./job/setup.ts";
 import { setupNamespaceController } from "./namespace/setup.ts";
 import { setupGarbageCollector } from "./gc/setup.ts";
 import { setupEndpointsController } from "./endpoints/setup.ts";
 import { setupEndpointSliceController } from "./endpointslice/setup.ts";
 import { setupNodeLifecycleController, setupPodGCController, setupTaintEvictionController } from "./node/setup.ts";
+import { setupResourceQuotaController } from "./resourcequota/setup.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
   deployment: setupDeploymentController,
+  statefulset: setupStatefulSetController,
+  daemonset: setupDaemonSetController,
   job: setupJobController,
   "ttl-after-finished": setupTTLAfterFinishedController,
   namespace: setupNamespaceController,
@@ -22,4 +27,5 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   nodelifecycle: setupNodeLifecycleController,
   "taint-eviction-controller": setupTaintEvictionController,
   podgc: setupPodGCController,
+  resourcequota: setupResourceQuotaController,
 };
