@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { acquireContainerdLock } from "./harness/hostlock.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
 import { poll as pollEvery } from "./harness/poll.ts";
 
@@ -20,6 +21,7 @@ const SKIP = missing ? `containerd suite needs root and containerd/runc/ctr/ipta
 if (SKIP && process.env.CI) throw new Error(`CI must run the containerd suite: ${SKIP}`);
 
 let k: Kubelab;
+let release: (() => void) | undefined;
 const ipForwardBefore = readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
 
 interface Pod {
@@ -81,11 +83,14 @@ spec:
 
 beforeAll(async () => {
   if (SKIP) return;
+  // The other containerd suites use the same bridge, and `up` refuses one a live cluster holds.
+  release = await acquireContainerdLock("test/containerd.test.ts");
   k = await startKubelab({ nodes: true, extraArgs: ["--runtime", "containerd"] });
-}, 240_000);
+}, 1_200_000);
 
 afterAll(async () => {
   await k?.stop({ clean: true });
+  release?.();
 });
 
 describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newLogger } from "../../client/index.ts";
 import { cgroupParentFor, cgroupRoots, mountsUnder, startContainerd, BUSYBOX_IMAGE, type ContainerdHost } from "./containerd.ts";
 import { CriRuntime } from "./cri.ts";
+import { acquireContainerdLock } from "../../test/harness/hostlock.ts";
 import {
   containerLogPath,
   isRuntimeNotFound,
@@ -123,7 +124,11 @@ describe.skipIf(skipReason !== undefined)("CriRuntime on a real containerd", () 
       return s.state === "CONTAINER_EXITED" ? s : undefined;
     });
 
+  let release: (() => void) | undefined;
+
   beforeAll(async () => {
+    // One containerd suite at a time: `kubelab up` in the others refuses a bridge a live host holds.
+    release = await acquireContainerdLock("kubelet/runtime/cri.test.ts");
     dataDir = await mkdtemp(join(tmpdir(), "kubelab-cri-"));
     // Another suite (or a `kubelab up --runtime containerd`) may be using kubelab0 and 10.88.0.0/16 in
     // this network namespace right now: take turns rather than fail.
@@ -151,12 +156,13 @@ describe.skipIf(skipReason !== undefined)("CriRuntime on a real containerd", () 
       annotations: { "example.com/note": "kept as is" },
       cgroupParent: cgroupParentFor("BestEffort", uid),
     };
-  });
+  }, 1_200_000); // the lock may be held by another containerd suite for minutes
 
   afterAll(async () => {
     await rt?.close();
     await host?.stop();
     if (dataDir && mountsUnder(dataDir).length === 0) await rm(dataDir, { recursive: true, force: true });
+    release?.();
   });
 
   it("reports the runtime's version over CRI v1", async () => {
