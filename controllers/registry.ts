@@ -6,6 +6,8 @@ import { setupReplicaSetController } from "./replicaset/setup.ts";
 import { setupStatefulSetController } from "./statefulset/setup.ts";
 import { setupDaemonSetController } from "./daemonset/setup.ts";
 import { setupJobController, setupTTLAfterFinishedController } from "./job/setup.ts";
+import { setupCronJobController } from "./cronjob/setup.ts";
+import { setupDisruptionController } from "./disruption/setup.ts";
 import { setupNamespaceController } from "./namespace/setup.ts";
 import { setupGarbageCollector } from "./gc/setup.ts";
 import { setupEndpointsController } from "./endpoints/setup.ts";
@@ -20,6 +22,8 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   daemonset: setupDaemonSetController,
   job: setupJobController,
   "ttl-after-finished": setupTTLAfterFinishedController,
+  cronjob: setupCronJobController,
+  disruption: setupDisruptionController,
   namespace: setupNamespaceController,
   garbagecollector: setupGarbageCollector,
   endpoints: setupEndpointsController,
