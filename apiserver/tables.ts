@@ -797,6 +797,15 @@ const HANDLERS: Record<string, TableHandler> = {
       };
     },
   },
+  "/resourcequotas": {
+    columns: [
+      NAME,
+      AGE,
+      col("Request", "string", "Request represents a minimum amount of cpu/memory that a container may consume."),
+      col("Limit", "string", "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node."),
+    ],
+    print: printResourceQuota,
+  },
 };
 
 /** The default table convertor (k8s.io/apiserver registry/rest/table.go): Name and Created At. */
@@ -1006,6 +1015,22 @@ function printNode(node: JsonObject, now: number): Row {
       str(info.containerRuntimeVersion) || "<unknown>",
     ],
   };
+}
+
+/** printResourceQuota: `name: used/hard` per status.hard resource, sorted; limits.* in the Limit column. */
+function printResourceQuota(q: JsonObject, now: number): Row {
+  const status = obj(q.status);
+  const hard = obj(status.hard);
+  const used = obj(status.used);
+  const request: string[] = [];
+  const limit: string[] = [];
+  for (const r of Object.keys(hard).sort()) {
+    const pieces = r.split(".");
+    const cell = `${r}: ${quantity(used[r])}/${quantity(hard[r])}`;
+    if (pieces.length > 1 && pieces[0] === "limits") limit.push(cell);
+    else request.push(cell);
+  }
+  return { cells: [nameOf(q), since(meta(q).creationTimestamp, now), request.join(", "), limit.join(", ")] };
 }
 
 function printService(svc: JsonObject, now: number): Row {

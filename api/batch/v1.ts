@@ -1,7 +1,7 @@
-// batch/v1 types: Job.
+// batch/v1 types: Job and CronJob.
 
-import type { KubeObject, LabelSelector } from "../meta.ts";
-import type { PodTemplateSpec } from "../core/v1.ts";
+import type { KubeObject, LabelSelector, ObjectMeta } from "../meta.ts";
+import type { ObjectReference, PodTemplateSpec } from "../core/v1.ts";
 
 /** Labels the apiserver puts on a job's pod template and selector when it generates the selector. */
 export const JobControllerUidLabel = "batch.kubernetes.io/controller-uid";
@@ -89,4 +89,49 @@ export interface JobStatus {
 export interface Job extends KubeObject {
   spec?: JobSpec;
   status?: JobStatus;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CronJob
+
+/** Set by the CronJob controller on each Job it creates: the scheduled time, RFC 3339 in the CronJob's time zone. */
+export const CronJobScheduledTimestampAnnotation = "batch.kubernetes.io/cronjob-scheduled-timestamp";
+/** Set by `kubectl create job --from=cronjob/NAME` on the Job it creates. */
+export const CronJobInstantiateAnnotation = "cronjob.kubernetes.io/instantiate";
+
+export type ConcurrencyPolicy = "Allow" | "Forbid" | "Replace";
+
+export interface JobTemplateSpec {
+  metadata?: ObjectMeta;
+  spec?: JobSpec;
+}
+
+export interface CronJobSpec {
+  /** Five-field cron schedule, or a descriptor (@hourly, @daily, … or @every <duration>). */
+  schedule: string;
+  /** IANA time zone name; unset means the controller-manager's local time zone. */
+  timeZone?: string;
+  /** A scheduled time missed by more than this many seconds is skipped. */
+  startingDeadlineSeconds?: number;
+  /** Default "Allow". */
+  concurrencyPolicy?: ConcurrencyPolicy;
+  /** Default false. */
+  suspend?: boolean;
+  jobTemplate: JobTemplateSpec;
+  /** Default 3. */
+  successfulJobsHistoryLimit?: number;
+  /** Default 1. */
+  failedJobsHistoryLimit?: number;
+}
+
+export interface CronJobStatus {
+  /** References to the Jobs this CronJob runs now. */
+  active?: ObjectReference[];
+  lastScheduleTime?: string;
+  lastSuccessfulTime?: string;
+}
+
+export interface CronJob extends KubeObject {
+  spec?: CronJobSpec;
+  status?: CronJobStatus;
 }

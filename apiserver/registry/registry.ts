@@ -19,6 +19,10 @@ import { jobStrategy } from "./batch/jobs/strategy.ts";
 import { cronJobStrategy } from "./batch/cronjobs/strategy.ts";
 import { podDisruptionBudgetStrategy } from "./policy/poddisruptionbudgets/strategy.ts";
 import { priorityClassStrategy } from "./scheduling/priorityclasses/strategy.ts";
+import { resourceQuotaStrategy } from "./core/resourcequotas/strategy.ts";
+import { limitRangeStrategy } from "./core/limitranges/strategy.ts";
+import { AdmissionChain, LimitRanger, ResourceQuotaAdmission } from "../admission/index.ts";
+import type { LimitRange, ResourceQuota } from "../../api/index.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "/pods": podStrategy,
@@ -34,6 +38,8 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "batch/cronjobs": cronJobStrategy,
   "policy/poddisruptionbudgets": podDisruptionBudgetStrategy,
   "scheduling.k8s.io/priorityclasses": priorityClassStrategy,
+  "/resourcequotas": resourceQuotaStrategy,
+  "/limitranges": limitRangeStrategy,
 };
 
 /** Namespaces every cluster has, created at startup as the apiserver's bootstrap controller does. */
@@ -48,6 +54,8 @@ export class Registry {
   readonly ctx: StrategyContext;
   /** One watch cache over /registry/ shared by every resource (see Store). */
   readonly cache: WatchCache<KubeObject>;
+  /** The admission plugins the stores run on create and update (LimitRanger, ResourceQuota). */
+  readonly admission: AdmissionChain;
 
   constructor(
     readonly backend: Backend,
@@ -66,6 +74,24 @@ export class Registry {
       this.stores.set(`${info.group}/${info.resource}`, store);
       this.byResource.set(info.resource, store);
     }
+    const limitRanger = new LimitRanger((ns) => this.cachedIn<LimitRange>("limitranges", ns));
+    const quota = new ResourceQuotaAdmission(
+      {
+        cached: (ns) => this.cachedIn<ResourceQuota>("resourcequotas", ns),
+        get: async (ns, name) => {
+          try {
+            return (await this.store("", "resourcequotas").get(ns, name)) as ResourceQuota;
+          } catch (e) {
+            if ((e as { code?: number }).code === 404) return undefined;
+            throw e;
+          }
+        },
+        updateStatus: async (q) =>
+          (await this.store("", "resourcequotas").update(q.metadata.namespace ?? "", q.metadata.name ?? "", () => structuredClone(q), { subresource: "status" })).obj as ResourceQuota,
+      },
+      now,
+    );
+    this.admission = new AdmissionChain([limitRanger], [limitRanger, quota]);
   }
 
   /** Decodes a stored object by the resource segment of its key, /registry/<resource>/... */
@@ -129,6 +155,11 @@ export class Registry {
     if (ns.metadata.deletionTimestamp || (ns.status as { phase?: string } | undefined)?.phase === "Terminating") {
       throw errors.forbidden(gr, name, `unable to create new content in namespace ${namespace} because it is being terminated`);
     }
+  }
+
+  /** A core resource's objects in one namespace, as the watch cache has them (read-only). */
+  private cachedIn<T extends KubeObject>(resource: string, namespace: string): T[] {
+    return this.store("", resource).cache.list(`/registry/${resource}/${namespace}/`).items.map((i) => i.obj as T);
   }
 
   private namespaceFromCache(name: string): KubeObject | undefined {
