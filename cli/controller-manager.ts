@@ -37,7 +37,10 @@ node lifecycle:
   --node-eviction-rate R            nodes per second tainted NoExecute in a healthy zone (default 0.1)
   --secondary-node-eviction-rate R  the same in a partially disrupted large zone (default 0.01)
   --large-cluster-size-threshold N  nodes above which a zone is large (default 50)
-  --unhealthy-zone-threshold F      fraction of not-Ready nodes making a zone partially disrupted (default 0.55)`;
+  --unhealthy-zone-threshold F      fraction of not-Ready nodes making a zone partially disrupted (default 0.55)
+
+resource quota:
+  --resource-quota-sync-period D    how often every quota's usage is recomputed in full (default 5m)`;
 
 /** A non-negative number flag (rates, fractions). */
 function parseNumber(flag: string, v: string, opts: { integer?: boolean; max?: number } = {}): number {
@@ -78,6 +81,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       "secondary-node-eviction-rate": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.secondaryNodeEvictionRate) },
       "large-cluster-size-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.largeClusterSizeThreshold) },
       "unhealthy-zone-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.unhealthyZoneThreshold) },
+      "resource-quota-sync-period": { type: "string", default: "5m" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -110,8 +114,10 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     secondaryNodeEvictionRate: parseNumber("secondary-node-eviction-rate", values["secondary-node-eviction-rate"]!),
     largeClusterSizeThreshold: parseNumber("large-cluster-size-threshold", values["large-cluster-size-threshold"]!, { integer: true }),
     unhealthyZoneThreshold: parseNumber("unhealthy-zone-threshold", values["unhealthy-zone-threshold"]!, { max: 1 }),
+    resourceQuotaSyncPeriodMs: parseDuration("resource-quota-sync-period", values["resource-quota-sync-period"]!),
   };
   if (cmConfig.nodeMonitorPeriodMs <= 0) throw new CliError("--node-monitor-period must be positive", 2);
+  if ((cmConfig.resourceQuotaSyncPeriodMs ?? 0) <= 0) throw new CliError("--resource-quota-sync-period must be positive", 2);
   const log = newLogger("controller-manager");
   let config;
   try {

@@ -34,6 +34,8 @@ export interface ControllerManagerConfig {
   largeClusterSizeThreshold: number;
   /** --unhealthy-zone-threshold: the fraction of not-Ready nodes (at least 3) that makes a zone partially disrupted. */
   unhealthyZoneThreshold: number;
+  /** --resource-quota-sync-period: how often every ResourceQuota's usage is recomputed in full (default 5 min). */
+  resourceQuotaSyncPeriodMs?: number;
 }
 
 export const DEFAULT_CONTROLLER_MANAGER_CONFIG: Readonly<ControllerManagerConfig> = Object.freeze({

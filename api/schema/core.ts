@@ -992,6 +992,28 @@ export const PersistentVolumeClaimStatus = obj("v1.PersistentVolumeClaimStatus",
 });
 
 // ---------------------------------------------------------------------------------------------
+// ResourceQuota and LimitRange
+
+export const ScopedResourceSelectorRequirement = obj("v1.ScopedResourceSelectorRequirement", { scopeName: str, operator: str, values: arr(str) });
+
+export const ScopeSelector = obj("v1.ScopeSelector", { matchExpressions: arr(ScopedResourceSelectorRequirement) });
+
+export const ResourceQuotaSpec = obj("v1.ResourceQuotaSpec", { hard: resourceList, scopes: arr(str), scopeSelector: ScopeSelector });
+
+export const ResourceQuotaStatus = obj("v1.ResourceQuotaStatus", { hard: resourceList, used: resourceList });
+
+export const LimitRangeItem = obj("v1.LimitRangeItem", {
+  type: str,
+  max: resourceList,
+  min: resourceList,
+  default: resourceList,
+  defaultRequest: resourceList,
+  maxLimitRequestRatio: resourceList,
+});
+
+export const LimitRangeSpec = obj("v1.LimitRangeSpec", { limits: arr(LimitRangeItem) });
+
+// ---------------------------------------------------------------------------------------------
 // Top-level kinds (apiVersion, kind and metadata are added by the registry)
 
 export const coreKinds = {
@@ -1023,4 +1045,6 @@ export const coreKinds = {
   ServiceAccount: { secrets: arr(ObjectReference), imagePullSecrets: arr(LocalObjectReference), automountServiceAccountToken: bool },
   Binding: { target: ObjectReference },
   PodTemplate: { template: PodTemplateSpec },
+  ResourceQuota: { spec: ResourceQuotaSpec, status: ResourceQuotaStatus },
+  LimitRange: { spec: LimitRangeSpec },
 };

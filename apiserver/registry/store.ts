@@ -321,10 +321,15 @@ export class Store {
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = rfc3339(this.ctx.now());
     this.strategy.defaults(obj);
+    const attrs = { operation: "CREATE" as const, info: this.info, namespace, name: obj.metadata.name ?? "", object: obj, dryRun: !!opts.dryRun };
+    // Mutating admission (LimitRanger defaults) runs before the strategy derives anything from the
+    // spec (a pod's QoS class); validating admission (LimitRanger, ResourceQuota) right before the write.
+    await this.ctx.registry.admission.admit(attrs);
     await this.strategy.prepareForCreate(obj, this.ctx);
     const errs = this.strategy.validate(obj);
     if (errs.length) throw this.invalid(obj, errs);
     if (this.info.namespaced) await this.ctx.registry.checkNamespaceAcceptsCreate(namespace, this.gr, obj.metadata.name ?? "");
+    await this.ctx.registry.admission.validate(attrs);
     if (opts.dryRun) return obj;
 
     for (let attempt = 0; ; attempt++) {
@@ -408,6 +413,9 @@ export class Store {
       next.metadata.resourceVersion = current.metadata.resourceVersion;
       const errs = owned ? this.strategy.validate(next) : this.strategy.validateUpdate(next, current);
       if (errs.length) throw this.invalid(next, errs);
+      if (!opts.subresource && !deepEqual(next, current)) {
+        await this.ctx.registry.admission.validate({ operation: "UPDATE", info: this.info, namespace, name, object: next, oldObject: current, dryRun: !!opts.dryRun });
+      }
 
       if (deepEqual(next, current)) return { obj: current, created: false }; // no-op writes are skipped
       if (this.strategy.shouldDeleteDuringUpdate(next, current)) {
