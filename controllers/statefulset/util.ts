@@ -222,7 +222,22 @@ function sortedKeys(v: unknown): unknown {
  * sorted as Go marshals them, so `kubectl rollout undo` sees the bytes it would compute itself.
  */
 export function revisionPatch(set: Readonly<StatefulSet>): unknown {
-  return sortedKeys({ spec: { template: { ...(set.spec?.template ?? {}), $patch: "replace" } } });
+  return sortedKeys({ spec: { template: { ...asGoMarshals(set.spec?.template ?? {}), $patch: "replace" } } });
+}
+
+/**
+ * The template as Go's encoding/json writes a typed PodTemplateSpec: the struct-valued fields that
+ * omitempty cannot drop are always there (metadata.creationTimestamp: null, spec, each container's
+ * resources: {}). Upstream's revision data carries them, and kubectl rebuilds the same patch from
+ * the typed StatefulSet when it checks whether `rollout undo` has anything to do.
+ */
+function asGoMarshals(template: Readonly<PodTemplateSpec>): PodTemplateSpec {
+  const t = deepCopy(template);
+  t.metadata = { creationTimestamp: null, ...(t.metadata ?? {}) } as PodTemplateSpec["metadata"];
+  t.spec ??= { containers: [] };
+  t.spec.containers ??= [];
+  for (const c of [...(t.spec.initContainers ?? []), ...t.spec.containers]) c.resources ??= {};
+  return t;
 }
 
 /** newRevision: an unsaved revision of the set's template, carrying the set's annotations (kubernetes.io/change-cause). */
