@@ -25,11 +25,13 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const socket = req.socket;
     const done = (): void => {
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
       req.off("aborted", onAborted);
+      socket?.off("close", onAborted);
     };
     const onData = (b: Buffer): void => {
       size += b.length;
@@ -54,6 +56,9 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     req.on("end", onEnd);
     req.on("error", onError);
     req.on("aborted", onAborted);
+    // Once a request has been answered (a 504 from --request-timeout) Node no longer aborts it
+    // when its connection goes: the connection closing is the end of the body too.
+    socket?.once("close", onAborted);
   });
 }
 

@@ -157,10 +157,11 @@ export class ApiServer {
     const serverOpts: http.ServerOptions = { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeoutMs / 4))) };
     this.server = this.opts.tls ? https.createServer({ ...serverOpts, cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(serverOpts, handler);
     this.server.keepAliveTimeout = keepAliveTimeoutMs;
-    this.server.headersTimeout = requestTimeoutMs > 0 ? Math.min(headersTimeoutMs, requestTimeoutMs) : headersTimeoutMs;
-    // The time to receive a whole request (headers and body). Watches and log follows are
-    // long-lived responses, not requests: they are not limited by this.
-    this.server.requestTimeout = requestTimeoutMs;
+    this.server.headersTimeout = headersTimeoutMs;
+    // Node's deadline to receive a whole request (headers and body) backs up --request-timeout for
+    // a body that never finishes; later than it, so that the client gets the 504 Status first.
+    // Watches and log follows are long-lived responses, not requests: this does not limit them.
+    this.server.requestTimeout = requestTimeoutMs > 0 ? requestTimeoutMs + 5000 : 0;
     this.server.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(handler, req, socket, head));
     await new Promise<void>((resolve, reject) => {
       this.server!.once("error", reject);
@@ -263,7 +264,7 @@ export class ApiServer {
     } finally {
       clearTimeout(timer);
     }
-    work.catch((e: unknown) => this.log.warn({ err: e, path: ctx.path, method: ctx.method }, "post-timeout activity failed"));
+    work.catch((e: unknown) => this.log.warn({ err: e instanceof Error ? e.message : String(e), path: ctx.path, method: ctx.method }, "post-timeout activity failed"));
     this.log.warn({ path: ctx.path, method: ctx.method, timeoutMs: ms }, "request timed out");
     const res = ctx.res;
     ctx.respond = false;
