@@ -8,7 +8,7 @@ import { stringify } from "yaml";
 import type { ConfigMap, Lease, Pod } from "../api/index.ts";
 import { ApiServer, openBackend } from "../apiserver/index.ts";
 import { isAlreadyExists, isConflict, isGone, isNotFound } from "./errors.ts";
-import { loadKubeconfig, resourcePath, RestClient } from "./rest.ts";
+import { loadKubeconfig, resourcePath, RestClient, retryAfterMs } from "./rest.ts";
 import type { WatchEvent } from "./types.ts";
 
 let server: ApiServer;
@@ -175,6 +175,87 @@ describe("loadKubeconfig", () => {
       expect(loadKubeconfig(path)).toEqual({ server: "https://b:6443", caCert: "CA FROM FILE", token: "file-token", insecure: true });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("retries as client-go: 429 or 5xx with Retry-After", () => {
+  it("reads Retry-After only on 429 and 5xx, and only as whole seconds", () => {
+    expect(retryAfterMs(429, "1")).toBe(1000);
+    expect(retryAfterMs(503, "3")).toBe(3000);
+    expect(retryAfterMs(429, ["2"])).toBe(2000);
+    expect(retryAfterMs(429, undefined)).toBeUndefined();
+    expect(retryAfterMs(500, "soon")).toBeUndefined();
+    expect(retryAfterMs(404, "1")).toBeUndefined();
+    expect(retryAfterMs(409, "1")).toBeUndefined();
+  });
+
+  /** A server that refuses the first `refusals` requests with `code` + Retry-After, then answers 200. */
+  async function refusingServer(code: number, refusals: number, retryAfter: string | undefined): Promise<{ url: string; seen: () => string[]; close: () => Promise<void> }> {
+    const seen: string[] = [];
+    const srv = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (d: Buffer) => (body += d.toString()));
+      req.on("end", () => {
+        seen.push(`${req.method} ${body}`);
+        if (seen.length <= refusals) {
+          res.writeHead(code, { "Content-Type": "application/json", ...(retryAfter !== undefined ? { "Retry-After": retryAfter } : {}) });
+          res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: code === 429 ? "TooManyRequests" : "ServiceUnavailable", message: "Too many requests, please try again later.", code }));
+          return;
+        }
+        res.writeHead(201, { "Content-Type": "application/json" });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    return { url: `http://127.0.0.1:${(srv.address() as AddressInfo).port}`, seen: () => seen, close: () => new Promise((r) => srv.close(() => r())) };
+  }
+
+  it("waits Retry-After between attempts and sends the same request again until it is accepted", async () => {
+    const s = await refusingServer(429, 3, "2");
+    const waits: number[] = [];
+    const c = new RestClient({ server: s.url, sleep: async (ms) => void waits.push(ms) });
+    try {
+      const created = await c.resource<ConfigMap>("", "configmaps").create("default", cm("retried", { a: "1" }));
+      expect(created.metadata.name).toBe("retried");
+      expect(s.seen()).toHaveLength(4);
+      expect(new Set(s.seen()).size, "every attempt sends the same body").toBe(1);
+      expect(waits).toHaveLength(3);
+      for (const w of waits) {
+        expect(w).toBeGreaterThanOrEqual(2000);
+        expect(w).toBeLessThanOrEqual(3000);
+      }
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it("gives up after maxRetries (10 by default) with the last answer's error", async () => {
+    const s = await refusingServer(503, 100, "0");
+    const c = new RestClient({ server: s.url, sleep: async () => {} });
+    try {
+      const err = await c.resource<ConfigMap>("", "configmaps").get("default", "x").catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 503, reason: "ServiceUnavailable" });
+      expect(s.seen()).toHaveLength(11);
+    } finally {
+      c.close();
+      await s.close();
+    }
+  });
+
+  it("does not retry a 429 without Retry-After, nor other errors", async () => {
+    for (const [code, ra] of [[429, undefined], [500, undefined], [409, "1"]] as const) {
+      const s = await refusingServer(code, 100, ra);
+      const c = new RestClient({ server: s.url, sleep: async () => {} });
+      try {
+        const err = await c.resource<ConfigMap>("", "configmaps").get("default", "x").catch((e: unknown) => e);
+        expect(err).toMatchObject({ code });
+        expect(s.seen(), `${code} Retry-After ${String(ra)}`).toHaveLength(1);
+      } finally {
+        c.close();
+        await s.close();
+      }
     }
   });
 });
