@@ -99,7 +99,7 @@ async function downAllStale(log: ReturnType<typeof newLogger>): Promise<void> {
       continue;
     }
     try {
-      const removed = await cleanDeadCluster(s.dataDir, state, log);
+      const removed = await cleanDeadCluster(s.dataDir, state, log, { knownStale: true });
       process.stdout.write(`${s.dataDir} (pid ${s.pid}, dead): ${removed.length === 0 ? "nothing left" : "removed"}\n`);
       for (const line of removed) process.stdout.write(`  ${line}\n`);
     } catch (e) {

@@ -3,8 +3,8 @@
 // (kubelet/runtime/hoststate.ts). Used by `down` (one data dir, or every stale one on this host) and
 // by `up` when it finds a dead predecessor in its data dir.
 
-import { rmSync } from "node:fs";
-import { resolve } from "node:path";
+import { existsSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
 import type { Logger } from "../client/index.ts";
 import { cmdlineOf, isAlive, journalOwner, netnsId, ownerAlive, readJournal, registrations, signal, waitGone } from "../kubelet/runtime/hoststate.ts";
 import type { UpState } from "./up.ts";
@@ -37,12 +37,17 @@ export function hasHostState(dataDir: string): boolean {
  * from its journal (containerd, sandboxes, shims, mounts, cgroups, bridge, chains, route), then
  * DIR/up.json. Returns one line per thing removed. Throws if the host state belongs to a live process.
  */
-export async function cleanDeadCluster(dataDir: string, state: UpState | undefined, log: Logger): Promise<string[]> {
+export async function cleanDeadCluster(dataDir: string, state: UpState | undefined, log: Logger, opts: { knownStale?: boolean } = {}): Promise<string[]> {
   dataDir = resolve(dataDir);
   const removed = await killLeftoverComponents(state, dataDir);
-  // Loaded on demand: it brings grpc-js (a running containerd removes its sandboxes through CRI).
-  const { cleanupContainerdHost } = await import("../kubelet/runtime/containerd.ts");
-  removed.push(...(await cleanupContainerdHost(dataDir, log)));
+  // Only for a cluster that ran containerd here (a simulated one changes nothing on the host), or
+  // one found stale by its registration or bridge (its data dir, journal and all, may be gone).
+  const ranContainerd = hasHostState(dataDir) || existsSync(join(dataDir, "containerd")) || registrations().some((r) => r.dataDir === dataDir);
+  if (process.platform === "linux" && (ranContainerd || opts.knownStale)) {
+    // Loaded on demand: it brings grpc-js (a running containerd removes its sandboxes through CRI).
+    const { cleanupContainerdHost } = await import("../kubelet/runtime/containerd.ts");
+    removed.push(...(await cleanupContainerdHost(dataDir, log)));
+  }
   if (state) rmSync(resolve(dataDir, "up.json"), { force: true });
   return removed;
 }

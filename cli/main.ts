@@ -7,7 +7,8 @@ const USAGE = `usage: kubelab <command> [flags]
 
 commands:
   up          start a local cluster (embedded store or --etcd) and write DIR/kubeconfig
-  down        stop the cluster started by 'up' in --data-dir
+  down        stop the cluster started by 'up' in --data-dir, or remove what a dead one left
+              (--all-stale: every dead cluster on this host)
   status      show each process of that cluster: zone, pid, restarts, /healthz, /readyz
   apiserver   run the API server (--storage URL --port P --bind ADDR)
   controller-manager

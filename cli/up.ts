@@ -12,6 +12,7 @@ import { writeKubeconfig } from "./kubeconfig.ts";
 import { ensurePki } from "./pki.ts";
 import { Supervisor, type ComponentState } from "./supervisor.ts";
 import { cleanDeadCluster, hasHostState } from "./hoststate.ts";
+import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
 import { parseDuration } from "./component.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 
@@ -48,14 +49,8 @@ export function upStatePath(dataDir: string): string {
   return join(dataDir, "up.json");
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+/** Alive and not a zombie (a SIGKILLed `up` may wait a while for its reaper). */
+export const isAlive = isLive;
 
 export function readUpState(dataDir: string): UpState | undefined {
   try {

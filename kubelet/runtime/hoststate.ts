@@ -6,7 +6,7 @@
 // /run is a tmpfs: the registry lives exactly as long as the host state it points to (a reboot
 // clears both). Also the /proc helpers the cleanup uses to find and kill processes.
 
-import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, renameSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
@@ -181,8 +181,18 @@ export function currentOwner(): Owner {
   return { pid: process.pid, start: processStart(process.pid) ?? "0" };
 }
 
-/** Alive and not a zombie. */
+const HAS_PROC = existsSync("/proc/self/stat");
+
+/** Alive and not a zombie (a killed process whose parent has not reaped it yet is dead to us). */
 export function isAlive(pid: number): boolean {
+  if (!HAS_PROC) {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === "EPERM";
+    }
+  }
   const f = statFields(pid);
   return !!f && f[0] !== "Z" && f[0] !== "X";
 }
