@@ -38,6 +38,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { formatIPv4, parseCIDR, parseIPv4 } from "../../api/index.ts";
 import { podCgroupDirs, pidsInCgroupTree, removeEmptyKubepodsCgroups, removePodCgroups } from "../cgroups.ts";
 import {
+  type JournalEntry,
   bridgeAlias,
   childrenOf,
   clearJournal,
@@ -639,13 +640,20 @@ export async function cleanupContainerdHost(dataDir: string, log: Logger): Promi
   }
   const legacy = await readLegacyState(p.legacyStateFile);
   const removed: string[] = [];
-  const uids = new Set<string>(podUIDsFromRuncState(p.runcRoot)); // read before anything deletes runc's state
+  // What to look for, from the journal (the paths startContainerd derives, for an older or lost one).
+  const pick = <K extends JournalEntry["kind"]>(kind: K): Extract<JournalEntry, { kind: K }>[] => entries.filter((e): e is Extract<JournalEntry, { kind: K }> => e.kind === kind);
+  const configs = new Set([p.config, ...pick("containerd").map((e) => e.config)]);
+  const sockets = new Set([p.socket, ...pick("shims").map((e) => e.socket)]);
+  const runcRoots = new Set([p.runcRoot, ...pick("cgroups").map((e) => e.runcRoot)]);
+  const real = await realpath(dataDir).catch(() => dataDir);
+  const mountRoots = new Set([real, ...pick("mounts").map((e) => e.under), ...pick("netns").map((e) => e.dir)]);
+  const uids = new Set<string>([...runcRoots].flatMap(podUIDsFromRuncState)); // read before anything deletes runc's state
 
   // 1. A containerd still running: its sandboxes through CRI, then containerd itself.
-  const containerds = findProcesses((cmd) => cmd.some((a) => a.endsWith("containerd")) && cmd.includes(p.config));
+  const containerds = findProcesses((cmd) => cmd.some((a) => a.endsWith("containerd")) && cmd.some((a) => configs.has(a)));
   if (containerds.length > 0) {
     try {
-      const gone = await withTimeout(removeSandboxesThroughCri(p.socket, log), 15_000, "removing sandboxes through CRI");
+      const gone = await withTimeout(removeSandboxesThroughCri(p.socket, log), 8_000, "removing sandboxes through CRI");
       for (const s of gone) {
         removed.push(`removed sandbox ${s.name} (${s.id.slice(0, 12)}) through containerd's CRI`);
         if (s.uid) uids.add(s.uid);
@@ -654,13 +662,13 @@ export async function cleanupContainerdHost(dataDir: string, log: Logger): Promi
       log.warn({ err: e }, "could not remove sandboxes through CRI; killing their processes instead");
     }
     for (const pid of containerds) {
-      await killAndWait(pid, 5_000, log);
+      await killAndWait(pid, 3_000, log);
       removed.push(`stopped containerd (pid ${pid})`);
     }
   }
 
   // 2. Shims outlive containerd and keep the containers running: kill the containers, then them.
-  const shims = findProcesses((cmd) => cmd.some((a) => a.includes("containerd-shim")) && cmd.includes(p.socket));
+  const shims = findProcesses((cmd) => cmd.some((a) => a.includes("containerd-shim")) && cmd.some((a) => sockets.has(a)));
   const inPodCgroups = [...uids].flatMap((uid) => podCgroupDirs(uid).flatMap((d) => pidsInCgroupTree(d)));
   const containers = [...new Set([...childrenOf(new Set(shims)), ...inPodCgroups])].filter((pid) => pid !== process.pid && !shims.includes(pid));
   if (shims.length > 0 || containers.length > 0) {
@@ -673,10 +681,10 @@ export async function cleanupContainerdHost(dataDir: string, log: Logger): Promi
 
   // 3. Mounts: rootfs overlays, shm, and the sandboxes' network namespaces (nsfs bind mounts).
   // /proc/self/mountinfo shows resolved paths (e.g. when TMPDIR is a symlink).
-  const real = await realpath(dataDir).catch(() => dataDir);
-  const before = mountsUnder(real);
-  await unmountUnder(real, log);
-  const left = mountsUnder(real);
+  const under = (): string[] => [...new Set([...mountRoots].flatMap((d) => mountsUnder(d)))];
+  const before = under();
+  for (const d of mountRoots) await unmountUnder(d, log);
+  const left = under();
   for (const m of before.filter((x) => !left.includes(x)).reverse()) {
     removed.push(m.includes("/netns/") ? `removed network namespace ${basename(m)} (unmounted ${m})` : `unmounted ${m}`);
   }
