@@ -165,6 +165,17 @@ describe("ResourceQuota admission", () => {
     expect(e.message).toBe('pods "early" is forbidden: status unknown for quota: q, resources: pods');
   });
 
+  it("gives the charge back when the create then fails because the name is taken", async () => {
+    await quota("q", { pods: "2" }, { pods: "0" });
+    await createPod(registry, pod("same"));
+    await settle();
+    const e = await rejection(createPod(registry, pod("same")));
+    expect(e.code).toBe(409);
+    expect(await usedOf("q")).toEqual({ pods: "1" });
+    await createPod(registry, pod("other"));
+    expect(await usedOf("q")).toEqual({ pods: "2" });
+  });
+
   it("dry-run creates are checked but not charged", async () => {
     await quota("q", { pods: "1" }, { pods: "0" });
     await createPod(registry, pod("dry"), { dryRun: true });

@@ -32,6 +32,8 @@ export interface MutatingPlugin {
 export interface ValidatingPlugin {
   readonly name: string;
   validate(a: AdmissionAttributes): Promise<void> | void;
+  /** Called when the admitted write then failed for certain (the name was taken): undo side effects. */
+  release?(a: AdmissionAttributes): Promise<void> | void;
 }
 
 /** The plugins in order (upstream's --enable-admission-plugins order: LimitRanger before ResourceQuota, quota last). */
@@ -47,6 +49,11 @@ export class AdmissionChain {
 
   async validate(a: AdmissionAttributes): Promise<void> {
     for (const p of this.validating) await p.validate(a);
+  }
+
+  /** The write `a` admitted did not happen: plugins give back what they took (quota charges). */
+  async release(a: AdmissionAttributes): Promise<void> {
+    for (const p of this.validating) await p.release?.(a);
   }
 }
 

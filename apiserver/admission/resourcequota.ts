@@ -18,6 +18,7 @@ import {
   subtractNonNegative,
   toQuantities,
   type KubeObject,
+  type Quantities,
   type QuotaEvaluator,
   type ResourceQuota,
 } from "../../api/index.ts";
@@ -52,6 +53,8 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
   private readonly locks = new Map<string, Promise<void>>();
   /** Quotas this plugin wrote last, newer than the watch cache until it catches up (upstream's updatedQuotas). */
   private readonly written = new Map<string, ResourceQuota>();
+  /** What each admitted request charged, by quota name, until it is stored or released. */
+  private readonly charges = new WeakMap<AdmissionAttributes, Map<string, Quantities>>();
 
   constructor(
     private readonly quotas: QuotaAccessor,
@@ -103,10 +106,13 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
       if (charged.length === 0 || a.dryRun) return;
       const failed: string[] = [];
       let lastErr: unknown;
-      for (const q of charged) {
+      for (const { quota: q, delta } of charged) {
         try {
           const saved = await this.quotas.updateStatus(q);
           this.written.set(`${a.namespace}/${saved.metadata.name}`, saved);
+          const mine = this.charges.get(a) ?? new Map<string, Quantities>();
+          mine.set(saved.metadata.name!, delta);
+          this.charges.set(a, mine);
         } catch (e) {
           if (!(e instanceof ApiError) || (e.code !== 409 && e.code !== 404)) throw e;
           if (e.code === 409) failed.push(q.metadata.name!);
@@ -123,10 +129,36 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
   }
 
   /**
-   * checkRequest: the quotas whose status.used this request changes, with the new usage; throws
-   * the Forbidden error when the object does not fit.
+   * Gives back what `a` charged when its write then failed for certain (the name was taken): the
+   * charge would otherwise stay until the controller's next recount. Same CAS loop as the charge.
    */
-  checkRequest(quotas: readonly ResourceQuota[], a: AdmissionAttributes, ev: QuotaEvaluator): ResourceQuota[] {
+  async release(a: AdmissionAttributes): Promise<void> {
+    const mine = this.charges.get(a);
+    if (!mine) return;
+    this.charges.delete(a);
+    await this.withLock(a.namespace, async () => {
+      for (const [name, delta] of mine) {
+        for (let attempt = 0; attempt <= MAX_RETRIES; attempt++) {
+          const q = await this.quotas.get(a.namespace, name);
+          if (!q) break;
+          const used = subtractNonNegative(toQuantities(q.status?.used), maskQuantities(delta, Object.keys(q.status?.used ?? {})));
+          try {
+            const saved = await this.quotas.updateStatus({ ...q, status: { ...q.status, used: fromQuantities(used) } });
+            this.written.set(`${a.namespace}/${name}`, saved);
+            break;
+          } catch (e) {
+            if (!(e instanceof ApiError) || e.code !== 409) throw e;
+          }
+        }
+      }
+    });
+  }
+
+  /**
+   * checkRequest: the quotas whose status.used this request changes, with the new usage and the
+   * amount added; throws the Forbidden error when the object does not fit.
+   */
+  checkRequest(quotas: readonly ResourceQuota[], a: AdmissionAttributes, ev: QuotaEvaluator): { quota: ResourceQuota; delta: Quantities }[] {
     const obj: KubeObject = a.object;
     const interesting: ResourceQuota[] = [];
     for (const q of quotas) {
@@ -152,7 +184,7 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
     delta = removeZeros(delta);
     if (delta.size === 0) return [];
 
-    const out: ResourceQuota[] = [];
+    const out: { quota: ResourceQuota; delta: Quantities }[] = [];
     for (const q of interesting) {
       const hard = toQuantities(q.status?.hard);
       const used = toQuantities(q.status?.used);
@@ -166,7 +198,7 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
           `exceeded quota: ${q.metadata.name}, requested: ${prettyPrintQuantities(maskQuantities(requested, exceeded))}, used: ${prettyPrintQuantities(maskQuantities(used, exceeded))}, limited: ${prettyPrintQuantities(maskQuantities(hard, exceeded))}`,
         );
       }
-      out.push({ ...q, status: { ...q.status, used: fromQuantities(newUsage) } });
+      out.push({ quota: { ...q, status: { ...q.status, used: fromQuantities(newUsage) } }, delta: requested });
     }
     return out;
   }

@@ -343,6 +343,7 @@ export class Store {
         obj.metadata.name = generateName(obj.metadata.generateName!);
         continue;
       }
+      await this.ctx.registry.admission.release(attrs);
       throw errors.alreadyExists(this.gr, obj.metadata.name!);
     }
   }
