@@ -309,7 +309,11 @@ async function handleScale(h: HandlerContext, res: ResourceInfo, store: Store, _
     desired = () => scale;
   } else {
     const patch = readPatch(h.req.headers["content-type"], await readBody(h.req));
-    desired = (cur) => typedObject(h, patchValue(toScale(cur), patch, scaleType, h.query) as KubeObject, "autoscaling/v1", "Scale");
+    desired = (cur) => {
+      const patched = patchValue(toScale(cur), patch, scaleType, h.query);
+      if (!isObject(patched)) throw errors.badRequest("the patched object is not a JSON object");
+      return typedObject(h, patched as KubeObject, "autoscaling/v1", "Scale");
+    };
   }
   const r = await store.update(
     info.namespace,
@@ -489,7 +493,10 @@ function typedObject<T>(h: HandlerContext, obj: T, apiVersion: string, kind: str
     if (mode === "Warn" && !h.res.headersSent) {
       const prev = h.res.getHeader("Warning");
       const list = Array.isArray(prev) ? prev : prev ? [String(prev)] : [];
-      h.res.setHeader("Warning", [...list, ...unknownFieldWarnings(r.unknownFields).map((w) => `299 - ${JSON.stringify(w)}`)]);
+      // A field name may hold any character; a header carries bytes. As Go writes them: UTF-8 on the
+      // wire (a header string in Node is sent as latin1, one byte per character).
+      const warnings = unknownFieldWarnings(r.unknownFields).map((w) => Buffer.from(`299 - ${JSON.stringify(w)}`, "utf8").toString("latin1"));
+      h.res.setHeader("Warning", [...list, ...warnings]);
     }
   }
   return r.pruned as T;

@@ -1,6 +1,8 @@
-// Robustness: hundreds of deterministic malformed requests against a running kubelab. No request may
-// get a 5xx, every 4xx must be a JSON Status with a message, the server must stay up, and nothing
-// half-written may be left behind.
+// Robustness: 10,000 deterministic (seeded) malformed requests against a running kubelab, sent
+// twice: once over one keep-alive connection (so that an early answer that left part of a body on
+// the connection would break the requests after it) and once on a fresh connection each. No request
+// may get a 5xx or go unanswered, every 4xx must be a JSON Status with a message, the server must
+// stay up, and nothing half-written may be left behind.
 
 import https from "node:https";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -10,10 +12,15 @@ import { jsonObject, request, type RawResponse } from "./harness/http.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
 
 const SEED = 0x6b75626c; // "kubl"
+/** Requests in one pass of the fuzz (each pass is sent twice: keep-alive, then fresh connections). */
+const TOTAL = 10_000;
 const NS = "fuzz";
 
 let k: Kubelab;
+/** One keep-alive connection: each request goes on the connection the last one left, if it was kept. */
 let agent: https.Agent;
+/** A fresh connection for every request. */
+let freshAgent: https.Agent;
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic randomness
@@ -155,6 +162,8 @@ interface Case {
   headers?: Record<string, string>;
   body?: Buffer | string;
   chunked?: boolean;
+  /** The bearer token: the cluster's (default), another string, or none. */
+  token?: string | false;
   /** Watches and log follows: a 2xx answer is fine, stop reading after the headers. */
   stream?: boolean;
   /** Runs after every other case (DELETEs would remove the targets). */
@@ -543,6 +552,54 @@ function generate(): Case[] {
   for (const q of ["gracePeriodSeconds=-5", "gracePeriodSeconds=abc", "propagationPolicy=Bogus", "dryRun=Bogus", "orphanDependents=maybe"]) {
     add({ label: "delete with bad query", method: "DELETE", path: `${C}/configmaps/victim-q?${q}`, late: true });
   }
+  // 14. Up to TOTAL: a seeded mix of the above with valid requests and early rejections interleaved,
+  // so that on one keep-alive connection every kind of answer is followed by every other.
+  let serial = 0;
+  while (cases.length < TOTAL) {
+    const roll = rng.next();
+    if (roll < 0.2) {
+      const w = rng.pick(WRITES);
+      const type = rng.pick(bodyTypes);
+      add({ label: "random bytes", method: w.method, path: w.path, headers: type ? ct(type) : {}, body: rng.bytes(rng.pick([0, 1, 16, 300, 4000])), chunked: rng.next() < 0.2 });
+    } else if (roll < 0.5) {
+      const w = rng.pick(WRITES);
+      add({ label: "mutated json", method: w.method, path: w.path, headers: ct("application/json"), body: mutateJson(rng, w.tpl), chunked: rng.next() < 0.1 });
+    } else if (roll < 0.6) {
+      add({ label: "valid read", method: "GET", path: rng.pick([...LIST_PATHS, `${C}/configmaps/target`, `${A}/deployments/d1`, "/api/v1/nodes/n1", "/version", "/api", "/apis"]) });
+    } else if (roll < 0.65) {
+      add({ label: "valid create", method: "POST", path: `${C}/configmaps`, headers: ct("application/json"), body: JSON.stringify({ ...T.configmap, metadata: meta(`fz-r-${serial++}`) }) });
+    } else if (roll < 0.72) {
+      // 401 before the body is read: small bodies are drained, large ones close the connection.
+      const w = rng.pick(WRITES);
+      const size = rng.pick([0, 100, 200 * 1024, 300 * 1024]);
+      const body = size === 0 ? JSON.stringify(w.tpl) : `{"pad":"${"z".repeat(size)}"}`;
+      add({ label: "bad token", method: w.method, path: w.path, headers: ct("application/json"), body, token: rng.next() < 0.5 ? false : `not-a-token-${rng.int(1000)}`, chunked: rng.next() < 0.3 });
+    } else if (roll < 0.8) {
+      const list = rng.pick(LIST_PATHS);
+      const q = rng.pick([
+        `labelSelector=${encodeURIComponent(rng.pick(labelSelectors))}`,
+        `fieldSelector=${encodeURIComponent(rng.pick(fieldSelectors))}`,
+        `resourceVersion=${encodeURIComponent(rng.pick(badRv))}`,
+        `limit=${encodeURIComponent(rng.pick(badLimit))}`,
+        `continue=${encodeURIComponent(rng.pick(badContinue))}`,
+      ]);
+      add({ label: "bad query", method: "GET", path: withQuery(list, q) });
+    } else if (roll < 0.87) {
+      // Answered before any handler reads the body: unknown paths, read-only paths, bad URL escapes.
+      const path = rng.pick([...unknownPaths.slice(0, 10), "/version", "/healthz", "/api/v1/namespaces/%zz/configmaps"]);
+      add({ label: "early answer with a body", method: rng.pick(["POST", "PUT", "PATCH"]), path, headers: ct("application/json"), body: `{"pad":"${"q".repeat(rng.pick([10, 1000, 100 * 1024, 400 * 1024]))}"}`, chunked: rng.next() < 0.3 });
+    } else if (roll < 0.88) {
+      // Over the 3 MiB limit (rare: each is 3 MiB on the wire).
+      add({ label: ">3MiB", method: "POST", path: `${C}/configmaps`, headers: ct("application/json"), body: big(3 * 1024 * 1024 + rng.int(1000)), chunked: rng.next() < 0.5 });
+    } else if (roll < 0.94) {
+      const type = rng.pick(PATCH_TYPES);
+      const bodies = garbagePatches[type];
+      add({ label: `garbage ${type}`, method: "PATCH", path: withQuery(rng.pick(PATCHES), "fieldManager=fuzz"), headers: ct(type), body: rng.pick(bodies) });
+    } else {
+      const type = rng.pick(wrongTypes);
+      add({ label: `wrong content type`, method: rng.pick(["POST", "PUT"]), path: rng.next() < 0.5 ? `${C}/configmaps` : `${C}/configmaps/target`, headers: ct(type), body: other(T.configmap, { name: "target" }) });
+    }
+  }
   return [...cases.filter((c) => !c.late), ...cases.filter((c) => c.late)];
 }
 
@@ -550,6 +607,7 @@ function generate(): Case[] {
 
 interface Outcome {
   c: Case;
+  pass: "keep-alive" | "fresh";
   res?: RawResponse;
   err?: string;
 }
@@ -566,7 +624,7 @@ function objectKey(path: string): string {
   return path.split("?")[0].replace(/\/(status|scale|binding|eviction|log|finalize)$/, "");
 }
 
-async function runAll(cases: Case[], concurrency: number): Promise<Outcome[]> {
+async function runAll(cases: Case[], concurrency: number, agent: https.Agent, pass: Outcome["pass"]): Promise<Outcome[]> {
   const out: Outcome[] = new Array<Outcome>(cases.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -580,13 +638,14 @@ async function runAll(cases: Case[], concurrency: number): Promise<Outcome[]> {
           ...(c.headers ? { headers: c.headers } : {}),
           ...(c.body !== undefined ? { body: c.body } : {}),
           ...(c.chunked ? { chunked: true } : {}),
+          ...(c.token !== undefined ? { token: c.token } : {}),
           headersOnlyOn2xx: c.stream === true,
           timeoutMs: 20_000,
           agent,
         });
-        out[i] = { c, res };
+        out[i] = { c, pass, res };
       } catch (e) {
-        out[i] = { c, err: (e as Error).message };
+        out[i] = { c, pass, err: (e as Error).message };
       }
     }
   };
@@ -612,7 +671,8 @@ const createdByFuzz = new Set<string>();
 
 beforeAll(async () => {
   k = await startKubelab();
-  agent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: k.caCert });
+  agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: k.caCert });
+  freshAgent = new https.Agent({ keepAlive: false, ca: k.caCert });
   await create("/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
   await create("/api/v1/nodes", { ...T.node, metadata: { name: "n1" } });
   await create(`${C}/configmaps`, { ...T.configmap, metadata: meta("target") });
@@ -626,17 +686,25 @@ beforeAll(async () => {
 
 afterAll(async () => {
   agent?.destroy();
+  freshAgent?.destroy();
   await k?.stop({ clean: true });
 });
 
 describe("fuzz", () => {
-  it("hundreds of malformed requests: no 5xx, every 4xx a Status, no hangs", async () => {
+  it("10,000 malformed requests, over one keep-alive connection and over fresh ones: no 5xx, every 4xx a Status, no hangs", async () => {
     const cases = generate();
-    expect(cases.length).toBeGreaterThanOrEqual(500);
+    expect(cases.length).toBe(TOTAL);
     const t0 = Date.now();
     // One at a time: the cases mutate shared objects, so a fixed order makes every run identical.
-    outcomes = await runAll(cases, 1);
+    const kept = await runAll(cases, 1, agent, "keep-alive");
+    const keptMs = Date.now() - t0;
+    const fresh = await runAll(cases, 1, freshAgent, "fresh");
     const elapsed = Date.now() - t0;
+    outcomes = [...kept, ...fresh];
+    // The keep-alive pass did exercise reuse: most answers kept their connection for the next request.
+    const reused = kept.filter((o) => o.res?.headers.connection === "keep-alive").length;
+    console.log(`fuzz keep-alive pass: ${keptMs} ms, ${reused} of ${kept.length} answers kept the connection; fresh pass: ${elapsed - keptMs} ms`);
+    expect(reused).toBeGreaterThan(kept.length / 2);
 
     // FUZZ_DUMP=file writes every request and its status (one line each) for a closer look.
     if (process.env.FUZZ_DUMP) writeFileSync(process.env.FUZZ_DUMP, outcomes.map((o) => `${o.res?.status ?? o.err} ${describeCase(o.c)} => ${o.res?.text.slice(0, 300) ?? ""}`).join("\n"));
@@ -646,7 +714,7 @@ describe("fuzz", () => {
     const byCode = new Map<number, number>();
     for (const o of outcomes) {
       if (o.err !== undefined) {
-        network.push(`${describeCase(o.c)}\n    -> ${o.err}`);
+        network.push(`(${o.pass}) ${describeCase(o.c)}\n    -> ${o.err}`);
         continue;
       }
       const res = o.res!;
@@ -660,11 +728,11 @@ describe("fuzz", () => {
           .slice(-3)
           .map((p) => `\n      after ${describeCase(p.c)} -> ${p.res!.status}`)
           .join("");
-        fiveXX.push(`${describeCase(o.c)}\n    -> ${res.status} ${res.text.slice(0, 400)}${before}`);
+        fiveXX.push(`(${o.pass}) ${describeCase(o.c)}\n    -> ${res.status} ${res.text.slice(0, 400)}${before}`);
       } else if (res.status >= 400) {
         const s = jsonObject(res.text);
         if (!s || s.kind !== "Status" || typeof s.message !== "string" || s.message === "" || s.code !== res.status) {
-          badStatus.push(`${describeCase(o.c)}\n    -> ${res.status} ${String(res.headers["content-type"])} ${res.text.slice(0, 200)}`);
+          badStatus.push(`(${o.pass}) ${describeCase(o.c)}\n    -> ${res.status} ${String(res.headers["content-type"])} ${res.text.slice(0, 200)}`);
         }
       } else if (res.status >= 200 && res.status < 300 && ["POST", "PUT", "PATCH"].includes(o.c.method) && o.c.path.includes("/configmaps")) {
         const obj = jsonObject(res.text) as ItemMeta | undefined;
@@ -672,7 +740,7 @@ describe("fuzz", () => {
       }
     }
     const summary = [...byCode.entries()].sort((a, b) => a[0] - b[0]).map(([c, n]) => `${c}: ${n}`).join(", ");
-    console.log(`fuzz: ${cases.length} requests in ${elapsed} ms; status codes ${summary}; network errors ${network.length}`);
+    console.log(`fuzz: ${outcomes.length} requests in ${elapsed} ms; status codes ${summary}; network errors ${network.length}`);
     if (fiveXX.length) console.error(`${fiveXX.length} 5xx responses:\n${fiveXX.join("\n")}`);
     if (badStatus.length) console.error(`${badStatus.length} 4xx responses without a proper Status body:\n${badStatus.join("\n")}`);
     if (network.length) console.error(`${network.length} requests without an HTTP answer:\n${network.join("\n")}`);
