@@ -35,6 +35,9 @@ export interface QuotaAccessor {
   updateStatus(quota: ResourceQuota): Promise<ResourceQuota>;
 }
 
+/** Never charged (upstream's DefaultIgnoredResources; the quota controller ignores them too). */
+const IGNORED = new Set(["/events", "events.k8s.io/events"]);
+
 /** Conflicting writes are retried this many times before the request fails (upstream: 3). */
 const MAX_RETRIES = 5;
 
@@ -62,7 +65,7 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
   ) {}
 
   async validate(a: AdmissionAttributes): Promise<void> {
-    if (!a.info.namespaced || !a.namespace) return;
+    if (!a.info.namespaced || !a.namespace || IGNORED.has(`${a.info.group}/${a.info.resource}`)) return;
     const ev = quotaEvaluatorFor(a.info.group, a.info.resource);
     if (!ev.handles(a.operation, a.subresource)) return;
     if (this.quotas.cached(a.namespace).length === 0) return;
