@@ -104,6 +104,8 @@ const LINGER_MS = 1000;
 const LONG_RUNNING_VERBS = new Set(["watch", "proxy"]);
 const LONG_RUNNING_SUBRESOURCES = new Set(["attach", "exec", "proxy", "log", "portforward"]);
 const NON_MUTATING_VERBS = new Set(["get", "list", "watch"]);
+/** Health probes: never turned away for load (a supervisor would take a 429 for a failed probe). */
+const PROBE_PATHS = new Set(["/healthz", "/livez", "/readyz"]);
 
 interface State {
   info?: RequestInfo;
@@ -282,12 +284,13 @@ export class ApiServer {
   /**
    * --max-requests-inflight / --max-mutating-requests-inflight, as upstream's WithMaxInFlightLimit:
    * past the limit a request is answered 429 with Retry-After at once. Long-running requests
-   * (watches, logs, exec) are not counted. Unlike upstream, system:masters is not exempt: every
-   * kubelab component runs as it, so the exemption would switch the protection off.
+   * (watches, logs, exec) are not counted, nor health probes (upstream's "probes" flow schema is
+   * exempt from flow control). Unlike upstream, system:masters is not exempt: every kubelab
+   * component runs as it, so the exemption would switch the protection off.
    */
   private async maxInflight(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
     const cls = requestClass(ctx);
-    if (cls.longRunning) return next();
+    if (cls.longRunning || PROBE_PATHS.has(ctx.path)) return next();
     const kind = cls.mutating ? "mutating" : "readOnly";
     const limit = cls.mutating ? this.limits.maxMutatingRequestsInflight : this.limits.maxRequestsInflight;
     if (limit <= 0) return next();
