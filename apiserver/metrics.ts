@@ -57,7 +57,7 @@ export function newApiserverMetrics(): ApiserverMetrics {
     }),
     currentInflight: new Gauge({
       name: "apiserver_current_inflight_requests",
-      help: "Maximal number of currently used inflight request limit of this apiserver per request kind in last second.",
+      help: "Number of requests this apiserver is serving now, per request kind (upstream samples the maximum of the last second).",
       labelNames: ["request_kind"],
       registers: [registry],
     }),
