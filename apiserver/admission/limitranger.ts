@@ -102,8 +102,10 @@ export function mergePodResourceRequirements(pod: KubeObject, defaults: { reques
   };
   for (const c of containersOf(pod, "containers")) merge(c, "container");
   for (const c of containersOf(pod, "initContainers")) merge(c, "init container");
-  if (notes.length) {
-    pod.metadata.annotations = { ...(pod.metadata.annotations ?? {}), [LIMIT_RANGER_ANNOTATION]: `LimitRanger plugin set: ${notes.join("; ")}` };
+  // Annotations of the wrong JSON type are left for validation to report.
+  const annotations: unknown = pod.metadata.annotations;
+  if (notes.length && (annotations === undefined || (typeof annotations === "object" && annotations !== null && !Array.isArray(annotations)))) {
+    pod.metadata.annotations = { ...(annotations as Record<string, string> | undefined), [LIMIT_RANGER_ANNOTATION]: `LimitRanger plugin set: ${notes.join("; ")}` };
   }
 }
 
