@@ -15,16 +15,21 @@ export function isComponentOf(pid: number, dataDir: string): boolean {
   return !!cmd && isAlive(pid) && cmd.some((a) => a.startsWith(dataDir + "/"));
 }
 
-/** SIGKILLs the components a dead `up` left running (up was killed alone, not its process group). */
+/**
+ * Stops the components a dead `up` left running (it was killed alone, not its process group): SIGTERM
+ * to all, SIGKILL to those still there after 5 s.
+ */
 export async function killLeftoverComponents(state: UpState | undefined, dataDir: string): Promise<string[]> {
-  const removed: string[] = [];
-  for (const c of state?.components ?? []) {
-    if (!c.pid || c.pid === process.pid || !isComponentOf(c.pid, dataDir)) continue;
-    signal(c.pid, "SIGKILL");
-    await waitGone(c.pid, 5_000);
-    removed.push(`killed ${c.name} (pid ${c.pid})`);
-  }
-  return removed;
+  const left = (state?.components ?? []).filter((c): c is typeof c & { pid: number } => !!c.pid && c.pid !== process.pid && isComponentOf(c.pid, dataDir));
+  for (const c of left) signal(c.pid, "SIGTERM");
+  return Promise.all(
+    left.map(async (c) => {
+      if (await waitGone(c.pid, 5_000)) return `stopped ${c.name} (pid ${c.pid})`;
+      signal(c.pid, "SIGKILL");
+      await waitGone(c.pid, 5_000);
+      return `killed ${c.name} (pid ${c.pid})`;
+    }),
+  );
 }
 
 /** Whether the data dir's journal records host state (a containerd host that was not cleaned up). */

@@ -114,7 +114,7 @@ function processesOf(dataDir: string): string[] {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     const cmd = cmdlineOf(Number(d));
-    if (cmd && isAlive(Number(d)) && cmd.some((a) => a.includes(dataDir))) out.push(`${d} ${cmd.slice(0, 3).join(" ")}`);
+    if (cmd && isAlive(Number(d)) && cmd.some((a) => a.includes(dataDir))) out.push(`${d} ${cmd.slice(0, 6).join(" ")}`);
   }
   return out;
 }
@@ -261,6 +261,34 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
     await new Promise((r) => setTimeout(r, 300));
     process.kill(-u.pgid, "SIGINT");
     expect(await exitWithin(u, 20_000)).toBe(0);
+    expect(leftovers(u.dataDir, uids)).toEqual([]);
+  }, 400_000);
+
+  it("SIGKILL of up alone (its components keep running): down kills them too, then removes the host state", async () => {
+    const u = await up(newDataDir());
+    const uids = await runPods(u);
+    const components = (JSON.parse(readFileSync(join(u.dataDir, "up.json"), "utf8")) as { components: { name: string; pid: number }[] }).components;
+    process.kill(u.child.pid!, "SIGKILL");
+    await u.exited;
+    expect(processesOf(u.dataDir).some((p) => p.includes("apiserver"))).toBe(true);
+    const down = kubelab(["down", "--data-dir", u.dataDir]);
+    expect(down.code, down.stderr).toBe(0);
+    for (const c of components) expect(down.stdout).toMatch(new RegExp(`^  (stopped|killed) ${c.name} \\(pid ${c.pid}\\)$`, "m"));
+    expect(down.stdout).toContain("  deleted bridge kubelab0\n");
+    expect(leftovers(u.dataDir, uids)).toEqual([]);
+  }, 400_000);
+
+  it("up again in the data dir of a SIGKILLed cluster finishes its cleanup first and runs its pods again", async () => {
+    const u = await up(newDataDir());
+    const uids = await runPods(u);
+    process.kill(-u.pgid, "SIGKILL");
+    await u.exited;
+    const again = await up(u.dataDir);
+    expect(again.output()).toContain("cleaned up what a dead kubelab left in this data dir");
+    expect(again.output()).not.toContain("reclaiming bridge"); // its own journal, not someone else's bridge
+    expect((await runPods(again)).sort()).toEqual([...uids].sort()); // the same pods, from the persisted store
+    process.kill(-again.pgid, "SIGTERM");
+    expect(await exitWithin(again, 20_000)).toBe(0);
     expect(leftovers(u.dataDir, uids)).toEqual([]);
   }, 400_000);
 
