@@ -297,6 +297,7 @@ export async function runUp(argv: string[]): Promise<void> {
     try {
       // A bridge held by a dead kubelab is reclaimed at once; one held by a live one is an error naming it.
       const { startContainerd } = await import("../kubelet/runtime/containerd.ts");
+      if (stopping) return; // stop() is under way and will not look for a containerd started now
       containerdStarting = startContainerd({ dataDir, log });
       containerd = await containerdStarting;
       if (stopping) return; // a signal came while containerd started: stop() owns it now
