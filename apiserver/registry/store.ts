@@ -414,9 +414,8 @@ export class Store {
       next.metadata.resourceVersion = current.metadata.resourceVersion;
       const errs = owned ? this.strategy.validate(next) : this.strategy.validateUpdate(next, current);
       if (errs.length) throw this.invalid(next, errs);
-      if (!opts.subresource && !deepEqual(next, current)) {
-        await this.ctx.registry.admission.validate({ operation: "UPDATE", info: this.info, namespace, name, object: next, oldObject: current, dryRun: !!opts.dryRun });
-      }
+      const admitted = !opts.subresource && !deepEqual(next, current) ? { operation: "UPDATE" as const, info: this.info, namespace, name, object: next, oldObject: current, dryRun: !!opts.dryRun } : undefined;
+      if (admitted) await this.ctx.registry.admission.validate(admitted);
 
       if (deepEqual(next, current)) return { obj: current, created: false }; // no-op writes are skipped
       if (this.strategy.shouldDeleteDuringUpdate(next, current)) {
@@ -435,6 +434,8 @@ export class Store {
         next.metadata.resourceVersion = String(res.revision);
         return { obj: next, created: false };
       }
+      // The object moved under us: what admission charged for this attempt is given back before the retry.
+      if (admitted) await this.ctx.registry.admission.release(admitted);
       if (pinned) throw errors.conflict(this.gr, name);
     }
     throw errors.conflict(this.gr, name, "too many concurrent updates; please try again");
