@@ -1,8 +1,8 @@
 // DaemonSets end to end on `kubelab up` (3 zones × 2 simulated nodes) with the real kubectl: one
 // Running pod per node in every zone; a drained (cordoned) node keeps its pod; a node added by a
 // new kubelet pool gets one; a rolling update completes under `kubectl rollout status`, shows in
-// `rollout history` and is undone by `rollout undo`; a deleted node loses its pod; deleting the
-// DaemonSet cascades to its pods and ControllerRevisions.
+// `rollout history` and is undone by `rollout undo`, a maxSurge `rollout restart` completes; a
+// deleted node loses its pod; deleting the DaemonSet cascades to its pods and ControllerRevisions.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -105,6 +105,12 @@ describe("a DaemonSet", () => {
     const table = await k.kubectl(["get", "ds", "agent"]);
     expect(table.stdout.split("\n")[0]!.split(/\s{2,}/)).toEqual(["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"]);
     expect(table.stdout.split("\n")[1]!.split(/\s+/).slice(0, 7)).toEqual(["agent", "6", "6", "6", "6", "6", "<none>"]);
+    const describe = await k.kubectl(["describe", "ds", "agent"]);
+    expect(describe.code, describe.stderr).toBe(0);
+    expect(describe.stdout).toContain("Desired Number of Nodes Scheduled: 6");
+    expect(describe.stdout).toContain("Number of Nodes Scheduled with Available Pods: 6");
+    expect(describe.stdout).toContain("Pods Status:  6 Running / 0 Waiting / 0 Succeeded / 0 Failed");
+    expect(describe.stdout).toMatch(/Normal\s+SuccessfulCreate\s+\S+\s+daemonset-controller\s+Created pod: agent-/);
     const wide = await k.kubectl(["get", "ds", "agent", "-o", "wide"]);
     expect(wide.stdout.split("\n")[0]).toMatch(/CONTAINERS\s+IMAGES\s+SELECTOR$/);
     expect(wide.stdout.split("\n")[1]).toMatch(/agent\s+busybox:1\.36\s+app=agent$/);
@@ -149,7 +155,7 @@ describe("a DaemonSet", () => {
     await poll("one Running pod per node, the new one included", () => onePodPerNode(nodes));
   }, 300_000);
 
-  it("rolls out a new image with `kubectl set image` to every node (the cordoned one too); rollout status returns; history and undo work", async () => {
+  it("rolls out a new image with `kubectl set image` to every node (the cordoned one too); rollout status returns; history and undo work; a maxSurge restart completes", async () => {
     const set = await k.kubectl(["set", "image", "ds/agent", "agent=busybox:1.37"]);
     expect(set.code, set.stderr).toBe(0);
     const status = await k.kubectl(["rollout", "status", "ds/agent", "--timeout=180s"], { timeoutMs: 200_000 });
@@ -175,6 +181,16 @@ describe("a DaemonSet", () => {
     const after = await getJSON(["get", "controllerrevisions", "-l", "app=agent"]);
     // The undo made revision 1's template current again: renumbered 3, no new revision.
     expect(after.map((r) => r.revision).sort()).toEqual([2, 3]);
+
+    // With maxSurge the new pod starts beside the old one, which goes once the new one is available.
+    const surge = await k.kubectl(["patch", "ds", "agent", "--type=merge", "-p", '{"spec":{"updateStrategy":{"rollingUpdate":{"maxUnavailable":0,"maxSurge":1}}}}']);
+    expect(surge.code, surge.stderr).toBe(0);
+    const restart = await k.kubectl(["rollout", "restart", "ds/agent"]);
+    expect(restart.code, restart.stderr).toBe(0);
+    const surged = await k.kubectl(["rollout", "status", "ds/agent", "--timeout=180s"], { timeoutMs: 200_000 });
+    expect(surged.code, surged.stderr).toBe(0);
+    const restarted = await poll("restarted pods on every node", () => onePodPerNode(nodes, "busybox:1.36"));
+    expect(new Set(restarted.map((p) => p.metadata.labels?.["pod-template-generation"]))).toEqual(new Set(["4"]));
   }, 300_000);
 
   it("loses the pod of a deleted node", async () => {

@@ -1,10 +1,10 @@
 // DaemonSet controller: one synchronous reconcile against a FakeClient, assertions on its actions.
 
 import { describe, expect, it } from "vitest";
-import type { ControllerRevision, DaemonSet, KubeObject, Lister, Node, Pod, Taint } from "../../api/index.ts";
+import type { ControllerRevision, DaemonSet, KubeObject, Node, Pod, Taint } from "../../api/index.ts";
 import { newLogger } from "../../client/log.ts";
 import { fakeErrors, fakeLister, FakeClient, FakeClock, FakeRecorder, type Action } from "../../client/testing.ts";
-import type { ReconcileContext } from "../../client/types.ts";
+import type { Lister, ReconcileContext } from "../../client/types.ts";
 import { computeHash } from "../deployment/util.ts";
 import { DaemonSetController, DaemonSetExpectations, DaemonSetHandlers, getPatch, nodeShouldRunDaemonPod } from "./index.ts";
 
@@ -301,7 +301,7 @@ describe("DaemonSetController: one pod per eligible node", () => {
     const nodes = Array.from({ length: 6 }, (_, i) => node(`n${i}`));
     const f = fixture([daemonSet("ds"), ...nodes]);
     let n = 0;
-    f.client.prependReactor("create", "pods", () => (++n >= 2 ? { error: fakeErrors.forbidden("pods", "x", "quota") } : undefined));
+    f.client.prependReactor("create", "pods", () => (++n >= 2 ? { error: fakeErrors.internal("quota exceeded") } : undefined));
     await expect(f.controller.reconcile(ctx(), "default/ds")).rejects.toThrow();
     // Batch 1 (ok), batch 2 (both fail), the remaining 3 never tried.
     expect(writes(f.client, "create", "pods")).toHaveLength(3);
@@ -452,6 +452,18 @@ describe("DaemonSetHandlers", () => {
     expect(expectations.get("default/ds")).toEqual({ add: 0, del: 1 });
     expect(h.onPodDelete(pod("gone", ds, { node: "n1" }))).toEqual(["default/ds"]);
     expect(expectations.satisfied("default/ds")).toBe(true);
+  });
+
+  it("a pod turning Ready asks for another look minReadySeconds (+1 s) later, when the DaemonSet has minReadySeconds", () => {
+    const ds = daemonSet("ds");
+    ds.spec!.minReadySeconds = 5;
+    const h = new DaemonSetHandlers({ daemonSets: fakeLister([ds]), expectations: new DaemonSetExpectations() });
+    const notReady = pod("p1", ds, { node: "n1" });
+    const nowReady = pod("p1", ds, { node: "n1", readySince: T0 });
+    expect(h.onPodReadyLater(notReady, nowReady)).toEqual({ key: "default/ds", afterMs: 6000 });
+    expect(h.onPodReadyLater(nowReady, nowReady)).toBeUndefined();
+    const plain = new DaemonSetHandlers({ daemonSets: fakeLister([daemonSet("ds")]), expectations: new DaemonSetExpectations() });
+    expect(plain.onPodReadyLater(notReady, nowReady)).toBeUndefined();
   });
 
   it("a node heartbeat enqueues nothing; a label change that flips eligibility enqueues the DaemonSet", () => {

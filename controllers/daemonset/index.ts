@@ -549,7 +549,8 @@ export class DaemonSetController implements Reconciler {
       for (let i = 0; ; i++) {
         const next: DaemonSetStatus = { ...(toUpdate.status ?? {}), ...status };
         if (updateObservedGen) next.observedGeneration = generation;
-        else if (toUpdate.status?.observedGeneration === undefined) delete next.observedGeneration;
+        // As Go serializes DaemonSetStatus: these counts are omitempty.
+        for (const f of ["observedGeneration", "updatedNumberScheduled", "numberAvailable", "numberUnavailable"] as const) if (!next[f]) delete next[f];
         toUpdate.status = next;
         try {
           await this.dsClient.updateStatus(toUpdate);
@@ -824,6 +825,17 @@ export class DaemonSetHandlers {
     if (curOwner) keys.add(keyOf(curOwner));
     else if (!getControllerOf(cur)) for (const ds of this.matching(cur)) keys.add(keyOf(ds));
     return [...keys];
+  }
+
+  /**
+   * A pod that just became Ready is available only minReadySeconds later, and no event says so:
+   * the owner's key and when to look again (minReadySeconds plus a second against clock skew, as upstream).
+   */
+  onPodReadyLater(oldPod: Readonly<Pod>, cur: Readonly<Pod>): { key: ObjectKey; afterMs: number } | undefined {
+    if (isPodReady(oldPod) || !isPodReady(cur)) return undefined;
+    const owner = this.resolveOwner(cur);
+    const minReady = owner?.spec?.minReadySeconds ?? 0;
+    return owner && minReady > 0 ? { key: keyOf(owner), afterMs: (minReady + 1) * 1000 } : undefined;
   }
 
   onPodDelete(pod: Readonly<Pod>): ObjectKey[] {

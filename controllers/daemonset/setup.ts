@@ -17,7 +17,15 @@ export const setupDaemonSetController: ControllerSetup = (env) => {
   const handlers = new DaemonSetHandlers({ daemonSets: sets.lister, expectations });
   const add = (keys: ObjectKey[]) => keys.forEach((k) => queue.add(k));
   sets.addEventHandler({ onAdd: (o) => queue.add(objectKey(o)), onUpdate: (_, o) => queue.add(objectKey(o)), onDelete: (o) => queue.add(objectKey(o)) });
-  pods.addEventHandler({ onAdd: (p) => add(handlers.onPodAdd(p)), onUpdate: (a, b) => add(handlers.onPodUpdate(a, b)), onDelete: (p) => add(handlers.onPodDelete(p)) });
+  pods.addEventHandler({
+    onAdd: (p) => add(handlers.onPodAdd(p)),
+    onUpdate: (a, b) => {
+      add(handlers.onPodUpdate(a, b));
+      const later = handlers.onPodReadyLater(a, b);
+      if (later) queue.addAfter(later.key, later.afterMs);
+    },
+    onDelete: (p) => add(handlers.onPodDelete(p)),
+  });
   nodes.addEventHandler({ onAdd: (n) => add(handlers.onNodeAdd(n)), onUpdate: (a, b) => add(handlers.onNodeUpdate(a, b)), onDelete: () => add(handlers.onNodeDelete()) });
   revisions.addEventHandler({
     onAdd: (r) => add(handlers.onRevision(r)),

@@ -51,6 +51,7 @@ describe("DaemonSet strategy", () => {
     expect(created.spec?.template.spec?.restartPolicy).toBe("Always");
     expect(created.metadata.generation).toBe(1);
     expect(created.metadata.annotations?.["deprecated.daemonset.template.generation"]).toBe("1");
+    expect(created.status).toEqual({ currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 });
   });
 
   it("bumps the template generation only when the template changes, the generation on any spec change; clients cannot set it", async () => {

@@ -25,6 +25,8 @@ export function daemonSetStrategy(info: ResourceInfo): Strategy {
     tracksGeneration: true,
     prepareForCreate(obj, ctx) {
       base.prepareForCreate(obj, ctx);
+      // A new DaemonSet's status is the zero DaemonSetStatus, whose four counts are always serialized.
+      obj.status = { currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 };
       setTemplateGeneration(obj, Math.max(1, templateGeneration(obj)));
     },
     prepareForUpdate(obj, old, ctx) {
