@@ -7,7 +7,7 @@ import { podEvaluator, serviceEvaluator } from "../../api/index.ts";
 import { newLogger } from "../../client/log.ts";
 import { fakeLister, FakeClient } from "../../client/testing.ts";
 import type { ReconcileContext } from "../../client/types.ts";
-import { ResourceQuotaController, ResourceQuotaHandlers, trackedResource } from "./index.ts";
+import { ChargeTracker, ResourceQuotaController, ResourceQuotaHandlers, trackedResource } from "./index.ts";
 
 const NS = "team";
 const NOW = Date.UTC(2024, 0, 1);
@@ -30,7 +30,7 @@ function pod(name: string, opts: { cpu?: string; phase?: string; ns?: string } =
   };
 }
 
-function setup(q: ResourceQuota, objects: { pods?: KubeObject[]; configmaps?: KubeObject[]; services?: KubeObject[] }) {
+function setup(q: ResourceQuota, objects: { pods?: KubeObject[]; configmaps?: KubeObject[]; services?: KubeObject[] }, charges?: ChargeTracker) {
   const client = new FakeClient();
   // The lister holds what the tracker stored, so the status write's resourceVersion is current.
   const quotas = fakeLister([client.seed(q) as ResourceQuota]);
@@ -38,6 +38,7 @@ function setup(q: ResourceQuota, objects: { pods?: KubeObject[]; configmaps?: Ku
     client,
     quotas,
     clock: { now: () => NOW },
+    charges,
     resources: [
       trackedResource("", "pods", fakeLister(objects.pods ?? [])),
       trackedResource("", "configmaps", fakeLister(objects.configmaps ?? [])),
@@ -68,6 +69,17 @@ describe("ResourceQuotaController", () => {
     const { client, controller } = setup(charged, { pods: [pod("a"), pod("b")] });
     await controller.reconcile(ctx(), `${NS}/q`);
     expect((client.writeActions()[0]?.object as ResourceQuota).status?.used).toEqual({ pods: "2" });
+  });
+
+  it("does not give a fresh charge back before its object can be in the cache, and looks again after the grace", async () => {
+    const charges = new ChargeTracker();
+    charges.observe(`${NS}/q`, NOW - 300);
+    const charged = quota({ pods: "3", configmaps: "5" }, { hard: { pods: "3", configmaps: "5" }, used: { pods: "3", configmaps: "0" } });
+    const { client, controller } = setup(charged, { pods: [pod("a"), pod("b")], configmaps: [{ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cm", namespace: NS } }] }, charges);
+    const result = await controller.reconcile(ctx(), `${NS}/q`);
+    expect(result).toEqual({ requeueAfterMs: 700 });
+    // Increases are written at once; the decrease waits.
+    expect((client.writeActions()[0]?.object as ResourceQuota).status?.used).toEqual({ configmaps: "1", pods: "3" });
   });
 
   it("writes nothing when the status is already right", async () => {

@@ -32,7 +32,37 @@ export interface ResourceQuotaControllerDeps {
   quotas: Lister<ResourceQuota>;
   resources: readonly QuotaTrackedResource[];
   clock?: Pick<Clock, "now">;
+  /** When each quota's status.used was last seen to change (the handlers record admission's charges). */
+  charges?: ChargeTracker;
+  /** How long after a charge a recount may not lower usage (default 1 s; see ChargeTracker). */
+  chargeGraceMs?: number;
 }
+
+/**
+ * Admission charges a quota before it stores the object, so for a moment the charge is in
+ * status.used while the object is not yet in any cache. A recount in that moment would give the
+ * charge back and let one more object past the limit. So a recount lowers usage only once no charge
+ * has been seen for the grace period; until then it keeps the higher figures and looks again.
+ */
+export class ChargeTracker {
+  private readonly seen = new Map<ObjectKey, number>();
+
+  observe(key: ObjectKey, at: number): void {
+    this.seen.set(key, at);
+  }
+
+  forget(key: ObjectKey): void {
+    this.seen.delete(key);
+  }
+
+  /** ms since the last charge seen on `key`, or Infinity. */
+  since(key: ObjectKey, now: number): number {
+    const t = this.seen.get(key);
+    return t === undefined ? Infinity : now - t;
+  }
+}
+
+export const DEFAULT_CHARGE_GRACE_MS = 1_000;
 
 export function trackedResource(group: string, resource: string, lister: Lister<KubeObject>): QuotaTrackedResource {
   return { group, resource, lister, evaluator: quotaEvaluatorFor(group, resource) };
@@ -48,7 +78,10 @@ export class ResourceQuotaController implements Reconciler {
   /** syncResourceQuota: recompute usage for the quota under `key` and write status if it moved. */
   async reconcile(_ctx: ReconcileContext, key: ObjectKey): Promise<Result> {
     const q = this.deps.quotas.get(key);
-    if (!q) return {};
+    if (!q) {
+      this.deps.charges?.forget(key);
+      return {};
+    }
     const ns = q.metadata.namespace ?? "";
     const hard = toQuantities(q.spec?.hard);
     const names = [...hard.keys()];
@@ -63,6 +96,21 @@ export class ResourceQuotaController implements Reconciler {
     }
     used = maskQuantities(used, names);
 
+    // Too soon after a charge: keep what is above the recount, and recount again once it settles.
+    let requeueAfterMs: number | undefined;
+    const grace = this.deps.chargeGraceMs ?? DEFAULT_CHARGE_GRACE_MS;
+    const since = this.deps.charges?.since(key, now.getTime()) ?? Infinity;
+    if (since < grace) {
+      const previous = toQuantities(q.status?.used);
+      for (const [k, v] of used) {
+        const before = previous.get(k);
+        if (before && before.cmp(v) > 0) {
+          used.set(k, before);
+          requeueAfterMs = grace - since;
+        }
+      }
+    }
+
     const newHard = fromQuantities(hard);
     const newUsed = fromQuantities(used);
     const dirty =
@@ -71,12 +119,12 @@ export class ResourceQuotaController implements Reconciler {
       !deepEqual(newHard, q.status.hard) ||
       !equalQuantities(used, toQuantities(q.status.used)) ||
       !deepEqual(newUsed, q.status.used);
-    if (!dirty) return {};
+    if (!dirty) return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
     // The write carries the cached resourceVersion: if admission charged the quota meanwhile the
     // update conflicts and the reconcile is retried on the fresher copy.
     const next: ResourceQuota = { ...structuredClone(q), status: { hard: newHard, used: newUsed } };
     await this.deps.client.resource<ResourceQuota>("", "resourcequotas").updateStatus(next);
-    return {};
+    return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
   }
 }
 
@@ -91,6 +139,7 @@ export class ResourceQuotaHandlers {
   constructor(
     private readonly quotas: Lister<ResourceQuota>,
     private readonly clock: Pick<Clock, "now"> = { now: () => Date.now() },
+    private readonly charges?: ChargeTracker,
   ) {}
 
   onQuotaAdd(q: ResourceQuota): ObjectKey[] {
@@ -98,6 +147,7 @@ export class ResourceQuotaHandlers {
   }
 
   onQuotaUpdate(old: ResourceQuota, cur: ResourceQuota): ObjectKey[] {
+    if (!deepEqual(old.status?.used, cur.status?.used)) this.charges?.observe(objectKey(cur), this.clock.now());
     const specChanged = !equalQuantities(toQuantities(old.spec?.hard), toQuantities(cur.spec?.hard)) || !deepEqual(old.spec, cur.spec);
     const missing = cur.status?.hard === undefined || cur.status?.used === undefined || Object.keys(cur.spec?.hard ?? {}).some((k) => !(k in (cur.status?.used ?? {})));
     return specChanged || missing ? [objectKey(cur)] : [];

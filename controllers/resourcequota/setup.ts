@@ -5,7 +5,7 @@
 import { RESOURCES, type KubeObject, type ResourceQuota } from "../../api/index.ts";
 import { newRateLimitingQueue, realClock, runController, type Informer, type ObjectKey } from "../../client/index.ts";
 import type { ControllerSetup } from "../env.ts";
-import { allQuotaKeys, ResourceQuotaController, ResourceQuotaHandlers, trackedResource, type QuotaTrackedResource } from "./index.ts";
+import { allQuotaKeys, ChargeTracker, ResourceQuotaController, ResourceQuotaHandlers, trackedResource, type QuotaTrackedResource } from "./index.ts";
 
 /** Upstream's --resource-quota-sync-period default. */
 export const DEFAULT_RESOURCE_QUOTA_SYNC_PERIOD_MS = 5 * 60_000;
@@ -17,7 +17,8 @@ export const setupResourceQuotaController: ControllerSetup = (env) => {
   const clock = realClock;
   const quotas = env.informers.informer<ResourceQuota>("", "resourcequotas");
   const queue = newRateLimitingQueue<ObjectKey>({ name: "resourcequota", registry: env.registry });
-  const handlers = new ResourceQuotaHandlers(quotas.lister, clock);
+  const charges = new ChargeTracker();
+  const handlers = new ResourceQuotaHandlers(quotas.lister, clock, charges);
   const add = (keys: ObjectKey[]) => keys.forEach((k) => queue.add(k));
   quotas.addEventHandler({ onAdd: (q) => add(handlers.onQuotaAdd(q)), onUpdate: (a, b) => add(handlers.onQuotaUpdate(a, b)) });
 
@@ -36,7 +37,7 @@ export const setupResourceQuotaController: ControllerSetup = (env) => {
       onDelete: (o) => add(handlers.replenish(tracked.evaluator, o)),
     });
   }
-  const reconciler = new ResourceQuotaController({ client: env.client, quotas: quotas.lister, resources, clock });
+  const reconciler = new ResourceQuotaController({ client: env.client, quotas: quotas.lister, resources, clock, charges });
   const resyncMs = env.config.resourceQuotaSyncPeriodMs ?? DEFAULT_RESOURCE_QUOTA_SYNC_PERIOD_MS;
   return {
     name: "resourcequota",
