@@ -433,6 +433,17 @@ describe("toTable", () => {
     expect(none.columnDefinitions).toBeNull();
   });
 
+  it("resource quotas: used/hard per status.hard resource, sorted, limits.* in the Limit column", () => {
+    const q = {
+      metadata: { name: "compute", creationTimestamp: ago(120) },
+      spec: { hard: { pods: "5", "limits.cpu": "2", "requests.cpu": "1" } },
+      status: { hard: { pods: "5", "limits.cpu": "2", "requests.cpu": "1" }, used: { pods: "1", "limits.cpu": "600m" } },
+    };
+    const info = res("", "resourcequotas");
+    expect(tableColumns(info).map((c) => c.name)).toEqual(["Name", "Age", "Request", "Limit"]);
+    expect(tableRow(info, q, NOW).cells).toEqual(["compute", "2m", "pods: 1/5, requests.cpu: 0/1", "limits.cpu: 600m/2"]);
+  });
+
   it("every catalogued resource has a row as wide as its column list", () => {
     const minimal = { metadata: { name: "x", creationTimestamp: ago(1) } };
     for (const info of RESOURCES) {
