@@ -6,7 +6,7 @@ import { newLogger } from "../../client/log.ts";
 import { fakeErrors, fakeLister, FakeClient, FakeClock, FakeRecorder, type Action } from "../../client/testing.ts";
 import type { Lister, ReconcileContext } from "../../client/types.ts";
 import { computeHash } from "../deployment/util.ts";
-import { DaemonSetController, DaemonSetExpectations, DaemonSetHandlers, getPatch, nodeShouldRunDaemonPod } from "./index.ts";
+import { DaemonSetController, DaemonSetExpectations, DaemonSetHandlers, getPatch, getTargetNodeName, nodeShouldRunDaemonPod, replaceDaemonSetPodNodeNameNodeAffinity } from "./index.ts";
 
 const NS = "default";
 const T0 = Date.UTC(2024, 0, 1, 0, 0, 0);
@@ -479,5 +479,48 @@ describe("DaemonSetHandlers", () => {
     expect(h.onNodeUpdate(a, labelled)).toEqual(["default/ds"]);
     expect(h.onNodeAdd(labelled)).toEqual(["default/ds"]);
     expect(h.onNodeAdd(a)).toEqual([]);
+  });
+});
+
+describe("daemon pod placement helpers", () => {
+  it("ReplaceDaemonSetPodNodeNameNodeAffinity replaces the required terms and keeps preferred terms and pod affinity", () => {
+    const preferred = [{ weight: 1, preference: { matchExpressions: [{ key: "disk", operator: "In" as const, values: ["ssd"] }] } }];
+    const a = replaceDaemonSetPodNodeNameNodeAffinity(
+      {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "role", operator: "In", values: ["edge"] }] }] },
+          preferredDuringSchedulingIgnoredDuringExecution: preferred,
+        },
+        podAntiAffinity: {},
+      },
+      "n7",
+    );
+    expect(a).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchFields: [{ key: "metadata.name", operator: "In", values: ["n7"] }] }] },
+        preferredDuringSchedulingIgnoredDuringExecution: preferred,
+      },
+      podAntiAffinity: {},
+    });
+  });
+
+  it("GetTargetNodeName: spec.nodeName, else the single metadata.name In value of the required affinity", () => {
+    const ds = daemonSet("ds");
+    expect(getTargetNodeName(pod("a", ds, { node: "n1" }))).toBe("n1");
+    expect(getTargetNodeName(pod("b", ds, { target: "n2" }))).toBe("n2");
+    const two = pod("c", ds, { target: "n3" });
+    two.spec!.affinity!.nodeAffinity!.requiredDuringSchedulingIgnoredDuringExecution!.nodeSelectorTerms[0]!.matchFields![0]!.values = ["n3", "n4"];
+    expect(getTargetNodeName(two)).toBeUndefined();
+  });
+
+  it("NodeShouldRunDaemonPod honours the template's required node affinity and nodeName", () => {
+    const ds = daemonSet("ds");
+    ds.spec!.template.spec!.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "role", operator: "In", values: ["edge"] }] }] } } };
+    expect(nodeShouldRunDaemonPod(node("n1"), ds).shouldRun).toBe(false);
+    expect(nodeShouldRunDaemonPod(node("n1", { labels: { role: "edge" } }), ds).shouldRun).toBe(true);
+    const pinned = daemonSet("ds");
+    pinned.spec!.template.spec!.nodeName = "n2";
+    expect(nodeShouldRunDaemonPod(node("n1"), pinned)).toEqual({ shouldRun: false, shouldContinueRunning: false });
+    expect(nodeShouldRunDaemonPod(node("n2"), pinned).shouldRun).toBe(true);
   });
 });
