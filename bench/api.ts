@@ -1,5 +1,7 @@
 // API bench: raw etcd3 puts/s vs creates/s through the apiserver on the same etcd, create latency,
-// and watch delivery latency with 1,000 watchers at 500 writes/s.
+// and watch delivery latency with 1,000 watchers at 500 writes/s. With `--storage file`, the same on
+// the embedded file:// store: raw backend puts and apiserver creates on memory:// (the reference),
+// on file:// as it was before group commit (acknowledged before fsync) and on file:// now.
 
 import { spawn } from "node:child_process";
 import { drive } from "./util.ts";
@@ -13,9 +15,11 @@ import { fileURLToPath } from "node:url";
 import { Etcd3 } from "etcd3";
 import { startEtcd, findFreePort } from "../test/harness/etcd.ts";
 import { ensurePki } from "../cli/pki.ts";
+import { MemoryBackend } from "../apiserver/storage/index.ts";
 
 const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
 const WATCHERS = fileURLToPath(new URL("./watchers.ts", import.meta.url));
+const BENCH_APISERVER = fileURLToPath(new URL("./api-server.ts", import.meta.url));
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -68,10 +72,88 @@ function request(api: Api, method: string, path: string, body?: string): Promise
   });
 }
 
+/** Spawns an apiserver (`entry` with `args` plus port and PKI flags) and waits for /readyz. */
+async function startApiserver(entry: string, args: string[], pki: ReturnType<typeof ensurePki>, concurrency: number): Promise<{ proc: ReturnType<typeof spawn>; api: Api }> {
+  const port = await findFreePort();
+  const proc = spawn(
+    process.execPath,
+    // BENCH_PROFILE_DIR=dir writes a CPU profile of the apiserver there (node --cpu-prof).
+    [...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...process.execArgv, entry, ...args, "--port", String(port),
+      "--tls-cert-file", join(pki.dir, "apiserver.crt"), "--tls-private-key-file", join(pki.dir, "apiserver.key"), "--token-auth-file", pki.tokenFile],
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } },
+  );
+  const api: Api = { agent: new https.Agent({ keepAlive: true, maxSockets: concurrency }), port, token: pki.adminToken, ca: pki.caCert };
+  for (let i = 0; ; i++) {
+    const r = await request(api, "GET", "/readyz").catch(() => ({ status: 0, body: "" }));
+    if (r.status === 200) break;
+    if (proc.exitCode !== null || i > 300) throw new Error("apiserver did not become ready");
+    await new Promise((r2) => setTimeout(r2, 100));
+  }
+  return { proc, api };
+}
+
+async function stopApiserver(proc: ReturnType<typeof spawn> | undefined): Promise<void> {
+  if (proc && proc.exitCode === null && proc.signalCode === null) {
+    proc.kill("SIGTERM");
+    await new Promise((r) => proc.once("exit", r));
+  }
+}
+
+/** A warm-up round, then `writes` ConfigMap creates with `concurrency` in flight. */
+async function createPhase(api: Api, writes: number, concurrency: number): Promise<{ rate: number; lat: number[] }> {
+  await drive(200, concurrency, async (i) => {
+    await request(api, "POST", "/api/v1/namespaces/default/configmaps", configMap(`warm-${i}`));
+  });
+  return drive(writes, concurrency, async (i) => {
+    const r = await request(api, "POST", "/api/v1/namespaces/default/configmaps", configMap(`cm-${i}`));
+    if (r.status !== 201) throw new Error(`create answered ${r.status}: ${r.body}`);
+  });
+}
+
+/** Watch fan-out: N watchers on one namespace, writes at a fixed rate, delivery latency per event per watcher. */
+async function watchPhase(api: Api, watchers: number, rate: number, seconds: number): Promise<string[]> {
+  await request(api, "POST", "/api/v1/namespaces", JSON.stringify({ metadata: { name: "watch-bench" } }));
+  // The watchers live in their own process, as clients do.
+  const watcherProc = spawn(process.execPath, [...process.execArgv, WATCHERS], { stdio: ["pipe", "pipe", "inherit"] });
+  const out = createInterface({ input: watcherProc.stdout! })[Symbol.asyncIterator]();
+  watcherProc.stdin!.write(
+    JSON.stringify({
+      port: api.port, token: api.token, ca: api.ca, watchers,
+      path: "/api/v1/namespaces/watch-bench/configmaps?watch=1&resourceVersion=0&allowWatchBookmarks=false",
+    }) + "\n",
+  );
+  const readyLine = await out.next();
+  if (readyLine.value !== "ready") throw new Error(`watchers did not start: ${String(readyLine.value)}`);
+  const total = rate * seconds;
+  const interval = 1000 / rate;
+  const start = performance.now();
+  const pending: Promise<unknown>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(request(api, "POST", "/api/v1/namespaces/watch-bench/configmaps", smallConfigMap(`w-${i}`, String(Date.now()))));
+  }
+  await Promise.all(pending);
+  const achieved = total / ((performance.now() - start) / 1000);
+  const expected = total * watchers;
+  await new Promise((r) => setTimeout(r, 2000)); // let the last events arrive
+  watcherProc.stdin!.write("stop\n");
+  const watch = JSON.parse(String((await out.next()).value)) as { count: number; p50: number; p99: number; max: number };
+  return [
+    `  watch: ${watchers} watchers, ${achieved.toFixed(0)} writes/s for ${seconds}s`,
+    `  watch events delivered           ${watch.count} of ${expected}`,
+    `  watch delivery p50/p99/max       ${watch.p50} / ${watch.p99} / ${watch.max} ms   (target p99 <= 50 ms) ${watch.p99 <= 50 && watch.count === expected ? "OK" : "MISSED"}`,
+  ];
+}
+
+const lat = (l: number[]) => `${percentile(l, 50).toFixed(1)} / ${percentile(l, 99).toFixed(1)} ms`;
+
 export async function runApiBench(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      storage: { type: "string", default: "etcd" },
       writes: { type: "string", default: "4000" },
       concurrency: { type: "string", default: "64" },
       watchers: { type: "string", default: "1000" },
@@ -84,6 +166,8 @@ export async function runApiBench(argv: string[]): Promise<void> {
   const watchers = Number(values.watchers);
   const rate = Number(values.rate);
   const seconds = Number(values.seconds);
+  if (values.storage === "file") return runFileStoreBench(writes, concurrency, watchers, rate, seconds);
+  if (values.storage !== "etcd") throw new Error(`--storage must be etcd or file, got "${values.storage}"`);
 
   const etcd = await startEtcd();
   if ("skip" in etcd) throw new Error(`no etcd: ${etcd.skip}`);
@@ -99,81 +183,127 @@ export async function runApiBench(argv: string[]): Promise<void> {
 
     // 2. The apiserver as its own process on the same etcd, over HTTPS with a token.
     const pki = ensurePki(join(dir, "pki"));
-    const port = await findFreePort();
-    apiserver = spawn(
-      process.execPath,
-      // BENCH_PROFILE_DIR=dir writes a CPU profile of the apiserver there (node --cpu-prof).
-      [...(process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []), ...process.execArgv, MAIN, "apiserver", "--storage", etcd.url, "--port", String(port),
-        "--tls-cert-file", join(pki.dir, "apiserver.crt"), "--tls-private-key-file", join(pki.dir, "apiserver.key"), "--token-auth-file", pki.tokenFile],
-      { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } },
-    );
-    const api: Api = { agent: new https.Agent({ keepAlive: true, maxSockets: concurrency }), port, token: pki.adminToken, ca: pki.caCert };
-    for (let i = 0; ; i++) {
-      const r = await request(api, "GET", "/readyz").catch(() => ({ status: 0, body: "" }));
-      if (r.status === 200) break;
-      if (i > 300) throw new Error("apiserver did not become ready");
-      await new Promise((r2) => setTimeout(r2, 100));
-    }
-    // Warm up connections and code paths.
-    await drive(200, concurrency, async (i) => {
-      await request(api, "POST", "/api/v1/namespaces/default/configmaps", configMap(`warm-${i}`));
-    });
-    const created = await drive(writes, concurrency, async (i) => {
-      const r = await request(api, "POST", "/api/v1/namespaces/default/configmaps", configMap(`cm-${i}`));
-      if (r.status !== 201) throw new Error(`create answered ${r.status}: ${r.body}`);
-    });
+    const started = await startApiserver(MAIN, ["apiserver", "--storage", etcd.url], pki, concurrency);
+    apiserver = started.proc;
+    const api = started.api;
+    const created = await createPhase(api, writes, concurrency);
 
-    // 3. Watch fan-out: N watchers on one namespace, writes at a fixed rate, delivery latency per event per watcher.
-    await request(api, "POST", "/api/v1/namespaces", JSON.stringify({ metadata: { name: "watch-bench" } }));
-    // The watchers live in their own process, as clients do.
-    const watcherProc = spawn(process.execPath, [...process.execArgv, WATCHERS], { stdio: ["pipe", "pipe", "inherit"] });
-    const out = createInterface({ input: watcherProc.stdout! })[Symbol.asyncIterator]();
-    watcherProc.stdin!.write(
-      JSON.stringify({
-        port, token: api.token, ca: api.ca, watchers,
-        path: "/api/v1/namespaces/watch-bench/configmaps?watch=1&resourceVersion=0&allowWatchBookmarks=false",
-      }) + "\n",
-    );
-    const readyLine = await out.next();
-    if (readyLine.value !== "ready") throw new Error(`watchers did not start: ${String(readyLine.value)}`);
-    const total = rate * seconds;
-    const interval = 1000 / rate;
-    const start = performance.now();
-    const pending: Promise<unknown>[] = [];
-    for (let i = 0; i < total; i++) {
-      const due = start + i * interval;
-      const wait = due - performance.now();
-      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-      pending.push(request(api, "POST", "/api/v1/namespaces/watch-bench/configmaps", smallConfigMap(`w-${i}`, String(Date.now()))));
-    }
-    await Promise.all(pending);
-    const achieved = total / ((performance.now() - start) / 1000);
-    const expected = total * watchers;
-    await new Promise((r) => setTimeout(r, 2000)); // let the last events arrive
-    watcherProc.stdin!.write("stop\n");
-    const watch = JSON.parse(String((await out.next()).value)) as { count: number; p50: number; p99: number; max: number };
+    // 3. Watch fan-out.
+    const watchLines = await watchPhase(api, watchers, rate, seconds);
 
     const ratio = created.rate / raw.rate;
-    const watchP99 = watch.p99;
     const lines = [
       `kubelab api bench (etcd ${etcd.endpoints[0]}, ${writes} writes, concurrency ${concurrency})`,
       `  raw etcd3 puts/s                 ${raw.rate.toFixed(0)}`,
       `  apiserver creates/s              ${created.rate.toFixed(0)}`,
       `  ratio creates/puts               ${ratio.toFixed(2)}   (target >= 0.70) ${ratio >= 0.7 ? "OK" : "MISSED"}`,
-      `  raw put latency p50/p99          ${percentile(raw.lat, 50).toFixed(1)} / ${percentile(raw.lat, 99).toFixed(1)} ms`,
-      `  create latency p50/p99           ${percentile(created.lat, 50).toFixed(1)} / ${percentile(created.lat, 99).toFixed(1)} ms`,
-      `  watch: ${watchers} watchers, ${achieved.toFixed(0)} writes/s for ${seconds}s`,
-      `  watch events delivered           ${watch.count} of ${expected}`,
-      `  watch delivery p50/p99/max       ${watch.p50} / ${watchP99} / ${watch.max} ms   (target p99 <= 50 ms) ${watchP99 <= 50 && watch.count === expected ? "OK" : "MISSED"}`,
+      `  raw put latency p50/p99          ${lat(raw.lat)}`,
+      `  create latency p50/p99           ${lat(created.lat)}`,
+      ...watchLines,
     ];
     process.stdout.write(lines.join("\n") + "\n");
     api.agent.destroy();
   } finally {
-    if (apiserver && apiserver.exitCode === null) {
-      apiserver.kill("SIGTERM");
-      await new Promise((r) => apiserver!.once("exit", r));
-    }
+    await stopApiserver(apiserver);
     await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface StoreMode {
+  label: string;
+  url: (dir: string) => string;
+  unsafe: boolean;
+}
+
+/**
+ * `--storage file`: the embedded store in three modes, each on a fresh directory, measured in the
+ * same run — memory:// (no log: the reference), file:// before group commit (acknowledged before
+ * its fsync, 10 ms batches: what the store did until P4.1, reachable only from this bench) and
+ * file:// with group commit (acknowledged after its batch's fdatasync). First raw backend puts in
+ * this process, then creates through an apiserver process (bench/api-server.ts), each mode twice in
+ * alternating order, best of the two (the machine is shared; the first process of a run is slower);
+ * then watch delivery on file:// with group commit.
+ */
+async function runFileStoreBench(writes: number, concurrency: number, watchers: number, rate: number, seconds: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "kubelab-bench-"));
+  const modes: StoreMode[] = [
+    { label: "memory://", url: () => "memory://", unsafe: false },
+    { label: "file:// before (ack before fsync)", url: (d) => `file://${d}`, unsafe: true },
+    { label: "file:// group commit", url: (d) => `file://${d}`, unsafe: false },
+  ];
+  const ROUNDS = 2;
+  const order = (round: number) => (round % 2 === 0 ? [0, 1, 2] : [2, 1, 0]);
+  let apiserver: ReturnType<typeof spawn> | undefined;
+  let seq = 0;
+  const start = async (m: StoreMode) => {
+    const started = await startApiserver(BENCH_APISERVER, ["--storage", m.url(join(dir, `api-${seq++}`)), ...(m.unsafe ? ["--unsafe-ack-before-sync"] : [])], pki, concurrency);
+    apiserver = started.proc;
+    return started.api;
+  };
+  const stop = async (api: Api) => {
+    api.agent.destroy();
+    await stopApiserver(apiserver);
+    apiserver = undefined;
+  };
+  const pki = ensurePki(join(dir, "pki"));
+  try {
+    const rawWrites = writes * 10;
+    const lines = [
+      `kubelab api bench (embedded store under ${tmpdir()}, ${writes} creates through the apiserver and ${rawWrites} raw puts per mode, concurrency ${concurrency}, best of ${ROUNDS} rounds)`,
+    ];
+
+    // 1. Raw backend puts (creates of ~300-byte values) in this process.
+    type Run = { rate: number; lat: number[]; note?: string };
+    const best = (a: Run | undefined, b: Run) => (a && a.rate >= b.rate ? a : b);
+    const raw: (Run | undefined)[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const i of order(round)) {
+        const m = modes[i]!;
+        const b = m.label === "memory://" ? await MemoryBackend.open() : await MemoryBackend.open({ dir: join(dir, `raw-${seq++}`), unsafeAcknowledgeBeforeSync: m.unsafe });
+        const r = await drive(rawWrites, concurrency, async (n) => {
+          const res = await b.create(`/registry/configmaps/default/raw-${n}`, configMap(`raw-${n}`));
+          if (!res.succeeded) throw new Error("raw create failed");
+        });
+        const st = b.commitStats();
+        await b.close();
+        const note = m.label === "memory://" ? undefined : `${st.batches} fsyncs during the run, ${(st.records / Math.max(1, st.batches)).toFixed(1)} writes each`;
+        raw[i] = best(raw[i], { ...r, ...(note ? { note } : {}) });
+      }
+    }
+    lines.push(`  raw backend puts/s (in process)`);
+    for (const [i, m] of modes.entries()) {
+      const r = raw[i]!;
+      lines.push(`    ${m.label.padEnd(34)} ${r.rate.toFixed(0).padStart(7)}   p50/p99 ${lat(r.lat)}${r.note ? `   (${r.note})` : ""}`);
+    }
+
+    // 2. Creates through the apiserver, a fresh process and directory per mode and round.
+    const created: (Run | undefined)[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const i of order(round)) {
+        const api = await start(modes[i]!);
+        created[i] = best(created[i], await createPhase(api, writes, concurrency));
+        await stop(api);
+      }
+    }
+    lines.push(`  apiserver creates/s`);
+    for (const [i, m] of modes.entries()) {
+      const c = created[i]!;
+      lines.push(`    ${m.label.padEnd(34)} ${c.rate.toFixed(0).padStart(7)}   p50/p99 ${lat(c.lat)}`);
+    }
+    const [mem, before, after] = [created[0]!, created[1]!, created[2]!];
+    lines.push(`  creates/s group commit / memory://  ${(after.rate / mem.rate).toFixed(2)}`);
+    lines.push(`  creates/s group commit / before     ${(after.rate / before.rate).toFixed(2)}`);
+
+    // 3. Watch delivery on the durable store (events are sent once their batch is fsynced).
+    if (watchers > 0) {
+      const api = await start(modes[2]!);
+      lines.push(`  on file:// group commit:`, ...(await watchPhase(api, watchers, rate, seconds)));
+      await stop(api);
+    }
+    process.stdout.write(lines.join("\n") + "\n");
+  } finally {
+    await stopApiserver(apiserver);
     rmSync(dir, { recursive: true, force: true });
   }
 }

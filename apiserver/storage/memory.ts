@@ -139,6 +139,7 @@ export class MemoryBackend implements ProgressBackend {
   private kickScheduled = false;
   private unsafeTimer: NodeJS.Timeout | undefined;
   private flushError: unknown = undefined;
+  private readonly stats = { batches: 0, records: 0 };
 
   constructor(opts: MemoryBackendOptions = {}) {
     if (opts.dir !== undefined && !opening) throw new Error("MemoryBackend: a persistent store (dir) is opened with MemoryBackend.open");
@@ -540,6 +541,8 @@ export class MemoryBackend implements ProgressBackend {
         this.inflight = undefined;
         this.durableRev = b.lastRev;
         this.logRecords += b.records;
+        this.stats.batches++;
+        this.stats.records += b.records;
         this.publish(b.lastRev);
         this.autoCompact();
         b.resolve();
@@ -566,6 +569,11 @@ export class MemoryBackend implements ProgressBackend {
     this.inflight = undefined;
     this.batch = undefined;
     this.log.error({ err: e }, "storage log write failed; the store refuses further operations");
+  }
+
+  /** Batches written (one fdatasync each) and the write records in them, since open. */
+  commitStats(): { batches: number; records: number } {
+    return { ...this.stats };
   }
 
   /** Resolves when every write made so far is durable (or the log has failed). */
