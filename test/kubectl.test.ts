@@ -66,18 +66,25 @@ describe("discovery and version", () => {
     expect(out).toMatch(/Server Version: v1\.32\.\d+/);
   });
 
-  it("api-resources lists all 20 resources with short names", async () => {
+  it("api-resources lists all 27 resources with short names", async () => {
     const out = await ok(["api-resources", "--no-headers"]);
     const lines = out.split("\n").filter((l) => l.trim());
-    expect(lines).toHaveLength(20);
+    expect(lines).toHaveLength(27);
     const byName = new Map(lines.map((l) => [l.split(/\s+/)[0], l.split(/\s+/)]));
     expect(byName.get("pods")?.[1]).toBe("po");
     expect(byName.get("deployments")?.[1]).toBe("deploy");
     expect(byName.get("priorityclasses")?.[1]).toBe("pc");
+    expect(byName.get("statefulsets")?.[1]).toBe("sts");
+    expect(byName.get("daemonsets")?.[1]).toBe("ds");
+    expect(byName.get("cronjobs")?.[1]).toBe("cj");
+    expect(byName.get("poddisruptionbudgets")?.[1]).toBe("pdb");
+    expect(byName.get("resourcequotas")?.[1]).toBe("quota");
+    expect(byName.get("limitranges")?.[1]).toBe("limits");
     for (const r of [
       "namespaces", "nodes", "pods", "services", "endpoints", "events", "configmaps", "secrets", "persistentvolumes",
       "persistentvolumeclaims", "serviceaccounts", "deployments", "replicasets", "jobs", "ingresses", "ingressclasses",
-      "leases", "endpointslices", "storageclasses", "priorityclasses",
+      "leases", "endpointslices", "storageclasses", "priorityclasses", "statefulsets", "daemonsets",
+      "controllerrevisions", "cronjobs", "poddisruptionbudgets", "resourcequotas", "limitranges",
     ]) {
       expect(byName.has(r), `api-resources is missing ${r}`).toBe(true);
     }
