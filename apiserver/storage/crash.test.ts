@@ -1,9 +1,11 @@
-// The file:// store under crashes: no acknowledged write is lost when the writer is SIGKILLed at a
+// The file:// store under crashes: no acknowledged write is lost when the writer (the backend in a
+// child process, or a real apiserver answering HTTP clients) is SIGKILLed at a
 // random point; a second opener is refused with the holder's pid; a dead holder's lock is taken
 // over; a torn last record is dropped and logged; corruption before the tail is an error.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs/promises";
+import * as http from "node:http";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Writable } from "node:stream";
@@ -11,9 +13,11 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { newLogger } from "../../client/log.ts";
+import { findFreePort } from "../../test/harness/etcd.ts";
 import { LOCK_FILE, LOG_FILE, MemoryBackend, isStorageError, openBackend, type Backend } from "./index.ts";
 
 const WRITER = fileURLToPath(new URL("./testdata/crash-writer.ts", import.meta.url));
+const MAIN = fileURLToPath(new URL("../../cli/main.ts", import.meta.url));
 
 const tmpDirs: string[] = [];
 async function tmpDir(): Promise<string> {
@@ -136,6 +140,85 @@ describe("file:// store crash safety", () => {
         const count = (await b.count("/registry/configmaps/crash/")).count;
         expect(count).toBeGreaterThanOrEqual(total);
         console.log(`run ${run}: concurrency ${concurrency}, killed after ${delay} ms, ${total} acknowledged creates so far, ${count} stored, revision ${await b.currentRevision()}`);
+      } finally {
+        await b.close();
+      }
+    }
+  }, 120_000);
+});
+
+describe("file:// store crash safety through the apiserver", () => {
+  /** POSTs a ConfigMap; resolves with the HTTP status (0 when the connection fails). */
+  function createConfigMap(agent: http.Agent, port: number, name: string): Promise<number> {
+    return new Promise((resolve) => {
+      const req = http.request(
+        { host: "127.0.0.1", port, method: "POST", path: "/api/v1/namespaces/default/configmaps", agent, headers: { "Content-Type": "application/json" } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode ?? 0));
+          res.on("error", () => resolve(0));
+        },
+      );
+      req.on("error", () => resolve(0));
+      req.end(JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name }, data: { n: name } }));
+    });
+  }
+
+  it("every create answered 201 is there after the apiserver is SIGKILLed and the store reopened", async () => {
+    const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
+    console.log(`apiserver crash test seed ${seed} (repeat with CRASH_SEED=${seed})`);
+    const rand = prng(seed);
+    const dir = path.join(await tmpDir(), "store");
+    const acked = new Set<string>();
+    for (let r = 0; r < 3; r++) {
+      const ackedAtStart = acked.size;
+      const port = await findFreePort();
+      const apiserver = spawn(process.execPath, ["--import", "tsx", MAIN, "apiserver", "--storage", `file://${dir}`, "--insecure-serving", "--port", String(port)], {
+        stdio: ["ignore", "ignore", "pipe"],
+        env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" },
+      });
+      children.add(apiserver);
+      let stderr = "";
+      apiserver.stderr!.on("data", (d: Buffer) => (stderr += String(d)));
+      const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+      for (let i = 0; ; i++) {
+        const ok = await new Promise<boolean>((res) => {
+          http.get({ host: "127.0.0.1", port, path: "/readyz", agent }, (resp) => {
+            resp.resume();
+            res(resp.statusCode === 200);
+          }).on("error", () => res(false));
+        });
+        if (ok) break;
+        if (apiserver.exitCode !== null || i > 300) throw new Error(`apiserver did not become ready:\n${stderr}`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      // 32 clients create as fast as they can until the apiserver dies under them.
+      let dead = false;
+      let next = 0;
+      const clients = Array.from({ length: 32 }, async () => {
+        while (!dead) {
+          const name = `r${r}-${next++}`;
+          const status = await createConfigMap(agent, port, name);
+          if (status === 201) acked.add(name);
+          else if (status !== 0) throw new Error(`create ${name} answered ${status}`);
+        }
+      });
+      const delay = 300 + Math.floor(rand() * 1500);
+      await new Promise((res) => setTimeout(res, delay));
+      await kill(apiserver);
+      dead = true;
+      await Promise.all(clients);
+      agent.destroy();
+
+      const b = await openBackend(`file://${dir}`, { log: capturingLog().log });
+      try {
+        const names = new Set(
+          (await b.list("/registry/configmaps/")).kvs.map((kv) => (JSON.parse(kv.value) as { metadata: { name: string } }).metadata.name),
+        );
+        const lost = [...acked].filter((n) => !names.has(n));
+        expect(lost, `seed ${seed}: answered 201 but lost after the crash`).toEqual([]);
+        expect(acked.size - ackedAtStart, `run ${r} (killed after ${delay} ms) got no 201`).toBeGreaterThan(0);
+        console.log(`apiserver run ${r}: killed after ${delay} ms, ${acked.size} creates answered 201 so far, ${names.size} stored`);
       } finally {
         await b.close();
       }
