@@ -12,7 +12,7 @@ import { RestClient, type WatchEvent } from "../client/index.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
 import { poll as pollEvery } from "./harness/poll.ts";
 
-const poll = <T,>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000): Promise<T> => pollEvery(what, fn, timeoutMs, 300);
+const poll = <T,>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 240_000): Promise<T> => pollEvery(what, fn, timeoutMs, 300);
 
 let k: Kubelab;
 let client: RestClient;
@@ -28,7 +28,7 @@ afterAll(async () => {
 });
 
 async function ok(args: string[], input?: string): Promise<string> {
-  const r = await k.kubectl(args, { input, timeoutMs: 150_000 });
+  const r = await k.kubectl(args, { input, timeoutMs: 250_000 });
   expect(r.code, `kubectl ${args.join(" ")} failed (${r.code}):\n${r.stderr}${r.stdout}`).toBe(0);
   return r.stdout;
 }
@@ -94,7 +94,8 @@ const WEB = {
   },
 };
 
-describe("StatefulSet web (OrderedReady)", () => {
+// Generous timeouts: the suite shares two cores with whatever else runs; nothing here measures speed.
+describe("StatefulSet web (OrderedReady)", { timeout: 300_000 }, () => {
   const ns = "sts-web";
 
   beforeAll(async () => {
@@ -104,7 +105,7 @@ describe("StatefulSet web (OrderedReady)", () => {
   it("comes up in order: web-N is created only once web-0..web-N-1 are Running and Ready", async () => {
     const w = await watchPods(ns);
     await ok(["apply", "-n", ns, "-f", "-"], JSON.stringify(WEB));
-    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=120s"]);
+    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=240s"]);
     await w.stop();
     for (const n of [1, 2]) {
       const added = w.seen.find((s) => s.ev.type === "ADDED" && s.ev.object.metadata.name === `web-${n}`);
@@ -126,6 +127,30 @@ describe("StatefulSet web (OrderedReady)", () => {
     expect(table).toMatch(/^web\s+3\/3\s+\S+\s+web\s+nginx:1\.25$/m);
   });
 
+  it("is defaulted as upstream and refuses changes to the immutable parts of its spec and to a revision's data", async () => {
+    const sts = JSON.parse(await ok(["get", "sts/web", "-n", ns, "-o", "json"])) as StatefulSet;
+    expect(sts.spec).toMatchObject({
+      podManagementPolicy: "OrderedReady",
+      updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 0, maxUnavailable: 1 } },
+      revisionHistoryLimit: 10,
+      persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
+    });
+    const r = await k.kubectl(["patch", "sts/web", "-n", ns, "-p", JSON.stringify({ spec: { serviceName: "other" } })]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      `The StatefulSet "web" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden`,
+    );
+    const bad = { ...WEB, metadata: { name: "bad" }, spec: { ...WEB.spec, selector: { matchLabels: { app: "other" } } } };
+    const c = await k.kubectl(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify(bad) });
+    expect(c.code).toBe(1);
+    expect(c.stderr).toContain("spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"web\"}: `selector` does not match template `labels`");
+    const rev = sts.status?.updateRevision ?? "";
+    const p = await k.kubectl(["patch", "controllerrevision", rev, "-n", ns, "--type=merge", "-p", JSON.stringify({ data: { extra: 1 } })]);
+    expect(p.code).toBe(1);
+    expect(p.stderr).toContain(`The ControllerRevision "${rev}" is invalid: data: Invalid value:`);
+    expect(p.stderr).toContain("field is immutable");
+  });
+
   it("kubectl scale takes it down in reverse order, starting a pod's deletion only once the next one up is gone", async () => {
     const w = await watchPods(ns);
     await ok(["scale", "-n", ns, "sts/web", "--replicas=1"]);
@@ -140,7 +165,7 @@ describe("StatefulSet web (OrderedReady)", () => {
     expect(w.seen.some((s) => s.ev.object.metadata.name === "web-0" && (s.ev.type === "DELETED" || s.ev.object.metadata.deletionTimestamp))).toBe(false);
     expect(JSON.parse(await ok(["get", "sts/web", "-n", ns, "--subresource=scale", "-o", "json"])).spec.replicas).toBe(1);
     await ok(["scale", "-n", ns, "sts/web", "--replicas=3"]);
-    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=120s"]);
+    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=240s"]);
   });
 
   it("a rolling update with partition 2 replaces only web-2", async () => {
@@ -148,7 +173,7 @@ describe("StatefulSet web (OrderedReady)", () => {
     const w = await watchPods(ns);
     await ok(["patch", "-n", ns, "sts/web", "-p", JSON.stringify({ spec: { updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 2 } } } })]);
     await ok(["set", "image", "-n", ns, "sts/web", "web=nginx:1.26"]);
-    const out = await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=120s"]);
+    const out = await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=240s"]);
     expect(out).toContain("partitioned roll out complete: 1 new pods have been updated...");
     await poll("web-2 Ready at nginx:1.26", async () => {
       const p = await pods().get(ns, "web-2");
@@ -171,7 +196,7 @@ describe("StatefulSet web (OrderedReady)", () => {
 
   it("kubectl rollout history lists the ControllerRevisions and undo restores the previous template", async () => {
     await ok(["patch", "-n", ns, "sts/web", "-p", JSON.stringify({ spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } })]);
-    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=150s"]);
+    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=240s"]);
     let sts = await sets().get(ns, "web");
     expect(sts.status?.currentRevision).toBe(sts.status?.updateRevision);
     const history = await ok(["rollout", "history", "-n", ns, "statefulset/web"]);
@@ -182,7 +207,7 @@ describe("StatefulSet web (OrderedReady)", () => {
     expect(await ok(["get", "controllerrevisions", "-n", ns])).toMatch(/^NAME\s+CONTROLLER\s+REVISION\s+AGE\n(web-\S+\s+statefulset\.apps\/web\s+[12]\s+\S+\n){2}$/);
 
     expect(await ok(["rollout", "undo", "-n", ns, "statefulset/web"])).toContain("rolled back");
-    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=150s"]);
+    await ok(["rollout", "status", "-n", ns, "statefulset/web", "--timeout=240s"]);
     await poll("every pod back on nginx:1.25", async () => {
       const items = (await pods().list(ns)).items;
       return items.length === 3 && items.every((p) => isReady(p) && image(p) === "nginx:1.25" && !p.metadata.deletionTimestamp);
@@ -202,7 +227,7 @@ describe("StatefulSet web (OrderedReady)", () => {
   });
 });
 
-describe("StatefulSet volumeClaimTemplates", () => {
+describe("StatefulSet volumeClaimTemplates", { timeout: 300_000 }, () => {
   const ns = "sts-claims";
 
   beforeAll(async () => {
