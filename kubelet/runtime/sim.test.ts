@@ -2,7 +2,8 @@
 // and from the tiny shell, pod IPs, the HTTP echo, CRI log files, and the CRI error contract.
 
 import http from "node:http";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -10,6 +11,7 @@ import { FakeClock } from "../../client/index.ts";
 import { SimRuntime } from "./sim.ts";
 import { parseGoDuration } from "./sim/duration.ts";
 import { parseScript, runScript, scriptFromArgv, type ShellHost } from "./sim/shell.ts";
+import { parseApplet, wildcardPorts } from "./sim/busybox.ts";
 import {
   GRPC_DEADLINE_EXCEEDED,
   GRPC_NOT_FOUND,
@@ -53,14 +55,18 @@ function sandboxConfig(name: string, annotations: Record<string, string> = {}, n
   };
 }
 
-function containerConfig(name: string, opts: { command?: string[]; args?: string[]; ports?: number[]; image?: string } = {}): ContainerConfig {
+function containerConfig(
+  name: string,
+  opts: { command?: string[]; args?: string[]; ports?: number[]; image?: string; mounts?: ContainerConfig["mounts"]; workingDir?: string } = {},
+): ContainerConfig {
   return {
     metadata: { name, attempt: 0 },
     image: opts.image ?? "busybox",
     command: opts.command ?? [],
     args: opts.args ?? [],
     envs: [],
-    mounts: [],
+    mounts: opts.mounts ?? [],
+    workingDir: opts.workingDir,
     logPath: containerLogPath(name, 0),
     labels: { "io.kubernetes.container.name": name },
     annotations: {},
@@ -106,6 +112,41 @@ function get(ip: string, port: number, path: string): Promise<{ status: number; 
     });
     req.on("error", reject);
   });
+}
+
+function request(ip: string, port: number, path: string, method = "GET"): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: ip, port, path, method, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** Connects, sends `data`, half-closes, and resolves with everything the peer sent until it closed. */
+function tcp(ip: string, port: number, data: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: ip, port }, () => sock.end(data));
+    let got = "";
+    sock.setEncoding("utf8");
+    sock.on("data", (d: string) => (got += d));
+    sock.on("error", reject);
+    sock.on("close", () => resolve(got));
+  });
+}
+
+/** Polls (real time) until `fn` holds: for the runtime's socket work, which the FakeClock does not drive. */
+async function until<T>(what: string, fn: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 200; i++) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string }> {
@@ -327,8 +368,8 @@ describe("SimRuntime", () => {
     expect(await logTexts(config, "x")).toContain("hi");
   });
 
-  it("runs an unknown program (httpd -f, sleep infinity) until stopped, which exits it with 143", async () => {
-    const a = await runPod("httpd", {}, containerConfig("main", { command: ["httpd", "-f"] }));
+  it("runs an unknown program (nginx, sleep infinity) until stopped, which exits it with 143", async () => {
+    const a = await runPod("nginx", {}, containerConfig("main", { command: ["nginx", "-g", "daemon off;"] }));
     const b = await runPod("inf", {}, containerConfig("main", { command: ["/bin/sh", "-c", "echo started; sleep infinity"] }));
     expect(clock.pending()).toBe(0);
     await clock.advance(86_400_000);
@@ -347,7 +388,7 @@ describe("SimRuntime", () => {
   });
 
   it("execSync evaluates tiny-shell commands, times out on the clock, and needs a running container", async () => {
-    const { container } = await runPod("exec", {}, containerConfig("main", { command: ["httpd"] }));
+    const { container } = await runPod("exec", {}, containerConfig("main", { command: ["httpd", "-f"] }));
     const ok = await rt.execSync(container, ["sh", "-c", "echo ready && exit 0"], 1);
     expect(ok).toMatchObject({ exitCode: 0 });
     expect(ok.stdout.toString()).toBe("ready\n");
@@ -366,7 +407,7 @@ describe("SimRuntime", () => {
   });
 
   it("stopPodSandbox kills running containers (137) and is idempotent; removal frees everything", async () => {
-    const { sandbox, container, config } = await runPod("pod", {}, containerConfig("main", { command: ["httpd"], ports: [8080] }));
+    const { sandbox, container, config } = await runPod("pod", {}, containerConfig("main", { command: ["httpd", "-f"], ports: [8080] }));
     const ip = (await rt.podSandboxStatus(sandbox)).ip;
     await rt.stopPodSandbox(sandbox);
     await rt.stopPodSandbox(sandbox);
@@ -391,7 +432,7 @@ describe("SimRuntime", () => {
   });
 
   it("removeContainer kills a running container and keeps its log", async () => {
-    const { container, config } = await runPod("rm", {}, containerConfig("main", { command: ["httpd"] }));
+    const { container, config } = await runPod("rm", {}, containerConfig("main", { command: ["httpd", "-f"] }));
     await rt.removeContainer(container);
     expect(isRuntimeNotFound(await rejection(rt.containerStatus(container)))).toBe(true);
     expect(await logOf(config, "main")).toMatch(/started on node n1/);
@@ -422,7 +463,7 @@ describe("SimRuntime", () => {
   });
 
   it("filters listContainers and listPodSandbox by sandbox, state and labels", async () => {
-    const a = await runPod("a", {}, containerConfig("main", { command: ["httpd"] }));
+    const a = await runPod("a", {}, containerConfig("main", { command: ["httpd", "-f"] }));
     const b = await runPod("b", {}, containerConfig("main", { command: ["true"] }));
     expect((await rt.listContainers({ podSandboxId: a.sandbox })).map((c) => c.id)).toEqual([a.container]);
     expect((await rt.listContainers({ state: "CONTAINER_EXITED" })).map((c) => c.id)).toEqual([b.container]);
@@ -440,6 +481,262 @@ describe("SimRuntime", () => {
     await rt.close();
     expect(clock.pending()).toBe(0);
     await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+});
+
+describe("busybox httpd and nc in the simulated runtime", () => {
+  /** The echo answers once the command has bound its port (it runs after StartContainer returns). */
+  async function served(ip: string, port: number, path = "/"): Promise<{ status: number; body: string }> {
+    return until(`${ip}:${port} to answer`, async () => get(ip, port, path).catch(() => undefined));
+  }
+  async function exited(id: string): Promise<{ exitCode: number; reason: string }> {
+    return until("the container to exit", async () => {
+      const st = await rt.containerStatus(id);
+      return st.state === "CONTAINER_EXITED" ? st : undefined;
+    });
+  }
+
+  it("serves the echo for `httpd -f -p 8080` without a ports list, silently, until the container stops", async () => {
+    const { sandbox, container, config } = await runPod("web", {}, containerConfig("web", { command: ["httpd", "-f", "-p", "8080"] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    const res = await served(ip, 8080, "/x");
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toEqual({ pod: "web", namespace: "default", node: "n1", zone: "local-1a", container: "web", ip, path: "/x" });
+    expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
+    await rt.stopContainer(container, 30);
+    expect((await rt.containerStatus(container)).exitCode).toBe(143);
+    await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+    // busybox httpd without -v logs nothing per request.
+    expect((await logTexts(config, "web")).filter((t) => t.includes("GET"))).toEqual([]);
+  });
+
+  it("reads clustered and attached options, `exec httpd` and `busybox httpd` in a script", async () => {
+    const a = await runPod("a", {}, containerConfig("main", { command: ["/bin/httpd", "-fp8081"] }));
+    const b = await runPod("b", {}, containerConfig("main", { command: ["sh", "-c", "echo starting; exec busybox httpd -f -v -p 8082"] }));
+    expect((await served((await rt.podSandboxStatus(a.sandbox)).ip, 8081)).status).toBe(200);
+    expect((await served((await rt.podSandboxStatus(b.sandbox)).ip, 8082)).status).toBe(200);
+    expect((await rt.containerStatus(b.container)).state).toBe("CONTAINER_RUNNING");
+    expect(await logTexts(b.config, "main")).toContain("starting");
+  });
+
+  it("serves a port both declared and named by the command once, by the command; other declared ports keep their echo", async () => {
+    const { sandbox, config } = await runPod("both", {}, containerConfig("web", { command: ["httpd", "-f", "-v", "-p", "8080"], ports: [8080, 9090] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    expect((await served(ip, 8080, "/a")).status).toBe(200);
+    expect((await get(ip, 9090, "/b")).status).toBe(200);
+    const texts = await logTexts(config, "web");
+    expect(texts.some((t) => t.startsWith("cannot listen"))).toBe(false);
+    expect(texts).toContain("GET /b 200"); // the declared echo's line
+    expect(texts).toContainEqual(expect.stringMatching(/^\[::ffff:127\.0\.0\.1\]:\d+: response:200$/)); // httpd -v
+    expect(texts.some((t) => t.startsWith("GET /a"))).toBe(false);
+  });
+
+  it("httpd -v and -vv log as busybox does; an IPv4 bind address logs IPv4 peers", async () => {
+    const config = sandboxConfig("verbose");
+    const sb = await rt.runPodSandbox(config);
+    const ip = (await rt.podSandboxStatus(sb)).ip;
+    const id = await rt.createContainer(sb, containerConfig("main", { command: ["httpd", "-f", "-vv", "-p", `${ip}:8080`] }), config);
+    await rt.startContainer(id);
+    await served(ip, 8080, "/p?q=1");
+    const texts = await logTexts(config, "main");
+    expect(texts).toContainEqual(expect.stringMatching(/^127\.0\.0\.1:\d+: url:\/p$/));
+    expect(texts).toContainEqual(expect.stringMatching(/^127\.0\.0\.1:\d+: response:200$/));
+  });
+
+  it("without -f httpd daemonizes: the shell goes on while it serves, and it dies with the container", async () => {
+    const a = await runPod("daemon", {}, containerConfig("main", { command: ["sh", "-c", "httpd -p 8080 && echo daemonized; sleep 10"] }));
+    const ip = (await rt.podSandboxStatus(a.sandbox)).ip;
+    expect((await served(ip, 8080)).status).toBe(200);
+    expect(await logTexts(a.config, "main")).toContain("daemonized");
+    await clock.advance(10_000);
+    expect(await rt.containerStatus(a.container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 0, reason: "Completed" });
+    await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+
+    // Alone, `httpd -p 8080` returns at once: the container completes (and its daemon goes with it).
+    const b = await runPod("alone", {}, containerConfig("main", { command: ["httpd", "-p", "8080"] }));
+    expect(await exited(b.container)).toMatchObject({ exitCode: 0, reason: "Completed" });
+  });
+
+  it("fails with busybox's bind message (exit 1) when the port is taken in the pod, or the address is not the pod's", async () => {
+    const config = sandboxConfig("taken");
+    const sb = await rt.runPodSandbox(config);
+    const first = await rt.createContainer(sb, containerConfig("first", { command: ["httpd", "-f", "-p", "8080"] }), config);
+    await rt.startContainer(first);
+    const ip = (await rt.podSandboxStatus(sb)).ip;
+    await served(ip, 8080);
+    const second = await rt.createContainer(sb, containerConfig("second", { command: ["httpd", "-f", "-p", "8080"] }), config);
+    await rt.startContainer(second);
+    expect(await exited(second)).toMatchObject({ exitCode: 1, reason: "Error" });
+    expect(await logOf(config, "second")).toMatch(/stderr F httpd: bind: Address in use\n/);
+    // A declared echo holds its port like a process: a command after it cannot bind it.
+    const echo = await rt.createContainer(sb, containerConfig("echo", { ports: [9090] }), config);
+    await rt.startContainer(echo);
+    const third = await rt.createContainer(sb, containerConfig("third", { command: ["nc", "-l", "-p", "9090"] }), config);
+    await rt.startContainer(third);
+    expect(await exited(third)).toMatchObject({ exitCode: 1 });
+    expect(await logOf(config, "third")).toMatch(/stderr F nc: bind: Address in use\n/);
+    // Not an address of the pod.
+    const elsewhere = await rt.createContainer(sb, containerConfig("elsewhere", { command: ["httpd", "-f", "-p", "10.1.2.3:80"] }), config);
+    await rt.startContainer(elsewhere);
+    expect(await exited(elsewhere)).toMatchObject({ exitCode: 1 });
+    expect(await logOf(config, "elsewhere")).toMatch(/httpd: bind: Address not available\n/);
+    // The first holder is untouched by all this.
+    expect((await rt.containerStatus(first)).state).toBe("CONTAINER_RUNNING");
+    expect((await served(ip, 8080)).status).toBe(200);
+  });
+
+  it("binds the pod's loopback privately: unreachable from outside, but the port is taken in the pod", async () => {
+    const config = sandboxConfig("lo");
+    const sb = await rt.runPodSandbox(config);
+    const ip = (await rt.podSandboxStatus(sb)).ip;
+    const lo = await rt.createContainer(sb, containerConfig("lo", { command: ["httpd", "-f", "-p", "127.0.0.1:8080"] }), config);
+    await rt.startContainer(lo);
+    const all = await rt.createContainer(sb, containerConfig("all", { command: ["sh", "-c", "sleep 1; httpd -f -p 8080"] }), config);
+    await rt.startContainer(all);
+    await clock.advance(1000);
+    expect(await exited(all)).toMatchObject({ exitCode: 1 });
+    expect((await rt.containerStatus(lo)).state).toBe("CONTAINER_RUNNING");
+    await expect(get(ip, 8080, "/")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+
+  it("httpd -h DIR inside a volume serves its files as busybox does; outside any volume, the echo", async () => {
+    const vol = join(logRoot, "vol");
+    await mkdir(join(vol, "html", "sub"), { recursive: true });
+    await writeFile(join(vol, "html", "index.html"), "<h1>hello</h1>\n");
+    await writeFile(join(vol, "html", "sub", "a.txt"), "text\n");
+    await writeFile(join(logRoot, "secret"), "no\n");
+    await symlink(join(logRoot, "secret"), join(vol, "html", "escape"));
+    const mounts = [{ containerPath: "/www", hostPath: vol, readonly: true }];
+    const { sandbox } = await runPod("files", {}, containerConfig("web", { command: ["httpd", "-f", "-p", "8080", "-h", "html"], workingDir: "/www", mounts }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    const index = await until("httpd", async () => request(ip, 8080, "/").catch(() => undefined));
+    expect(index).toMatchObject({ status: 200, body: "<h1>hello</h1>\n" });
+    expect(index.headers["content-type"]).toBe("text/html");
+    expect(index.headers["content-length"]).toBe("15");
+    const txt = await request(ip, 8080, "/sub/a.txt");
+    expect(txt).toMatchObject({ status: 200, body: "text\n" });
+    expect(txt.headers["content-type"]).toBe("text/plain");
+    const dir = await request(ip, 8080, "/sub?x=1");
+    expect(dir.status).toBe(302);
+    expect(dir.headers.location).toBe("/sub/?x=1");
+    const missing = await request(ip, 8080, "/sub/");
+    expect(missing.status).toBe(404);
+    expect(missing.body).toBe("<HTML><HEAD><TITLE>404 Not Found</TITLE></HEAD>\n<BODY><H1>404 Not Found</H1>\nThe requested URL was not found\n</BODY></HTML>\n");
+    expect((await request(ip, 8080, "/escape")).status).toBe(404);
+    expect((await request(ip, 8080, "/../secret")).status).toBe(400);
+    expect((await request(ip, 8080, "/sub/%2e%2e/index.html")).status).toBe(200);
+    expect((await request(ip, 8080, "/", "POST")).status).toBe(501);
+    const head = await request(ip, 8080, "/sub/a.txt", "HEAD");
+    expect(head).toMatchObject({ status: 200, body: "" });
+
+    const echo = await runPod("noroot", {}, containerConfig("web", { command: ["httpd", "-f", "-p", "8080", "-h", "/var/www"], mounts }));
+    const eip = (await rt.podSandboxStatus(echo.sandbox)).ip;
+    expect(JSON.parse((await served(eip, 8080, "/index.html")).body)).toMatchObject({ pod: "noroot", path: "/index.html" });
+
+    const bad = await runPod("nodir", {}, containerConfig("web", { command: ["httpd", "-f", "-h", "/www/nope"], mounts }));
+    expect(await exited(bad.container)).toMatchObject({ exitCode: 1 });
+    expect(await logTexts(bad.config, "web")).toContain("httpd: can't change directory to '/www/nope': No such file or directory");
+  });
+
+  it("answers 503 from a command's httpd once probe-fail-after has passed", async () => {
+    const { sandbox } = await runPod("sick", { "sim.kubelab.io/probe-fail-after": "5s" }, containerConfig("web", { command: ["httpd", "-f", "-p", "8080"] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    expect((await served(ip, 8080, "/healthz")).status).toBe(200);
+    await clock.advance(5000);
+    expect((await get(ip, 8080, "/healthz")).status).toBe(503);
+  });
+
+  it("nc -l -p PORT prints one connection's data to the log and exits 0; the port is free again", async () => {
+    const { sandbox, container, config } = await runPod("nc", {}, containerConfig("nc", { command: ["nc", "-l", "-v", "-p", "9000"] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    const reply = await until("nc to listen", async () => tcp(ip, 9000, "hello\nworld").catch(() => undefined));
+    expect(reply).toBe(""); // stdin is at EOF: nc sends nothing and half-closes
+    expect(await exited(container)).toMatchObject({ exitCode: 0, reason: "Completed" });
+    const texts = await logTexts(config, "nc");
+    expect(texts).toContain("listening on [::]:9000 ...");
+    expect(texts).toContainEqual(expect.stringMatching(new RegExp(`^connect to \\[::ffff:${ip.replace(/\./g, "\\.")}\\]:9000 from \\[::ffff:127\\.0\\.0\\.1\\]:\\d+ \\(`)));
+    expect(texts.slice(-3, -1)).toEqual(["hello", "world"]);
+    await expect(tcp(ip, 9000, "x")).rejects.toMatchObject({ code: "ECONNREFUSED" });
+  });
+
+  it("nc -lk -p PORT -e cat echoes every connection and keeps listening; without -e, -k still stops after one (busybox)", async () => {
+    const a = await runPod("cat", {}, containerConfig("nc", { command: ["nc", "-lk", "-p", "9001", "-e", "cat"] }));
+    const ip = (await rt.podSandboxStatus(a.sandbox)).ip;
+    expect(await until("nc", async () => tcp(ip, 9001, "one\n").catch(() => undefined))).toBe("one\n");
+    expect(await tcp(ip, 9001, "two")).toBe("two");
+    expect((await rt.containerStatus(a.container)).state).toBe("CONTAINER_RUNNING");
+
+    const b = await runPod("k", {}, containerConfig("nc", { command: ["sh", "-c", "nc -lk -p 9002; exit 4"] }));
+    const bip = (await rt.podSandboxStatus(b.sandbox)).ip;
+    await until("nc", async () => tcp(bip, 9002, "x").catch(() => undefined));
+    expect(await exited(b.container)).toMatchObject({ exitCode: 4 });
+  });
+
+  it("nc -l -e PROG runs a tiny-shell PROG on the connection and exits with its status", async () => {
+    const { sandbox, container } = await runPod("greet", {}, containerConfig("nc", { command: ["nc", "-lp", "9003", "-e", "sh", "-c", "echo hi there; exit 3"] }));
+    const ip = (await rt.podSandboxStatus(sandbox)).ip;
+    expect(await until("nc", async () => tcp(ip, 9003, "").catch(() => undefined))).toBe("hi there\n");
+    expect(await exited(container)).toMatchObject({ exitCode: 3, reason: "Error" });
+  });
+
+  it("nc -w SEC gives up after SEC seconds of clock time without a connection", async () => {
+    const { container, config } = await runPod("wait", {}, containerConfig("nc", { command: ["nc", "-l", "-p", "9004", "-w", "2"] }));
+    await until("nc to listen", async () => ((await logTexts(config, "nc")).length > 0 && clock.pending() > 0 ? true : undefined));
+    await clock.advance(2000);
+    expect(await exited(container)).toMatchObject({ exitCode: 1 });
+    expect(await logTexts(config, "nc")).toContain("nc: timeout");
+  });
+
+  it("prints usage errors as busybox does", async () => {
+    const a = await runPod("bad", {}, containerConfig("main", { command: ["httpd", "-x"] }));
+    expect(await rt.containerStatus(a.container)).toMatchObject({ state: "CONTAINER_EXITED", exitCode: 1 });
+    expect((await logTexts(a.config, "main"))[1]).toBe("httpd: invalid option -- 'x'");
+    const b = await runPod("dec", {}, containerConfig("main", { command: ["httpd", "-d", "a%20b+c"] }));
+    expect(await rt.containerStatus(b.container)).toMatchObject({ exitCode: 0 });
+    expect(await logTexts(b.config, "main")).toContain("a b c");
+  });
+});
+
+describe("busybox argv", () => {
+  it.each([
+    { argv: ["httpd", "-f", "-p", "8080"], want: { kind: "httpd", foreground: true, verbose: 0, bind: { host: "", port: 8080 } } },
+    { argv: ["httpd", "-fvvp8080", "-h", "/www"], want: { kind: "httpd", foreground: true, verbose: 2, bind: { host: "", port: 8080 }, home: "/www" } },
+    { argv: ["httpd", "-p", "127.0.0.1:81"], want: { kind: "httpd", foreground: false, bind: { host: "127.0.0.1", port: 81 } } },
+    { argv: ["httpd", "-p", "[::1]:82"], want: { kind: "httpd", bind: { host: "::1", port: 82 } } },
+    { argv: ["httpd", "-p", "0.0.0.0"], want: { kind: "httpd", bind: { host: "0.0.0.0", port: 80 } } },
+    { argv: ["httpd"], want: { kind: "httpd", bind: { host: "", port: 80 } } },
+    { argv: ["httpd", "-e", "<a b>"], want: { kind: "exit", status: 0, stdout: ["&#60;a&#32;b&#62;"] } },
+    { argv: ["httpd", "-p"], want: { kind: "exit", status: 1, stderr: expect.arrayContaining(["httpd: option requires an argument -- 'p'"]) } },
+    { argv: ["busybox", "nc", "-l", "-p", "9000"], want: { kind: "nc-listen", bind: { host: "", port: 9000 }, persistent: false, prog: undefined } },
+    { argv: ["nc", "-lke", "/bin/cat"], want: { kind: "nc-listen", bind: { host: "", port: 0 }, persistent: true, prog: ["/bin/cat"] } },
+    { argv: ["nc", "-l", "-l", "-s", "127.0.0.1", "-p", "7", "-e", "cat", "-n"], want: { kind: "nc-listen", bind: { host: "127.0.0.1", port: 7 }, persistent: true, prog: ["cat", "-n"] } },
+    { argv: ["nc", "-lk", "-p", "7"], want: { kind: "nc-listen", persistent: false } },
+    { argv: ["nc", "example.com", "80"], want: { kind: "opaque" } },
+    { argv: ["nc", "-lu", "-p", "53"], want: { kind: "opaque" } },
+    { argv: ["nginx"], want: undefined },
+  ])("$argv", ({ argv, want }) => {
+    const got = parseApplet(argv);
+    if (want === undefined) expect(got).toBeUndefined();
+    else expect(got).toMatchObject(want);
+  });
+
+  it("names the ports a command line serves on every address", () => {
+    expect([...wildcardPorts([["echo", "x"], ["exec", "httpd", "-f", "-p", "8080"], ["nc", "-l", "-p", "9000"], ["httpd", "-p", "127.0.0.1:81"], ["nc", "-l"]])]).toEqual([8080, 9000]);
+  });
+
+  it("runs a pending command in a script and goes on when it reports", () => {
+    const script = scriptFromArgv(["sh", "-c", "httpd -p 80 && echo up; httpd -p 80 || echo failed"]);
+    expect(script).toBeDefined();
+    const out: string[] = [];
+    const dones: ((s: number) => void)[] = [];
+    let status: number | undefined;
+    runScript(script!, { stdout: (t) => out.push(t), stderr: () => {}, sleep: () => () => {}, unknown: () => ({ start: (done) => (dones.push(done), () => {}) }) }, (s) => (status = s));
+    expect(dones.length).toBe(1);
+    dones[0](0);
+    expect(out).toEqual(["up"]);
+    dones[1](1);
+    expect(out).toEqual(["up", "failed"]);
+    expect(status).toBe(0);
   });
 });
 

@@ -4,21 +4,27 @@
 // overridable per container with a `.<containerName>` suffix — or, without them, what a tiny shell
 // makes of its command line (`sh -c 'echo hi; sleep 2; exit 3'`); anything else runs until stopped.
 // Each container port gets a small HTTP echo bound to the pod's loopback IP, so services and
-// ingresses carry real traffic, and every container writes a CRI-format log file.
+// ingresses carry real traffic, and every container writes a CRI-format log file. The shell also
+// runs busybox `httpd` (serving the same echo, or a volume's files with `-h DIR`) and `nc -l`
+// (printing what a connection sends), on the ports their command lines name.
 //
 // Scale: one process hosts ~1,000 of these (30,000 containers). Time only moves through the injected
 // clock's timers — at most one pending per container (start delay, the next `sleep`, or the planned
 // exit) plus one per exec — and nothing polls; probe failure is a timestamp compared on request.
 
 import http from "node:http";
+import net from "node:net";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import { join, posix } from "node:path";
 import { newLogger, realClock, type Clock, type Logger } from "../../client/index.ts";
 import { imageExists, imageInfo, normalizeImageRef } from "./sim/image.ts";
 import { PodIPAllocator } from "./sim/ipam.ts";
 import { LogSink, type LogFile } from "./sim/logs.ts";
 import { parseGoDuration } from "./sim/duration.ts";
-import { runScript, scriptFromArgv, type Script, type ShellHost } from "./sim/shell.ts";
+import { runScript, scriptFromArgv, type PendingCommand, type Script, type ShellHost } from "./sim/shell.ts";
+import { parseApplet, wildcardPorts, type Applet, type BindSpec } from "./sim/busybox.ts";
+import { serveFile } from "./sim/httpd.ts";
 import {
   GRPC_DEADLINE_EXCEEDED,
   GRPC_NOT_FOUND,
@@ -89,6 +95,19 @@ interface SimSandbox {
   createdAt: number;
   ip: string;
   containers: Map<string, SimContainer>;
+  /** TCP ports bound in the pod's network namespace, by any of its containers. */
+  ports: PortUse[];
+}
+
+/** A bound port: `any` (the wildcard: the pod IP, and its loopback), the pod IP alone, or the pod's loopback alone. */
+interface PortUse {
+  port: number;
+  scope: "any" | "pod" | "loopback";
+}
+
+/** What a container's processes hold open: a listener or a connection. */
+interface Held {
+  close(): void;
 }
 
 interface SimContainer {
@@ -112,7 +131,8 @@ interface SimContainer {
   abortStart?: (err: RuntimeError) => void;
   /** Cancels the pending timer / script of the current phase. */
   cancels: (() => void)[];
-  servers: http.Server[];
+  /** Listeners (declared echoes, httpd, nc) and nc connections, closed when the container exits. */
+  servers: Held[];
   /** Execs in flight: each is called when the container exits (which kills the exec'd process). */
   execs: Set<() => void>;
   /** clock time from which probes fail (Infinity: never). */
@@ -175,7 +195,7 @@ export class SimRuntime implements Runtime {
     }
     const id = newId();
     this.names.set(name, id);
-    this.sandboxes.set(id, { id, name, config, state: "SANDBOX_READY", createdAt: this.clock.now(), ip, containers: new Map() });
+    this.sandboxes.set(id, { id, name, config, state: "SANDBOX_READY", createdAt: this.clock.now(), ip, containers: new Map(), ports: [] });
     this.log.debug({ sandbox: id, pod: `${m.namespace}/${m.name}`, ip }, "sandbox running");
     return id;
   }
@@ -272,7 +292,7 @@ export class SimRuntime implements Runtime {
       }
       await Promise.race([this.serve(c), aborted]);
     } catch (err) {
-      for (const s of c.servers) closeServer(s); // bound while we were stopped
+      for (const s of c.servers) s.close(); // bound while we were stopped
       c.servers = [];
       throw err;
     } finally {
@@ -397,7 +417,7 @@ export class SimRuntime implements Runtime {
       c.abortStart?.(new RuntimeError(GRPC_UNKNOWN, "runtime closed"));
       for (const cancel of c.cancels) cancel();
       c.cancels = [];
-      for (const s of c.servers) closeServer(s);
+      for (const s of c.servers) s.close();
       c.servers = [];
     }
     await this.logs.flush();
@@ -448,36 +468,65 @@ export class SimRuntime implements Runtime {
     };
   }
 
-  /** Binds the echo servers of the container's TCP ports on the pod IP. */
+  /**
+   * Binds the echo servers of the container's declared TCP ports on the pod IP — except the ports
+   * its own command line serves (`httpd -p 8080` with `containerPort: 8080`): those are served once,
+   * by the command, from when it gets to run.
+   */
   private async serve(c: SimContainer): Promise<void> {
+    const byCommand = wildcardPorts(c.behaviour.script?.commands.map((cmd) => cmd.argv) ?? []);
     const ports = new Set<number>();
-    for (const p of c.config.ports) if (p.protocol === "TCP" && p.containerPort > 0 && p.containerPort < 65536) ports.add(p.containerPort);
+    for (const p of c.config.ports) {
+      if (p.protocol === "TCP" && p.containerPort > 0 && p.containerPort < 65536 && !byCommand.has(p.containerPort)) ports.add(p.containerPort);
+    }
     await Promise.all([...ports].map((port) => this.listen(c, port)));
   }
 
   private listen(c: SimContainer, port: number): Promise<void> {
     return new Promise((resolve) => {
-      const server = http.createServer((req, res) => this.answer(c, req, res));
-      const onError = (err: NodeJS.ErrnoException): void => {
+      const cannot = (code: string, err?: Error): void => {
         this.log.warn({ err, container: c.config.metadata.name, ip: c.sandbox.ip, port }, "simulated container cannot listen; it keeps running without its echo server");
-        this.write(c, "stderr", `cannot listen on ${c.sandbox.ip}:${port}: ${err.code ?? err.message}`);
+        this.write(c, "stderr", `cannot listen on ${c.sandbox.ip}:${port}: ${code}`);
         resolve();
+      };
+      const release = this.claim(c.sandbox, port, "any");
+      if (!release) return cannot("EADDRINUSE");
+      const server = http.createServer((req, res) => {
+        const status = this.echo(c, req, res);
+        this.write(c, "stdout", `${req.method ?? "GET"} ${req.url ?? "/"} ${status}`);
+      });
+      const onError = (err: NodeJS.ErrnoException): void => {
+        release();
+        cannot(err.code ?? err.message, err);
       };
       server.once("error", onError);
       server.listen({ host: c.sandbox.ip, port, exclusive: true }, () => {
         server.off("error", onError);
+        const held = { close: () => (closeServer(server), release()) };
         if (!c.abortStart || c.state !== "CONTAINER_CREATED" || this.closed) {
-          closeServer(server); // stopped, removed or closed while we were binding
+          held.close(); // stopped, removed or closed while we were binding
         } else {
           server.on("error", (err) => this.log.warn({ err, port }, "echo server error"));
-          c.servers.push(server);
+          c.servers.push(held);
         }
         resolve();
       });
     });
   }
 
-  private answer(c: SimContainer, req: http.IncomingMessage, res: http.ServerResponse): void {
+  /** Takes `port` in the pod's network namespace (as bind(2) with SO_REUSEADDR would); undefined when taken. */
+  private claim(sb: SimSandbox, port: number, scope: PortUse["scope"]): (() => void) | undefined {
+    if (sb.ports.some((u) => u.port === port && (u.scope === "any" || scope === "any" || u.scope === scope))) return undefined;
+    const use: PortUse = { port, scope };
+    sb.ports.push(use);
+    return () => {
+      const i = sb.ports.indexOf(use);
+      if (i >= 0) sb.ports.splice(i, 1);
+    };
+  }
+
+  /** The HTTP echo: the pod, namespace, node, zone, container, pod IP and path, or 503 once probes fail. Returns the status. */
+  private echo(c: SimContainer, req: http.IncomingMessage, res: http.ServerResponse): number {
     req.resume();
     const failing = this.clock.now() >= c.probeFailAt;
     const status = failing ? 503 : 200;
@@ -496,7 +545,255 @@ export class SimRuntime implements Runtime {
     const text = `${JSON.stringify(body)}\n`;
     res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     res.end(text);
-    this.write(c, "stdout", `${req.method ?? "GET"} ${path} ${status}`);
+    return status;
+  }
+
+  // ---- busybox applets (httpd, nc -l) run by a container's command ----
+
+  /** A command the tiny shell hands over: an applet we imitate, or "block" (an opaque process). */
+  private applet(c: SimContainer, argv: string[], out: ShellHost): "block" | number | PendingCommand {
+    const a = parseApplet(argv);
+    if (!a || a.kind === "opaque") return "block";
+    if (a.kind === "exit") {
+      for (const l of a.stdout) out.stdout(l);
+      for (const l of a.stderr) out.stderr(l);
+      return a.status;
+    }
+    return {
+      start: (done) => {
+        let live = true;
+        const report = (status: number): void => {
+          if (live && c.state === "CONTAINER_RUNNING") done(status);
+        };
+        if (a.kind === "httpd") void this.httpd(c, a, out, report);
+        else void this.ncListen(c, a, out, report);
+        return () => {
+          live = false;
+        };
+      },
+    };
+  }
+
+  /**
+   * Binds `server` for an applet as busybox's xbind would, in the pod's network namespace: the
+   * wildcard address and the pod IP bind the pod IP; the pod's own loopback (127.0.0.1, ::1) is
+   * taken but unreachable from outside the pod, as in a real one; any other address is not the
+   * pod's. A string (busybox's message after "APPLET: ") on failure, undefined when the container
+   * ended meanwhile.
+   */
+  private async bind(
+    c: SimContainer,
+    server: net.Server,
+    spec: BindSpec,
+  ): Promise<{ port: number; v6: boolean; release: () => void; local: string } | string | undefined> {
+    const sb = c.sandbox;
+    let scope: PortUse["scope"];
+    if (spec.host === "" || spec.host === "0.0.0.0" || spec.host === "::") scope = "any";
+    else if (spec.host === sb.ip) scope = "pod";
+    else if (spec.host === "127.0.0.1" || spec.host === "localhost" || spec.host === "::1") scope = "loopback";
+    else if (net.isIP(spec.host) !== 0) return "bind: Address not available";
+    else return `bad address '${spec.host}'`;
+    const v6 = spec.host === "" || spec.host === "::" || spec.host === "::1";
+    const shown = (port: number): string =>
+      scope === "loopback" ? (v6 ? `[::1]:${port}` : `127.0.0.1:${port}`) : v6 ? `[::]:${port}` : `${spec.host}:${port}`;
+    let port = spec.port;
+    if (scope === "loopback") {
+      const release = this.claim(sb, port, scope);
+      if (!release) return "bind: Address in use";
+      return { port, v6, release, local: shown(port) };
+    }
+    const early = port > 0 ? this.claim(sb, port, scope) : () => {};
+    if (!early) return "bind: Address in use";
+    const err = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      server.once("error", resolve);
+      server.listen({ host: sb.ip, port, exclusive: true }, () => {
+        server.off("error", resolve);
+        resolve(undefined);
+      });
+    });
+    let release = early;
+    if (err) {
+      early();
+      if (err.code === "EACCES" && port > 0 && port < 1024) {
+        // The pod would run as root; this process may not bind a privileged port. The port is
+        // the container's all the same, but nothing outside the pod reaches it.
+        this.log.warn({ container: c.config.metadata.name, ip: sb.ip, port }, "simulated container cannot bind a privileged port (not root); it is served nowhere");
+        const r = this.claim(sb, port, scope);
+        if (!r) return "bind: Address in use";
+        release = r;
+      } else {
+        return `bind: ${err.code === "EADDRINUSE" ? "Address in use" : err.code === "EADDRNOTAVAIL" ? "Address not available" : (err.code ?? err.message)}`;
+      }
+    } else if (port === 0) {
+      port = (server.address() as net.AddressInfo).port;
+      release = this.claim(sb, port, scope) ?? (() => {});
+    }
+    if (c.state !== "CONTAINER_RUNNING" || this.closed) {
+      if (server.listening) server.close();
+      release();
+      return undefined;
+    }
+    return { port, v6, release, local: shown(port) };
+  }
+
+  /** A listener the container holds until it exits (or `close` is called). */
+  private hold(c: SimContainer, server: net.Server, release: () => void): Held {
+    let open = true;
+    const held: Held = {
+      close: () => {
+        if (!open) return;
+        open = false;
+        if (server instanceof http.Server) closeServer(server);
+        else if (server.listening) server.close();
+        release();
+        const i = c.servers.indexOf(held);
+        if (i >= 0) c.servers.splice(i, 1);
+      },
+    };
+    c.servers.push(held);
+    return held;
+  }
+
+  /** Where `httpd -h DIR` serves from: a directory of one of the container's volume mounts, or undefined (the echo). */
+  private async httpdHome(c: SimContainer, dir: string): Promise<{ root?: string; error?: string }> {
+    const abs = posix.resolve(c.config.workingDir || "/", dir);
+    let best: { containerPath: string; hostPath: string } | undefined;
+    for (const m of c.config.mounts) {
+      const mp = posix.resolve("/", m.containerPath);
+      if (abs === mp || abs.startsWith(mp === "/" ? "/" : `${mp}/`)) {
+        if (!best || mp.length > best.containerPath.length) best = { containerPath: mp, hostPath: m.hostPath };
+      }
+    }
+    if (!best) return {};
+    const root = join(best.hostPath, posix.relative(best.containerPath, abs));
+    try {
+      if (!(await stat(root)).isDirectory()) return { error: "Not a directory" };
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      return { error: code === "ENOENT" ? "No such file or directory" : code === "ENOTDIR" ? "Not a directory" : code === "EACCES" ? "Permission denied" : String(code) };
+    }
+    return { root };
+  }
+
+  /** busybox httpd: chdir to -h, bind, then serve in the foreground (-f) or as a daemon of the container. */
+  private async httpd(c: SimContainer, a: Extract<Applet, { kind: "httpd" }>, out: ShellHost, done: (status: number) => void): Promise<void> {
+    let root: string | undefined;
+    if (a.home !== undefined) {
+      const home = await this.httpdHome(c, a.home);
+      if (home.error) {
+        out.stderr(`httpd: can't change directory to '${a.home}': ${home.error}`);
+        return done(1);
+      }
+      root = home.root;
+    }
+    let v6 = true;
+    const server = http.createServer((req, res) => {
+      const peer = v6 ? `[::ffff:${req.socket.remoteAddress}]:${req.socket.remotePort}` : `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+      if (a.verbose > 1) out.stderr(`${peer}: url:${(req.url ?? "/").split("?")[0]}`);
+      const logged = (status: number): void => {
+        if (a.verbose > 0) out.stderr(`${peer}: response:${status}`);
+      };
+      if (root === undefined || this.clock.now() >= c.probeFailAt) logged(this.echo(c, req, res));
+      else void serveFile(root, req, res).then(logged);
+    });
+    server.on("error", (err) => this.log.warn({ err }, "simulated httpd error"));
+    const bound = await this.bind(c, server, a.bind);
+    if (bound === undefined) return;
+    if (typeof bound === "string") {
+      out.stderr(`httpd: ${bound}`);
+      return done(1);
+    }
+    v6 = bound.v6;
+    this.hold(c, server, bound.release);
+    if (!a.foreground) done(0); // daemonized: the command returns, the server lives as long as the container
+  }
+
+  /** busybox nc -l: one connection (or, with -lk -e, one PROG per connection), stdin at EOF. */
+  private async ncListen(c: SimContainer, a: Extract<Applet, { kind: "nc-listen" }>, out: ShellHost, done: (status: number) => void): Promise<void> {
+    const server = net.createServer({ allowHalfOpen: true });
+    server.on("error", (err) => this.log.warn({ err }, "simulated nc error"));
+    const bound = await this.bind(c, server, a.bind);
+    if (bound === undefined) return;
+    if (typeof bound === "string") {
+      out.stderr(`nc: ${bound}`);
+      return done(1);
+    }
+    const listener = this.hold(c, server, bound.release);
+    if (a.verbose > 0) out.stderr(`listening on ${bound.local} ...`);
+    let accepted = false;
+    let cancelWait: (() => void) | undefined;
+    if (a.waitSec > 0) {
+      cancelWait = this.clock.setTimeout(() => {
+        if (accepted) return;
+        listener.close();
+        out.stderr("nc: timeout");
+        done(1);
+      }, a.waitSec * 1000).cancel;
+      c.cancels.push(cancelWait);
+    }
+    server.on("connection", (sock: net.Socket) => {
+      if (!a.persistent) {
+        if (accepted) return void sock.destroy();
+        accepted = true;
+        cancelWait?.();
+        listener.close(); // nc keeps the accepted socket only: the port is free again
+      }
+      const conn: Held = { close: () => sock.destroy() };
+      c.servers.push(conn);
+      sock.on("error", () => {});
+      sock.on("close", () => {
+        const i = c.servers.indexOf(conn);
+        if (i >= 0) c.servers.splice(i, 1);
+      });
+      if (a.verbose > 0) {
+        const remote = bound.v6 ? `[::ffff:${sock.remoteAddress}]:${sock.remotePort}` : `${sock.remoteAddress}:${sock.remotePort}`;
+        const local = bound.v6 ? `[::ffff:${sock.localAddress}]:${sock.localPort}` : `${sock.localAddress}:${sock.localPort}`;
+        out.stderr(`connect to ${local} from ${remote} (${remote})`);
+      }
+      this.ncSession(a.prog, sock, out, (status) => {
+        if (!a.persistent) done(status);
+      });
+    });
+  }
+
+  /** One nc connection: without -e, what arrives goes to stdout (stdin is at EOF, so nc half-closes at once); with -e, PROG talks to it. */
+  private ncSession(prog: string[] | undefined, sock: net.Socket, out: ShellHost, end: (status: number) => void): void {
+    if (!prog) {
+      sock.end();
+      let partial = "";
+      sock.setEncoding("utf8");
+      sock.on("data", (d: string) => {
+        const lines = (partial + d).split("\n");
+        partial = lines.pop() ?? "";
+        for (const l of lines) out.stdout(l);
+      });
+      sock.on("close", () => {
+        if (partial !== "") out.stdout(partial);
+        end(0);
+      });
+      return;
+    }
+    const name = prog[0].slice(prog[0].lastIndexOf("/") + 1);
+    if (name === "cat" && prog.slice(1).every((x) => x === "-")) {
+      sock.on("data", (d: Buffer) => sock.write(d));
+      sock.on("end", () => sock.end());
+      sock.on("close", () => end(0));
+      return;
+    }
+    const script = scriptFromArgv(prog);
+    sock.resume(); // PROG does not read its stdin
+    if (!script) return; // a program we cannot imitate: it holds the connection until the container exits
+    const host: ShellHost = {
+      stdout: (t) => void (sock.writable && sock.write(`${t}\n`)),
+      stderr: (t) => out.stderr(t),
+      sleep: (ms, fn) => this.clock.setTimeout(fn, ms).cancel,
+      unknown: () => "block",
+    };
+    const run = runScript(script, host, (code) => {
+      sock.end();
+      end(code);
+    });
+    sock.on("close", () => run.cancel());
   }
 
   /** The container is now running: plan its end from the annotations, else let its script run. */
@@ -517,7 +814,7 @@ export class SimRuntime implements Runtime {
         stdout: (t) => this.write(c, "stdout", t),
         stderr: (t) => this.write(c, "stderr", t),
         sleep: (ms, fn) => this.clock.setTimeout(fn, ms).cancel,
-        unknown: () => "block",
+        unknown: (argv) => this.applet(c, argv, host),
       };
       const script = runScript(b.script, host, exited);
       if (c.state === "CONTAINER_RUNNING") c.cancels.push(script.cancel);
@@ -544,7 +841,7 @@ export class SimRuntime implements Runtime {
     const wasStarting = c.abortStart;
     for (const cancel of c.cancels) cancel();
     c.cancels = [];
-    for (const s of c.servers) closeServer(s);
+    for (const s of c.servers) s.close();
     c.servers = [];
     c.state = "CONTAINER_EXITED";
     c.finishedAt = this.clock.now();

@@ -1,9 +1,10 @@
 // The tiny shell the simulated runtime interprets so that one-shot containers behave:
 // `sh -c 'echo hi; sleep 2; exit 3'` writes "hi", runs 2 s and exits 3. It knows and-or lists
 // (`;`, newlines, `&&`, `||`), quoting, comments, `set -e` via `sh -ec`, and the commands `echo`,
-// `sleep`, `true`, `false`, `:`, `exit` and `exec`. Any other command is a process the simulator
-// cannot imitate: a container blocks on it until stopped (an `httpd`, a `while` loop), an exec
-// treats it as succeeding. Syntax it cannot read (pipes, redirections, `$`, subshells) makes the
+// `sleep`, `true`, `false`, `:`, `exit`, `exec` and `busybox APPLET`. Any other command goes to the
+// host, which may imitate it (the runtime's busybox `httpd` and `nc -l`: a pending command that
+// ends, or never does, through a callback) or not: a container blocks on it until stopped (a
+// `while` loop, an nginx), an exec treats it as succeeding. Syntax it cannot read (pipes, redirections, `$`, subshells) makes the
 // whole script opaque. Time only passes in `sleep`, through the caller's timer, one at a time.
 
 export type ListOp = ";" | "&&" | "||";
@@ -111,6 +112,8 @@ export function parseScript(src: string, errexit = false): Script | undefined {
 
 const SHELLS = new Set(["sh", "bash", "ash", "dash", "zsh"]);
 const BUILTIN = new Set(["echo", "sleep", "true", "false"]);
+/** busybox applets the runtime imitates (sim/busybox.ts): a bare command line of theirs is a script too. */
+const APPLETS = new Set(["httpd", "nc", "netcat", "busybox"]);
 
 function basename(p: string): string {
   return p.slice(p.lastIndexOf("/") + 1);
@@ -118,7 +121,8 @@ function basename(p: string): string {
 
 /**
  * The script a container's command line (CRI command + args) runs, when the tiny shell can run it:
- * `sh -c SCRIPT` (also `/bin/sh`, `bash`, `-ec`), or a bare `echo`/`sleep`/`true`/`false`.
+ * `sh -c SCRIPT` (also `/bin/sh`, `bash`, `-ec`), or a bare `echo`/`sleep`/`true`/`false`, or a
+ * busybox `httpd`/`nc` (which the host runs).
  * undefined: an opaque process that runs until stopped.
  */
 export function scriptFromArgv(argv: string[]): Script | undefined {
@@ -137,7 +141,7 @@ export function scriptFromArgv(argv: string[]): Script | undefined {
     if (!sawC || i >= argv.length) return undefined;
     return parseScript(argv[i], errexit);
   }
-  if (BUILTIN.has(prog)) return { commands: [{ op: ";", argv: [prog, ...argv.slice(1)] }], errexit: false };
+  if (BUILTIN.has(prog) || APPLETS.has(prog)) return { commands: [{ op: ";", argv: [prog, ...argv.slice(1)] }], errexit: false };
   return undefined;
 }
 
@@ -147,8 +151,16 @@ export interface ShellHost {
   stderr(text: string): void;
   /** Calls `done` after `ms` (Infinity: never); returns the cancel function. */
   sleep(ms: number, done: () => void): () => void;
-  /** A command the tiny shell does not know: "block" (runs until stopped), or its exit status. */
-  unknown(argv: string[]): "block" | number;
+  /**
+   * A command the tiny shell does not know: "block" (runs until stopped), its exit status, or a
+   * pending command that reports its status later (or never).
+   */
+  unknown(argv: string[]): "block" | number | PendingCommand;
+}
+
+/** A command the host runs asynchronously: `start` calls `done` once with its status, or never (it blocks); returns a cancel function. */
+export interface PendingCommand {
+  start(done: (status: number) => void): () => void;
 }
 
 /** A running script; `cancel` stops it without calling `onExit`. */
@@ -181,11 +193,15 @@ export function runScript(script: Script, host: ShellHost, onExit: (status: numb
   let status = 0;
   let cancelled = false;
   let cancelSleep: (() => void) | undefined;
+  let cancelPending: (() => void) | undefined;
 
   /** Runs one command; returns its status, "block", or a pending sleep. */
-  const exec = (argv: string[]): number | "block" | { sleepMs: number } | { exit: number } => {
+  const exec = (argv: string[]): number | "block" | PendingCommand | { sleepMs: number } | { exit: number } => {
     const [name, ...args] = argv;
-    switch (name) {
+    switch (basename(name)) {
+      case "busybox":
+        if (args.length > 0 && args[0] !== "sh") return exec(args);
+        return host.unknown(argv);
       case "exec":
         if (args.length === 0) return 0;
         return { exit: -1 }; // handled by the caller: run args, then exit
@@ -259,6 +275,24 @@ export function runScript(script: Script, host: ShellHost, onExit: (status: numb
         if (!advance(r)) return;
         continue;
       }
+      if ("start" in r) {
+        let sync: number | undefined;
+        let started = false;
+        cancelPending = r.start((s) => {
+          cancelPending = undefined;
+          if (cancelled) return;
+          if (!started) {
+            sync = s; // reported before start returned: continue the loop here, not recursively
+            return;
+          }
+          if (advance(s)) loop();
+        });
+        started = true;
+        if (sync === undefined) return;
+        cancelPending = undefined;
+        if (!advance(sync)) return;
+        continue;
+      }
       if ("exit" in r) return finish(r.exit);
       if (r.sleepMs === Infinity) return;
       cancelSleep = host.sleep(r.sleepMs, () => {
@@ -275,6 +309,8 @@ export function runScript(script: Script, host: ShellHost, onExit: (status: numb
       cancelled = true;
       cancelSleep?.();
       cancelSleep = undefined;
+      cancelPending?.();
+      cancelPending = undefined;
     },
   };
 }
