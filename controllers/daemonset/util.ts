@@ -7,6 +7,7 @@ import {
   DaemonSetTemplateGenerationAnnotation,
   DaemonSetTemplateGenerationKey,
   DefaultDaemonSetUniqueLabelKey,
+  findMatchingUntoleratedTaint,
   scaledValue,
   type Affinity,
   type DaemonSet,
@@ -17,7 +18,6 @@ import {
   type Toleration,
 } from "../../api/index.ts";
 import { getRequiredNodeAffinity, OBJECT_NAME_FIELD } from "../../scheduler/plugins/nodeaffinity/index.ts";
-import { findMatchingUntoleratedTaint } from "../../scheduler/plugins/tainttoleration/index.ts";
 import { deepCopy, parseTime } from "../podcontrol.ts";
 
 // Well-known taints (k8s.io/api/core/v1 well_known_taints.go).

@@ -3,10 +3,9 @@
 // tolerationSeconds when it tolerates them all for a while, and never when it tolerates them
 // forever. Scheduled deletions are cancelled when the taints go (or the pod leaves the node).
 
-import type { Node, Pod, Taint, Toleration } from "../../api/index.ts";
+import { toleratesTaint, type Node, type Pod, type Taint, type Toleration } from "../../api/index.ts";
 import { INDEX_NODE_NAME, isNotFound, type Client, type Clock, type Context, type EventRecorder, type Lister, type ObjectKey } from "../../client/index.ts";
 import { splitKey } from "../../client/index.ts";
-import { toleratesTaint } from "../../scheduler/plugins/tainttoleration/index.ts";
 import { deepCopy } from "../podcontrol.ts";
 import { updatePodCondition } from "./util.ts";
 

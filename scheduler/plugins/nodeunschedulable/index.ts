@@ -1,7 +1,7 @@
 // NodeUnschedulable: a cordoned node (spec.unschedulable) takes only pods that tolerate the
 // node.kubernetes.io/unschedulable:NoSchedule taint (plugins/nodeunschedulable).
 
-import type { Pod, Taint } from "../../../api/index.ts";
+import { tolerationsTolerateTaint, type Pod, type Taint } from "../../../api/index.ts";
 import {
   ActionType,
   Status,
@@ -12,7 +12,6 @@ import {
   type NodeInfo,
   type PluginFactory,
 } from "../../framework/types.ts";
-import { tolerationsTolerateTaint } from "../tainttoleration/index.ts";
 
 export const NAME = "NodeUnschedulable";
 

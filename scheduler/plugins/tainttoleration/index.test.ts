@@ -2,14 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Taint, Toleration } from "../../../api/index.ts";
 import { Code, CycleState, type NodeScore } from "../../framework/types.ts";
 import { fakeHandle, nodeInfoFor, nodeWithTaints, podWithTolerations } from "../testing.ts";
-import {
-  NAME,
-  TaintToleration,
-  defaultNormalizeScore,
-  findMatchingUntoleratedTaint,
-  newTaintToleration,
-  toleratesTaint,
-} from "./index.ts";
+import { NAME, TaintToleration, defaultNormalizeScore, newTaintToleration } from "./index.ts";
 
 describe(`${NAME} Filter`, () => {
   const cases: { name: string; taints: Taint[]; tolerations: Toleration[]; code: number; reasons: string[] }[] = [
@@ -138,17 +131,7 @@ describe(`${NAME} Score`, () => {
   }
 });
 
-describe("toleration helpers", () => {
-  it("an Equal toleration with an empty key matches any key with the same value (as upstream's ToleratesTaint)", () => {
-    expect(toleratesTaint({ value: "v" }, { key: "k", value: "v", effect: "NoSchedule" })).toBe(true);
-    expect(toleratesTaint({ value: "w" }, { key: "k", value: "v", effect: "NoSchedule" })).toBe(false);
-  });
-  it("findMatchingUntoleratedTaint ignores taints the filter drops", () => {
-    const taints: Taint[] = [{ key: "a", effect: "PreferNoSchedule" }, { key: "b", effect: "NoExecute" }];
-    expect(findMatchingUntoleratedTaint(taints, [], (t) => t.effect === "NoExecute")?.key).toBe("b");
-    expect(findMatchingUntoleratedTaint(taints, [{ key: "b", operator: "Exists" }], (t) => t.effect === "NoExecute")).toBeUndefined();
-    expect(findMatchingUntoleratedTaint(taints, [])?.key).toBe("a");
-  });
+describe("helpers", () => {
   it("defaultNormalizeScore scales to the maximum with integer division and reverses on request", () => {
     const scores: NodeScore[] = [{ name: "a", score: 1 }, { name: "b", score: 3 }, { name: "c", score: 0 }];
     defaultNormalizeScore(100, false, scores);
