@@ -8,7 +8,7 @@ import { ApiError, errors, successStatus } from "./errors.ts";
 import { decodeObjectBody, parseJson, readBody } from "./body.ts";
 import { decodeProtobufObject, isProtobufContentType } from "./protobuf/index.ts";
 import { negotiate, type Negotiated } from "./negotiation.ts";
-import { applyPatch, parsePatchBody, PatchError } from "./patch/index.ts";
+import { applyPatch, parsePatchBody, PatchError } from "../api/patch/index.ts";
 import type { RequestInfo } from "./requestinfo.ts";
 import type { Registry } from "./registry/registry.ts";
 import { parseResourceVersion, storageToApiError, type ListOptions, type Store } from "./registry/store.ts";

@@ -14,7 +14,7 @@ import {
   type KubeObject,
   type ResourceInfo,
 } from "../api/index.ts";
-import { applyPatch } from "../apiserver/patch/index.ts";
+import { applyPatch } from "../api/patch/index.ts";
 import { ClientError, type StatusBody } from "./errors.ts";
 import { defaultIndexers, objectKey, Store } from "./store.ts";
 import type {
