@@ -687,11 +687,14 @@ export class SimRuntime implements Runtime {
       root = home.root;
     }
     let v6 = true;
+    // A declared port keeps the echo's access log (`GET /ready 200`) when the command serves it.
+    let declared = false;
     const server = http.createServer((req, res) => {
       const peer = v6 ? `[::ffff:${req.socket.remoteAddress}]:${req.socket.remotePort}` : `${req.socket.remoteAddress}:${req.socket.remotePort}`;
       if (a.verbose > 1) out.stderr(`${peer}: url:${(req.url ?? "/").split("?")[0]}`);
       const logged = (status: number): void => {
         if (a.verbose > 0) out.stderr(`${peer}: response:${status}`);
+        if (declared) this.write(c, "stdout", `${req.method ?? "GET"} ${req.url ?? "/"} ${status}`);
       };
       if (root === undefined || this.clock.now() >= c.probeFailAt) logged(this.echo(c, req, res));
       else void serveFile(root, req, res).then(logged);
@@ -704,6 +707,7 @@ export class SimRuntime implements Runtime {
       return done(1);
     }
     v6 = bound.v6;
+    declared = ["", "0.0.0.0", "::"].includes(a.bind.host) && c.config.ports.some((p) => p.protocol === "TCP" && p.containerPort === bound.port);
     this.hold(c, server, bound.release);
     if (!a.foreground) done(0); // daemonized: the command returns, the server lives as long as the container
   }
