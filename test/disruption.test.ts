@@ -92,7 +92,7 @@ spec:
     const ready = await poll("3 ready web pods", async () => {
       const l = (await pods().list(NS, { labelSelector: "app=web" })).items.filter((p) => !p.metadata.deletionTimestamp);
       return l.length === 3 && l.every(isReady) ? l : undefined;
-    });
+    }, 120_000);
     expect(new Set(ready.map((p) => p.spec?.nodeName)).size).toBe(3);
     const st = await poll("the budget allows one disruption", async () => {
       const s = (await pdbs().get(NS, "web")).status;
@@ -120,7 +120,7 @@ spec:
     expect(res.status).toBe(500);
     expect(JSON.parse(res.text).message).toBe("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.");
     await kc(["delete", "pdb", "pct"]);
-  }, 120_000);
+  }, 180_000);
 
   it("an eviction that would violate the budget is a 429 with the DisruptionBudget cause (dry run takes nothing)", async () => {
     // A dry run takes no disruption from the budget, so it succeeds every time.
@@ -197,10 +197,16 @@ spec:
       expect(r.code, r.stderr + r.stdout).toBe(0);
       // kubectl retried the second eviction on the 429 (every 5 s, as upstream's drain does).
       expect(r.stderr + r.stdout).toContain(`(will retry after 5s): Cannot evict pod as it would violate the pod's disruption budget.`);
-      await poll("3 ready web pods off the drained nodes", async () => {
-        const l = (await pods().list(NS, { labelSelector: "app=web" })).items.filter((p) => !p.metadata.deletionTimestamp);
-        return l.length === 3 && l.every(isReady) && l.every((p) => !nodes.includes(p.spec?.nodeName ?? "")) ? l : undefined;
-      });
+      await poll(
+        "3 ready web pods off the drained nodes",
+        async () => {
+          const l = (await pods().list(NS, { labelSelector: "app=web" })).items.filter((p) => !p.metadata.deletionTimestamp);
+          if (l.length === 3 && l.every(isReady) && l.every((p) => !nodes.includes(p.spec?.nodeName ?? ""))) return l;
+          // Shown if the poll times out.
+          throw new Error(l.map((p) => `${p.metadata.name} on ${p.spec?.nodeName ?? "-"} ${p.status?.phase ?? ""} ready=${isReady(p)}`).join("; "));
+        },
+        120_000,
+      );
     } finally {
       ac.abort();
       await watching;
@@ -214,5 +220,5 @@ spec:
     expect(firstReplacementReady).toBeLessThan(secondEviction);
     // The budget held throughout: never fewer than minAvailable Ready pods that were not terminating.
     expect(minHealthy).toBeGreaterThanOrEqual(2);
-  }, 180_000);
+  }, 300_000);
 });
