@@ -9,6 +9,8 @@ import { DEFAULT_ADMISSION_OPTIONS, genericStrategy, type AdmissionOptions, type
 import { podStrategy } from "./core/pods/strategy.ts";
 import { namespaceStrategy } from "./core/namespaces/strategy.ts";
 import { serviceStrategy } from "./core/services/strategy.ts";
+import { ServiceStore } from "./core/services/store.ts";
+import { ServiceAllocator, reportRepair, type RepairReport, type ServiceRangeOptions } from "./core/services/allocations.ts";
 import { nodeStrategy } from "./core/nodes/strategy.ts";
 import { deploymentStrategy } from "./apps/deployments/strategy.ts";
 import { replicaSetStrategy } from "./apps/replicasets/strategy.ts";
@@ -48,6 +50,9 @@ const WATCH_CACHE_CAPACITY = 20_000;
 
 export const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/** The registry's settings: admission plugins and the Service ranges (--service-cluster-ip-range, --service-node-port-range). */
+export interface RegistryOptions extends AdmissionOptions, ServiceRangeOptions {}
+
 export class Registry {
   private readonly stores = new Map<string, Store>();
   private readonly byResource = new Map<string, Store>();
@@ -56,21 +61,29 @@ export class Registry {
   readonly cache: WatchCache<KubeObject>;
   /** The admission plugins the stores run on create and update (LimitRanger, ResourceQuota). */
   readonly admission: AdmissionChain;
+  /** The ClusterIP and NodePort bitmaps (kept in the store under /registry/ranges/). */
+  readonly services: ServiceAllocator;
+  /** What the Service allocation repair found at start. */
+  serviceRepair?: RepairReport;
 
   constructor(
     readonly backend: Backend,
     metrics?: StorageMetrics,
     now: () => Date = () => new Date(),
-    admission: AdmissionOptions = DEFAULT_ADMISSION_OPTIONS,
+    admission: RegistryOptions = DEFAULT_ADMISSION_OPTIONS,
   ) {
     this.ctx = { registry: this, now, admission };
+    this.services = new ServiceAllocator(backend, admission);
     this.cache = new WatchCache<KubeObject>(backend, "/registry/", (kv) => this.decode(kv), {
       capacity: WATCH_CACHE_CAPACITY,
       withRevision: (obj, rev) => ({ ...obj, metadata: { ...obj.metadata, resourceVersion: String(rev) } }),
     });
     for (const info of RESOURCES) {
       const make = STRATEGIES[`${info.group}/${info.resource}`] ?? ((i: ResourceInfo) => genericStrategy(i));
-      const store = new Store(make(info), backend, this.ctx, this.cache, metrics);
+      const store =
+        info.group === "" && info.resource === "services"
+          ? new ServiceStore(make(info), backend, this.ctx, this.cache, metrics, this.services)
+          : new Store(make(info), backend, this.ctx, this.cache, metrics);
       this.stores.set(`${info.group}/${info.resource}`, store);
       this.byResource.set(info.resource, store);
     }
@@ -97,6 +110,8 @@ export class Registry {
   /** Decodes a stored object by the resource segment of its key, /registry/<resource>/... */
   private decode(kv: KeyValue): KubeObject {
     const resource = kv.key.slice("/registry/".length, kv.key.indexOf("/", "/registry/".length));
+    // The allocators' bitmaps (RangeAllocation objects) live beside the resources but are not served.
+    if (resource === "ranges") return JSON.parse(kv.value) as KubeObject;
     const store = this.byResource.get(resource);
     if (!store) throw new Error(`no resource for key ${kv.key}`);
     return store.decode(kv);
@@ -118,6 +133,8 @@ export class Registry {
 
   /** Starts every watch cache and creates the system namespaces. */
   async start(): Promise<void> {
+    // The Service allocation repair runs before anything is served, as kube-apiserver's first pass.
+    this.serviceRepair = await this.services.repair();
     await this.cache.start();
     const pcs = this.store("scheduling.k8s.io", "priorityclasses");
     for (const pc of SYSTEM_PRIORITY_CLASSES) {
@@ -135,6 +152,7 @@ export class Registry {
         if (!(typeof e === "object" && e !== null && (e as { code?: number }).code === 409)) throw e;
       }
     }
+    await reportRepair(this, this.serviceRepair);
   }
 
   stop(): void {

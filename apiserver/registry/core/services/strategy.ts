@@ -1,127 +1,76 @@
-// Services: the apiserver allocates a ClusterIP from the service range and NodePorts from 30000-32767.
+// Services: ClusterIPs and node ports are allocated by the Services store (store.ts, from the
+// bitmaps in allocator.ts); the strategy keeps status server-owned and fills the derived fields.
 
-import type { KubeObject, ResourceInfo } from "../../../../api/index.ts";
-import { errors } from "../../../errors.ts";
-import { genericStrategy, type Strategy, type StrategyContext } from "../../strategy.ts";
+import type { ResourceInfo } from "../../../../api/index.ts";
+import { genericStrategy, type Strategy } from "../../strategy.ts";
 
-/** The service ClusterIP range. Not routed anywhere: the proxy owns it and blackholes the rest. */
-export const SERVICE_CIDR = { base: (10 << 24) | (96 << 16), size: 1 << 16, text: "10.96.0.0/16" };
-export const NODE_PORT_RANGE = { min: 30000, max: 32767 };
-
-interface ServicePort {
-  port?: number;
-  nodePort?: number;
-}
 interface ServiceSpec {
   type?: string;
   clusterIP?: string;
   clusterIPs?: string[];
-  ports?: ServicePort[];
   ipFamilies?: string[];
+  ipFamilyPolicy?: string;
+  ports?: { nodePort?: number }[];
+  externalTrafficPolicy?: string;
+  healthCheckNodePort?: number;
+  allocateLoadBalancerNodePorts?: boolean;
+  loadBalancerClass?: string;
 }
 
-function ipToString(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join(".");
-}
+const typeOf = (s: ServiceSpec) => s.type ?? "ClusterIP";
+const needsClusterIP = (s: ServiceSpec) => typeOf(s) !== "ExternalName";
+const needsNodePorts = (s: ServiceSpec) => typeOf(s) === "NodePort" || typeOf(s) === "LoadBalancer";
+const isLB = (s: ServiceSpec) => typeOf(s) === "LoadBalancer";
+const sameList = (a: unknown[] | undefined, b: unknown[] | undefined) => JSON.stringify(a ?? []) === JSON.stringify(b ?? []);
 
-function ipToNumber(ip: string): number | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(ip);
-  if (!m) return undefined;
-  return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
-}
-
-function inUse(ctx: StrategyContext): { ips: Set<string>; ports: Set<number> } {
-  const ips = new Set<string>();
-  const ports = new Set<number>();
-  for (const it of ctx.registry.store("", "services").cache.list("/registry/services/").items) {
-    const spec = (it.obj.spec ?? {}) as ServiceSpec;
-    if (spec.clusterIP) ips.add(spec.clusterIP);
-    for (const p of spec.ports ?? []) if (p.nodePort) ports.add(p.nodePort);
+/**
+ * Upstream's dropTypeDependentFields: on a type change, the fields the new type does not use are
+ * cleared when the update left them as they were (the user did not ask for them): the ClusterIP
+ * (and families) going to ExternalName, node ports going to ClusterIP, externalTrafficPolicy,
+ * healthCheckNodePort, allocateLoadBalancerNodePorts and loadBalancerClass leaving LoadBalancer.
+ */
+export function dropTypeDependentFields(spec: ServiceSpec, old: ServiceSpec): void {
+  if (needsClusterIP(old) && !needsClusterIP(spec)) {
+    if ((spec.clusterIP ?? "") === (old.clusterIP ?? "") && (spec.clusterIPs === undefined || sameList(spec.clusterIPs, old.clusterIPs))) {
+      delete spec.clusterIP;
+      delete spec.clusterIPs;
+      delete spec.ipFamilies;
+      delete spec.ipFamilyPolicy;
+    }
   }
-  return { ips, ports };
-}
-
-function allocateIP(used: Set<string>): string {
-  // Random probing from a random start, skipping the network address and .1 (the kubernetes service).
-  const start = 2 + Math.floor(Math.random() * (SERVICE_CIDR.size - 3));
-  for (let i = 0; i < SERVICE_CIDR.size - 3; i++) {
-    const off = 2 + ((start - 2 + i) % (SERVICE_CIDR.size - 3));
-    const ip = ipToString((SERVICE_CIDR.base + off) >>> 0);
-    if (!used.has(ip)) return ip;
+  if (needsNodePorts(old) && !needsNodePorts(spec)) {
+    const oldPorts = new Set((old.ports ?? []).map((p) => p.nodePort).filter(Boolean));
+    if ((spec.ports ?? []).every((p) => !p.nodePort || oldPorts.has(p.nodePort))) for (const p of spec.ports ?? []) delete p.nodePort;
   }
-  throw errors.internal(`failed to allocate a serviceIP: range is full`);
-}
-
-function allocatePort(used: Set<number>): number {
-  const span = NODE_PORT_RANGE.max - NODE_PORT_RANGE.min + 1;
-  const start = Math.floor(Math.random() * span);
-  for (let i = 0; i < span; i++) {
-    const p = NODE_PORT_RANGE.min + ((start + i) % span);
-    if (!used.has(p)) return p;
+  if (isLB(old) && !isLB(spec)) {
+    if (spec.healthCheckNodePort === old.healthCheckNodePort) delete spec.healthCheckNodePort;
+    if (spec.allocateLoadBalancerNodePorts === old.allocateLoadBalancerNodePorts) delete spec.allocateLoadBalancerNodePorts;
+    if (spec.loadBalancerClass === old.loadBalancerClass) delete spec.loadBalancerClass;
   }
-  throw errors.internal("failed to allocate a nodePort: range is full");
-}
-
-function invalidIP(obj: KubeObject, ip: string, why: string) {
-  return errors.invalid("", "Service", obj.metadata.name ?? "", [
-    { field: "spec.clusterIPs[0]", type: "FieldValueInvalid", message: `spec.clusterIPs[0]: Invalid value: "${ip}": ${why}` },
-  ]);
+  if (needsNodePorts(old) && !needsNodePorts(spec) && spec.externalTrafficPolicy === old.externalTrafficPolicy) delete spec.externalTrafficPolicy;
 }
 
 export function serviceStrategy(info: ResourceInfo): Strategy {
   return genericStrategy(info, {
-    prepareForCreate(obj, ctx) {
+    prepareForCreate(obj) {
       obj.status = { loadBalancer: {} };
       const spec = (obj.spec ?? {}) as ServiceSpec;
       obj.spec = spec;
-      const used = inUse(ctx);
-      if (spec.type !== "ExternalName") {
-        if (!spec.clusterIP && spec.clusterIPs?.length) spec.clusterIP = spec.clusterIPs[0];
-        if (!spec.clusterIP) spec.clusterIP = allocateIP(used.ips);
-        else if (spec.clusterIP !== "None") {
-          const n = ipToNumber(spec.clusterIP);
-          if (n === undefined || n < SERVICE_CIDR.base >>> 0 || n >= (SERVICE_CIDR.base + SERVICE_CIDR.size) >>> 0) {
-            throw invalidIP(obj, spec.clusterIP, `provided IP is not in the valid range. The range of valid IPs is ${SERVICE_CIDR.text}`);
-          }
-          if (used.ips.has(spec.clusterIP)) throw invalidIP(obj, spec.clusterIP, "provided IP is already allocated");
-        }
-        spec.clusterIPs = [spec.clusterIP];
-        spec.ipFamilies ??= ["IPv4"];
-      }
-      if (spec.type === "NodePort" || spec.type === "LoadBalancer") {
-        for (const p of spec.ports ?? []) {
-          if (p.nodePort) {
-            if (used.ports.has(p.nodePort)) {
-              throw errors.invalid("", "Service", obj.metadata.name ?? "", [
-                { field: "spec.ports[0].nodePort", type: "FieldValueInvalid", message: `spec.ports[0].nodePort: Invalid value: ${p.nodePort}: provided port is already allocated` },
-              ]);
-            }
-          } else p.nodePort = allocatePort(used.ports);
-          used.ports.add(p.nodePort);
-        }
-      }
+      if (spec.type !== "ExternalName" && spec.clusterIP && !spec.clusterIPs?.length) spec.clusterIPs = [spec.clusterIP];
     },
-    prepareForUpdate(obj, old, ctx) {
+    prepareForUpdate(obj, old) {
       obj.status = old.status;
       const spec = (obj.spec ?? {}) as ServiceSpec;
       const oldSpec = (old.spec ?? {}) as ServiceSpec;
       obj.spec = spec;
-      // An update that omits the allocated IP keeps it (kubectl apply and replace send none).
-      if (!spec.clusterIP && oldSpec.clusterIP && spec.type !== "ExternalName") {
+      dropTypeDependentFields(spec, oldSpec);
+      // An update that omits the allocated IP keeps it (kubectl apply and replace send none);
+      // the store has already done this, and kept the node ports, before allocating.
+      if (!spec.clusterIP && !spec.clusterIPs?.length && oldSpec.clusterIP && spec.type !== "ExternalName" && oldSpec.type !== "ExternalName") {
         spec.clusterIP = oldSpec.clusterIP;
         spec.clusterIPs = oldSpec.clusterIPs;
       }
-      if (spec.clusterIP && !spec.clusterIPs) spec.clusterIPs = [spec.clusterIP];
-      if (spec.type === "NodePort" || spec.type === "LoadBalancer") {
-        const used = inUse(ctx);
-        for (const p of spec.ports ?? []) {
-          if (!p.nodePort) {
-            const prev = oldSpec.ports?.find((o) => o.port === p.port)?.nodePort;
-            p.nodePort = prev ?? allocatePort(used.ports);
-            used.ports.add(p.nodePort);
-          }
-        }
-      }
+      if (spec.clusterIP && !spec.clusterIPs?.length) spec.clusterIPs = [spec.clusterIP];
     },
   });
 }
