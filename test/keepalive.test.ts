@@ -71,16 +71,21 @@ async function holdMutatingSlot(): Promise<{ release(): Promise<number> }> {
       req.write(body.subarray(0, 10));
       holder = req;
     });
-    await new Promise((r) => setTimeout(r, 500));
-    if (answered === undefined) {
-      return {
-        release: async () => {
-          holder!.end(body.subarray(10));
-          return done;
-        },
-      };
+    // Admitted: not answered, and counted in flight (it waits for the rest of its body).
+    for (let poll = 0; poll < 100 && answered === undefined; poll++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const m = await onAgent({ path: "/metrics" });
+      if (answered === undefined && /apiserver_current_inflight_requests\{request_kind="mutating"\} 1/.test(m.text)) {
+        return {
+          release: async () => {
+            holder!.end(body.subarray(10));
+            return done;
+          },
+        };
+      }
     }
-    await done;
+    if (answered === undefined) holder!.destroy();
+    await done.catch(() => 0);
   }
   throw new Error("could not take the mutating slot");
 }

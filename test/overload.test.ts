@@ -53,7 +53,13 @@ describe("an in-process apiserver", () => {
 
   it("answers 429 with Retry-After past --max-mutating-requests-inflight, and our client retries to completion", async () => {
     const holder = partialPost(port, CMS, cmBody("holder"));
-    await sleep(200);
+    // Admitted once the server counts it in flight (it then waits for the rest of its body).
+    for (let i = 0; ; i++) {
+      const m = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      if (/apiserver_current_inflight_requests\{request_kind="mutating"\} 1/.test(m)) break;
+      if (i > 200) throw new Error("the holder was never admitted");
+      await sleep(50);
+    }
     const direct = await new Promise<{ status: number; retryAfter?: string; text: string }>((resolve, reject) => {
       const req = http.request({ host: "127.0.0.1", port, method: "POST", path: CMS, headers: { "Content-Type": "application/json" } }, (res) => {
         let text = "";
