@@ -3,6 +3,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ApiServer, TokenFileAuthenticator, openBackend } from "../apiserver/index.ts";
+import type { RegistryOptions } from "../apiserver/registry/registry.ts";
+import { IPRange, PortRange } from "../apiserver/registry/core/services/allocator.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 
@@ -22,7 +24,25 @@ const HELP = `usage: kubelab apiserver [flags]
                              Retry-After (default 400; 0: no limit)
   --max-mutating-requests-inflight N  the same for create, update, patch and delete (default 200)
   --request-timeout D        a request that has not answered by then gets 504 Timeout; watches,
-                             logs and exec are exempt (default 1m0s; 0: none)`;
+                             logs and exec are exempt (default 1m0s; 0: none)
+  --service-cluster-ip-range CIDR  IPv4 range Service ClusterIPs are allocated from, /12 to /30
+                             (default 10.96.0.0/16)
+  --service-node-port-range R      ports NodePort and LoadBalancer Services get (default 30000-32767)`;
+
+/** Checks --service-cluster-ip-range and --service-node-port-range (undefined: the defaults). */
+export function parseServiceRanges(ipRange: string | undefined, portRange: string | undefined): { serviceClusterIPRange?: string; serviceNodePortRange?: string } {
+  try {
+    if (ipRange !== undefined) new IPRange(ipRange);
+  } catch (e) {
+    throw new CliError(`--service-cluster-ip-range: ${(e as Error).message}`, 2);
+  }
+  try {
+    if (portRange !== undefined) new PortRange(portRange);
+  } catch (e) {
+    throw new CliError(`--service-node-port-range: ${(e as Error).message}`, 2);
+  }
+  return { serviceClusterIPRange: ipRange, serviceNodePortRange: portRange };
+}
 
 /** A Go duration as kube-apiserver's flags take them: "1m0s", "90s", "1.5s", "500ms", "0". */
 export function parseGoDuration(flag: string, v: string): number {
@@ -66,6 +86,8 @@ export async function runApiserver(argv: string[]): Promise<void> {
       "max-requests-inflight": { type: "string", default: "400" },
       "max-mutating-requests-inflight": { type: "string", default: "200" },
       "request-timeout": { type: "string", default: "1m0s" },
+      "service-cluster-ip-range": { type: "string" },
+      "service-node-port-range": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -81,7 +103,8 @@ export async function runApiserver(argv: string[]): Promise<void> {
   if (!insecure && (!values["tls-cert-file"] || !values["tls-private-key-file"] || !values["token-auth-file"])) {
     throw new CliError("--tls-cert-file, --tls-private-key-file and --token-auth-file are required (or --insecure-serving for tests)", 2);
   }
-  const admission = {
+  const admission: RegistryOptions = {
+    ...parseServiceRanges(values["service-cluster-ip-range"], values["service-node-port-range"]),
     defaultNotReadyTolerationSeconds: parseSeconds("default-not-ready-toleration-seconds", values["default-not-ready-toleration-seconds"]!),
     defaultUnreachableTolerationSeconds: parseSeconds("default-unreachable-toleration-seconds", values["default-unreachable-toleration-seconds"]!),
   };

@@ -14,6 +14,7 @@ import { Supervisor, type ComponentState } from "./supervisor.ts";
 import { cleanDeadCluster, hasHostState } from "./hoststate.ts";
 import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
 import { parseDuration } from "./component.ts";
+import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 
 const HELP = `usage: kubelab up [flags]
@@ -32,7 +33,9 @@ const HELP = `usage: kubelab up [flags]
   --default-not-ready-toleration-seconds N    added to every pod by admission (default 300)
   --default-unreachable-toleration-seconds N  added to every pod by admission (default 300)
   --max-requests-inflight N, --max-mutating-requests-inflight N, --request-timeout D
-                     the apiserver's overload protection (defaults 400, 200, 1m0s)`;
+                     the apiserver's overload protection (defaults 400, 200, 1m0s)
+  --service-cluster-ip-range C  Service ClusterIPs (default 10.96.0.0/16)
+  --service-node-port-range R   Service NodePorts (default 30000-32767)`;
 
 /** What `up` records about itself so that `down` and `status` can find it. */
 export interface UpState {
@@ -144,6 +147,8 @@ export async function runUp(argv: string[]): Promise<void> {
       "max-requests-inflight": { type: "string" },
       "max-mutating-requests-inflight": { type: "string" },
       "request-timeout": { type: "string" },
+      "service-cluster-ip-range": { type: "string" },
+      "service-node-port-range": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -171,6 +176,7 @@ export async function runUp(argv: string[]): Promise<void> {
   if (values["request-timeout"] !== undefined && !/^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/.test(values["request-timeout"].trim())) {
     throw new CliError(`--request-timeout must be a duration like 1m0s, 30s or 500ms, got "${values["request-timeout"]}"`, 2);
   }
+  parseServiceRanges(values["service-cluster-ip-range"], values["service-node-port-range"]);
 
   mkdirSync(join(dataDir, "logs"), { recursive: true });
   const prev = readUpState(dataDir);
@@ -220,7 +226,7 @@ export async function runUp(argv: string[]): Promise<void> {
   process.stdout.on("error", () => {}); // a closed terminal or pipe must not cut the cleanup short
 
   const admission: string[] = [];
-  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight", "request-timeout"] as const) {
+  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight", "request-timeout", "service-cluster-ip-range", "service-node-port-range"] as const) {
     if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
   }
   sup.start({

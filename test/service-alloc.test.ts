@@ -5,7 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiServer, openBackend, type Backend } from "../apiserver/index.ts";
 import { AllocationBitmap, IPRange, PortRange, RangeAllocator, SERVICE_IPS_KEY, SERVICE_NODE_PORTS_KEY } from "../apiserver/registry/core/services/allocator.ts";
-import { ServiceAllocator } from "../apiserver/registry/core/services/allocations.ts";
+import { ServiceAllocator, type ServiceRangeOptions } from "../apiserver/registry/core/services/allocations.ts";
+import type { RegistryOptions } from "../apiserver/registry/registry.ts";
+import { DEFAULT_ADMISSION_OPTIONS } from "../apiserver/registry/strategy.ts";
 
 // ---- unit: bitmap and allocator -------------------------------------------------------------------
 
@@ -141,8 +143,8 @@ function svc(name: string, spec: Record<string, unknown>) {
   return { apiVersion: "v1", kind: "Service", metadata: { name }, spec: { ports: [{ port: 80, protocol: "TCP" }], ...spec } };
 }
 
-async function bitmaps(backend: Backend) {
-  const alloc = new ServiceAllocator(backend);
+async function bitmaps(backend: Backend, ranges: ServiceRangeOptions = {}) {
+  const alloc = new ServiceAllocator(backend, ranges);
   return { ips: (await alloc.ips.snapshot()).bitmap, ports: (await alloc.ports.snapshot()).bitmap, alloc };
 }
 
@@ -345,5 +347,50 @@ describe("ClusterIP and NodePort allocation through the API", () => {
       expect(JSON.parse(kv!.value)).toMatchObject({ apiVersion: "v1", kind: "RangeAllocation" });
     }
     expect((await call(baseA, "GET", "/api/v1/ranges")).status).toBe(404);
+  });
+});
+
+describe("configured ranges (--service-cluster-ip-range, --service-node-port-range)", () => {
+  let backend: Backend;
+  let server: ApiServer;
+  let base = "";
+  const SVC = "/api/v1/namespaces/default/services";
+  let options: RegistryOptions;
+  beforeAll(async () => {
+    backend = await openBackend("memory://");
+    options = { ...DEFAULT_ADMISSION_OPTIONS, serviceClusterIPRange: "10.100.0.0/29", serviceNodePortRange: "31000-31001" };
+    server = new ApiServer({ backend, admission: options });
+    base = `http://127.0.0.1:${await server.start(0)}`;
+  });
+  afterAll(async () => {
+    await server.stop();
+    await backend.close();
+  });
+
+  it("allocates inside the configured range until it is full, and names the range in refusals", async () => {
+    const ips: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await call(base, "POST", SVC, svc(`s${i}`, {}));
+      expect(r.status, r.text).toBe(201);
+      ips.push(r.body.spec!.clusterIP as string);
+    }
+    expect(ips.sort()).toEqual(["10.100.0.1", "10.100.0.2", "10.100.0.3", "10.100.0.4", "10.100.0.5", "10.100.0.6"]);
+    const full = await call(base, "POST", SVC, svc("s6", {}));
+    expect(full.status).toBe(500);
+    expect(full.body.message).toBe("Internal error occurred: failed to allocate a serviceIP: range is full");
+    const far = await call(base, "POST", SVC, svc("far", { clusterIP: "10.96.0.10" }));
+    expect(far.body.message).toContain("The range of valid IPs is 10.100.0.0/29");
+    expect((await call(base, "DELETE", `${SVC}/s0`)).status).toBe(200);
+    const np = await call(base, "POST", SVC, svc("np", { type: "NodePort", ports: [{ port: 80, protocol: "TCP", nodePort: 30080 }] }));
+    expect(np.body.message).toBe('Service "np" is invalid: spec.ports[0].nodePort: Invalid value: 30080: provided port is not in the valid range. The range of valid ports is 31000-31001');
+    const two = await call(base, "POST", SVC, svc("np", { type: "NodePort", ports: [{ name: "a", port: 80, protocol: "TCP" }, { name: "b", port: 81, protocol: "TCP" }] }));
+    expect(two.status, two.text).toBe(201);
+    expect((two.body.spec!.ports as { nodePort: number }[]).map((p) => p.nodePort).sort()).toEqual([31000, 31001]);
+    expect((await call(base, "DELETE", `${SVC}/s1`)).status).toBe(200);
+    const none = await call(base, "POST", SVC, svc("np2", { type: "NodePort" }));
+    expect(none.status).toBe(500);
+    expect(none.body.message).toBe("Internal error occurred: failed to allocate a nodePort: range is full");
+    // The refused NodePort create gave its ClusterIP back.
+    expect((await bitmaps(backend, options)).ips.count()).toBe(5);
   });
 });

@@ -37,8 +37,8 @@ export class IPRange {
     const bits = m ? Number(m[2]) : NaN;
     if (!m || ip === undefined || bits > 32) throw new Error(`invalid CIDR address: ${cidr}`);
     // As kube-apiserver: the bitmap would be too large beyond a /12 (IPv4), and a /31 or /32 has no room.
-    if (bits < 12) throw new Error(`specified --service-cluster-ip-range ${cidr} is too large; for 32-bit addresses, the mask must be >= 12`);
-    if (bits > 30) throw new Error(`specified --service-cluster-ip-range ${cidr} is too small; the mask must be <= 30`);
+    if (bits < 12) throw new Error(`${cidr} is too large; for 32-bit addresses, the mask must be >= 12`);
+    if (bits > 30) throw new Error(`${cidr} is too small; the mask must be <= 30`);
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
     const net = (ip & mask) >>> 0;
     this.base = net + 1;
