@@ -394,3 +394,53 @@ describe("configured ranges (--service-cluster-ip-range, --service-node-port-ran
     expect((await bitmaps(backend, options)).ips.count()).toBe(5);
   });
 });
+
+describe("service validation the allocator relies on", () => {
+  let backend: Backend;
+  let server: ApiServer;
+  let base = "";
+  const SVC = "/api/v1/namespaces/default/services";
+  beforeAll(async () => {
+    backend = await openBackend("memory://");
+    server = new ApiServer({ backend });
+    base = `http://127.0.0.1:${await server.start(0)}`;
+  });
+  afterAll(async () => {
+    await server.stop();
+    await backend.close();
+  });
+
+  it.each([
+    ["healthCheckNodePort on a NodePort", { type: "NodePort", healthCheckNodePort: 30111 }, "spec.healthCheckNodePort: Forbidden: may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"],
+    ["two IPv4 clusterIPs", { clusterIP: "10.96.0.30", clusterIPs: ["10.96.0.30", "10.96.0.31"] }, 'spec.clusterIPs: Invalid value: []string{"10.96.0.30", "10.96.0.31"}: may specify no more than one IP for each IP family'],
+    ["an IPv6 family", { ipFamilies: ["IPv6"] }, 'spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster'],
+    ["RequireDualStack", { ipFamilyPolicy: "RequireDualStack" }, 'spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services'],
+    ["nodePort on a ClusterIP service", { ports: [{ port: 80, protocol: "TCP", nodePort: 30100 }] }, "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'"],
+    ["an unknown protocol", { ports: [{ port: 80, protocol: "HTTP" }] }, 'spec.ports[0].protocol: Unsupported value: "HTTP"'],
+  ])("refuses %s with a 422 and takes nothing", async (_what, spec, message) => {
+    const r = await call(base, "POST", SVC, svc("bad", spec));
+    expect(r.status, r.text).toBe(422);
+    expect(r.body).toMatchObject({ kind: "Status", reason: "Invalid" });
+    expect(r.body.message).toContain(message);
+    const { ips, ports } = await bitmaps(backend);
+    expect([ips.count(), ports.count()]).toEqual([0, 0]);
+  });
+
+  it("PreferDualStack on this single-stack cluster gets IPv4 only", async () => {
+    const r = await call(base, "POST", SVC, svc("pref", { ipFamilyPolicy: "PreferDualStack", ipFamilies: ["IPv4", "IPv6"] }));
+    expect(r.status, r.text).toBe(201);
+    expect(r.body.spec).toMatchObject({ ipFamilies: ["IPv4"], ipFamilyPolicy: "PreferDualStack" });
+    expect((await call(base, "DELETE", `${SVC}/pref`)).status).toBe(200);
+  });
+
+  it("a LoadBalancer with externalTrafficPolicy Local gets a healthCheckNodePort, released on delete", async () => {
+    const r = await call(base, "POST", SVC, svc("lb", { type: "LoadBalancer", externalTrafficPolicy: "Local" }));
+    expect(r.status, r.text).toBe(201);
+    const hc = r.body.spec!.healthCheckNodePort as number;
+    expect(hc).toBeGreaterThanOrEqual(30000);
+    expect((r.body.spec!.ports as { nodePort: number }[])[0]!.nodePort).not.toBe(hc);
+    expect((await bitmaps(backend)).ports.count()).toBe(2);
+    expect((await call(base, "DELETE", `${SVC}/lb`)).status).toBe(200);
+    expect((await bitmaps(backend)).ports.count()).toBe(0);
+  });
+});

@@ -12,6 +12,7 @@ import {
   isDNS1123Label,
   isDNS1123Subdomain,
   isIP,
+  isIPv4,
   isQualifiedName,
   isValidCIDR,
   isValidPortNum,
@@ -104,6 +105,10 @@ export function validateServiceSpec(spec: unknown): FieldError[] {
     if (clusterIP !== "" && ips.length > 0 && ips[0] !== clusterIP) {
       errs.push(invalid(child(specPath, "clusterIPs"), ips, "must be the same as clusterIP"));
     }
+    if (ips.length > 2) errs.push(invalid(child(specPath, "clusterIPs"), ips, "may only hold up to 2 values"));
+    else if (ips.length === 2 && ips.every((ip) => isIP(str(ip))) && isIPv4(str(ips[0])) === isIPv4(str(ips[1]))) {
+      errs.push(invalid(child(specPath, "clusterIPs"), ips, "may specify no more than one IP for each IP family"));
+    }
   }
   if (spec.ipFamilyPolicy !== undefined) {
     errs.push(...validateEnum(spec.ipFamilyPolicy, ["PreferDualStack", "RequireDualStack", "SingleStack"], child(specPath, "ipFamilyPolicy")));
@@ -111,6 +116,14 @@ export function validateServiceSpec(spec: unknown): FieldError[] {
   arr(spec.ipFamilies).forEach((f, i) => errs.push(...validateEnum(f, ["IPv4", "IPv6"], index(child(specPath, "ipFamilies"), i))));
   if (spec.internalTrafficPolicy !== undefined) {
     errs.push(...validateEnum(spec.internalTrafficPolicy, ["Cluster", "Local"], child(specPath, "internalTrafficPolicy")));
+  }
+  // healthCheckNodePort belongs to LoadBalancers with externalTrafficPolicy Local only.
+  if (spec.healthCheckNodePort !== undefined && spec.healthCheckNodePort !== 0) {
+    if (type !== "LoadBalancer" || spec.externalTrafficPolicy !== "Local") {
+      errs.push(forbidden(child(specPath, "healthCheckNodePort"), "may only be set when `type` is 'LoadBalancer' and `externalTrafficPolicy` is 'Local'"));
+    } else {
+      for (const m of isValidPortNum(spec.healthCheckNodePort)) errs.push(invalid(child(specPath, "healthCheckNodePort"), spec.healthCheckNodePort, m));
+    }
   }
   if (spec.externalTrafficPolicy !== undefined && spec.externalTrafficPolicy !== "") {
     if (type === "ClusterIP" || type === "ExternalName") {

@@ -134,6 +134,14 @@ export class ServiceAllocator {
       s.clusterIPs = ["None"];
       return;
     }
+    // The cluster is single-stack IPv4, as kube-apiserver with one IPv4 --service-cluster-ip-range.
+    const family = s.ipFamilies?.[0];
+    if (s.ipFamilyPolicy === "PreferDualStack" && family !== "IPv6" && (s.ipFamilies?.length ?? 0) > 1) s.ipFamilies = ["IPv4"];
+    if (family === "IPv6" || (s.ipFamilies?.length ?? 0) > 1 || s.ipFamilyPolicy === "RequireDualStack") {
+      if (s.ipFamilyPolicy === "RequireDualStack") throw invalidService(svc, "spec.ipFamilyPolicy", s.ipFamilyPolicy, "this cluster is not configured for dual-stack services");
+      const bad = family === "IPv6" ? 0 : 1;
+      throw invalidService(svc, `spec.ipFamilies[${bad}]`, s.ipFamilies![bad], "not configured on this cluster");
+    }
     let ip: string;
     if (requested) {
       const off = this.ipRange.offsetOf(requested);
