@@ -444,3 +444,40 @@ describe("service validation the allocator relies on", () => {
     expect((await bitmaps(backend)).ports.count()).toBe(0);
   });
 });
+
+describe("restart on a file:// store", () => {
+  it("the bitmap persisted with the Services matches them after the apiserver restarts", async () => {
+    const { mkdtempSync, rmSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = mkdtempSync(join(tmpdir(), "svc-alloc-"));
+    const SVC = "/api/v1/namespaces/default/services";
+    try {
+      let backend = await openBackend(`file://${dir}`);
+      let server = new ApiServer({ backend });
+      let base = `http://127.0.0.1:${await server.start(0)}`;
+      const made = await Promise.all(Array.from({ length: 40 }, (_, i) => call(base, "POST", SVC, svc(`f${i}`, i % 2 ? { type: "NodePort" } : {}))));
+      for (const r of made) expect(r.status, r.text).toBe(201);
+      for (let i = 0; i < 40; i += 3) expect((await call(base, "DELETE", `${SVC}/f${i}`)).status).toBe(200);
+      const before = (await bitmaps(backend)).ips.offsets();
+      await server.stop();
+      await backend.close();
+
+      backend = await openBackend(`file://${dir}`);
+      server = new ApiServer({ backend });
+      base = `http://127.0.0.1:${await server.start(0)}`;
+      const rep = server.registry.serviceRepair!;
+      expect([rep.leakedIPs, rep.missingIPs, rep.leakedPorts, rep.missingPorts, rep.duplicates]).toEqual([[], [], [], [], []]);
+      const { ips, alloc } = await bitmaps(backend);
+      expect(ips.offsets()).toEqual(before);
+      const items = (await call(base, "GET", SVC)).body.items ?? [];
+      expect(items).toHaveLength(26);
+      const held = items.flatMap((s) => alloc.held({ apiVersion: "v1", kind: "Service", metadata: s.metadata, spec: s.spec }).ips).sort((x, y) => x - y);
+      expect(ips.offsets()).toEqual(held);
+      await server.stop();
+      await backend.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
