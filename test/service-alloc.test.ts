@@ -481,3 +481,26 @@ describe("restart on a file:// store", () => {
     }
   });
 });
+
+describe("repair at start records an Event for an address held twice", () => {
+  it("the later Service gets a Warning ClusterIPAlreadyAllocated event", async () => {
+    const backend = await openBackend("memory://");
+    for (const [name, ts] of [["first", "2026-01-01T00:00:00Z"], ["second", "2026-01-01T00:00:05Z"]] as const) {
+      await backend.create(
+        `/registry/services/default/${name}`,
+        JSON.stringify({ apiVersion: "v1", kind: "Service", metadata: { namespace: "default", name, uid: name, creationTimestamp: ts }, spec: { clusterIP: "10.96.0.40", clusterIPs: ["10.96.0.40"], ports: [{ port: 80, protocol: "TCP" }] } }),
+      );
+    }
+    const server = new ApiServer({ backend });
+    const base = `http://127.0.0.1:${await server.start(0)}`;
+    try {
+      const events = (await call(base, "GET", "/api/v1/namespaces/default/events")).body.items as unknown as { reason: string; type: string; message: string; involvedObject: { name: string } }[];
+      expect(events.map((e) => ({ reason: e.reason, type: e.type, name: e.involvedObject.name, message: e.message }))).toEqual([
+        { reason: "ClusterIPAlreadyAllocated", type: "Warning", name: "second", message: "Cluster IP [IPv4]:10.96.0.40 was assigned to multiple services; please recreate service" },
+      ]);
+    } finally {
+      await server.stop();
+      await backend.close();
+    }
+  });
+});

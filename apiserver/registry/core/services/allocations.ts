@@ -374,7 +374,8 @@ export async function reportRepair(sink: EventSink, r: RepairReport, log: (line:
     const event: KubeObject = {
       apiVersion: "v1",
       kind: "Event",
-      metadata: { namespace: p.namespace, generateName: `${p.name}.` },
+      // Named as client-go's recorder names events: <object>.<unix nanoseconds in hex>.
+      metadata: { namespace: p.namespace, name: `${p.name}.${(BigInt(Date.parse(now) || Date.now()) * 1_000_000n + BigInt(problems.indexOf(p))).toString(16)}` },
       involvedObject: { apiVersion: "v1", kind: "Service", namespace: p.namespace, name: p.name },
       reason: p.reason,
       message: p.message,
