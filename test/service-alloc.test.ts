@@ -504,3 +504,28 @@ describe("repair at start records an Event for an address held twice", () => {
     }
   });
 });
+
+describe("healthCheckNodePort follows externalTrafficPolicy", () => {
+  it("switching a LoadBalancer from Local to Cluster releases its healthCheckNodePort", async () => {
+    const backend = await openBackend("memory://");
+    const server = new ApiServer({ backend });
+    const base = `http://127.0.0.1:${await server.start(0)}`;
+    const SVC = "/api/v1/namespaces/default/services";
+    try {
+      const r = await call(base, "POST", SVC, svc("lb", { type: "LoadBalancer", externalTrafficPolicy: "Local" }));
+      expect(r.status, r.text).toBe(201);
+      expect((await bitmaps(backend)).ports.count()).toBe(2);
+      const p = await call(base, "PATCH", `${SVC}/lb`, { spec: { externalTrafficPolicy: "Cluster" } }, "application/merge-patch+json");
+      expect(p.status, p.text).toBe(200);
+      expect(p.body.spec!.healthCheckNodePort).toBeUndefined();
+      expect((await bitmaps(backend)).ports.count()).toBe(1);
+      const back = await call(base, "PATCH", `${SVC}/lb`, { spec: { externalTrafficPolicy: "Local" } }, "application/merge-patch+json");
+      expect(back.status, back.text).toBe(200);
+      expect(back.body.spec!.healthCheckNodePort).toBeGreaterThanOrEqual(30000);
+      expect((await bitmaps(backend)).ports.count()).toBe(2);
+    } finally {
+      await server.stop();
+      await backend.close();
+    }
+  });
+});

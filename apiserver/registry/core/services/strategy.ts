@@ -27,7 +27,8 @@ const sameList = (a: unknown[] | undefined, b: unknown[] | undefined) => JSON.st
  * Upstream's dropTypeDependentFields: on a type change, the fields the new type does not use are
  * cleared when the update left them as they were (the user did not ask for them): the ClusterIP
  * (and families) going to ExternalName, node ports going to ClusterIP, externalTrafficPolicy,
- * healthCheckNodePort, allocateLoadBalancerNodePorts and loadBalancerClass leaving LoadBalancer.
+ * allocateLoadBalancerNodePorts and loadBalancerClass leaving LoadBalancer, healthCheckNodePort
+ * when the Service no longer is a LoadBalancer with externalTrafficPolicy Local.
  */
 export function dropTypeDependentFields(spec: ServiceSpec, old: ServiceSpec): void {
   if (needsClusterIP(old) && !needsClusterIP(spec)) {
@@ -42,8 +43,9 @@ export function dropTypeDependentFields(spec: ServiceSpec, old: ServiceSpec): vo
     const oldPorts = new Set((old.ports ?? []).map((p) => p.nodePort).filter(Boolean));
     if ((spec.ports ?? []).every((p) => !p.nodePort || oldPorts.has(p.nodePort))) for (const p of spec.ports ?? []) delete p.nodePort;
   }
+  const needsHealthCheck = (s: ServiceSpec) => isLB(s) && s.externalTrafficPolicy === "Local";
+  if (needsHealthCheck(old) && !needsHealthCheck(spec) && spec.healthCheckNodePort === old.healthCheckNodePort) delete spec.healthCheckNodePort;
   if (isLB(old) && !isLB(spec)) {
-    if (spec.healthCheckNodePort === old.healthCheckNodePort) delete spec.healthCheckNodePort;
     if (spec.allocateLoadBalancerNodePorts === old.allocateLoadBalancerNodePorts) delete spec.allocateLoadBalancerNodePorts;
     if (spec.loadBalancerClass === old.loadBalancerClass) delete spec.loadBalancerClass;
   }
