@@ -248,6 +248,22 @@ describe("DeploymentController: RollingUpdate from 3 old replicas to a new templ
     });
   }
 
+  it("does not grow the new ReplicaSet while an old one's scale-down still has its pod (status above spec)", async () => {
+    const d = deployment({ image: "v2", generation: 2, revision: "2", replicas: 4, maxSurge: 1, maxUnavailable: 1 });
+    // Old scaled 4 -> 3 but its ReplicaSet controller has not removed the pod yet (status.replicas 4);
+    // the new one has its one surge pod: 5 pods are up, the most replicas + maxSurge allows.
+    const old = replicaSet(d, "v1", { replicas: 3, actual: 4, revision: 1, ageSeconds: 3600 });
+    const cur = replicaSet(d, "v2", { replicas: 1, available: 1, revision: 2, ageSeconds: 60 });
+    d.status = { observedGeneration: 2, replicas: 5, updatedReplicas: 1, readyReplicas: 5, availableReplicas: 5, unavailableReplicas: 0 };
+    const f = fixture([d, old, cur]);
+    await f.reconcile();
+    expect(f.replicaSets().find((r) => r.metadata.uid === cur.metadata.uid)?.spec?.replicas).toBe(1);
+    // Once the old pod is gone, the new ReplicaSet takes the freed slot.
+    f.client.seed({ ...f.replicaSets().find((r) => r.metadata.uid === old.metadata.uid)!, status: { replicas: 3, readyReplicas: 3, availableReplicas: 3, observedGeneration: 1 } });
+    await f.reconcile();
+    expect(f.replicaSets().find((r) => r.metadata.uid === cur.metadata.uid)?.spec?.replicas).toBe(2);
+  });
+
   it("scales a replicas change mid-rollout proportionally across old and new ReplicaSets", async () => {
     // 10 → 20 replicas while a rollout holds 6 old and 5 new (maxSurge 1, so 11 → 21 pods): each grows by its share of 21/11.
     const d = deployment({ replicas: 20, image: "v2", generation: 3, revision: "2", maxSurge: 1, maxUnavailable: 0 });

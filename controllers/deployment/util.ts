@@ -325,7 +325,11 @@ export function newRSNewReplicas(d: Readonly<Deployment>, allRSs: readonly (Read
   if (!isRollingUpdate(d)) return deploymentReplicas(d);
   const desired = deploymentReplicas(d);
   const maxTotal = desired + maxSurge(d);
-  const current = replicaCount(allRSs);
+  // Upstream sums spec.replicas only, so pods can briefly exceed replicas + maxSurge while an old
+  // ReplicaSet's scale-down has not yet removed its pod. Counting the larger of spec and observed
+  // replicas per ReplicaSet keeps the pods themselves within the surge, at the cost of waiting for
+  // the old ReplicaSet's status to catch up.
+  const current = allRSs.reduce((n, rs) => n + (rs ? Math.max(rsReplicas(rs), rs.status?.replicas ?? 0) : 0), 0);
   if (current >= maxTotal) return rsReplicas(newRS);
   const scaleUp = Math.min(maxTotal - current, desired - rsReplicas(newRS));
   return rsReplicas(newRS) + scaleUp;
