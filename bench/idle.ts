@@ -1,5 +1,5 @@
 // Idle bench: the compiled `kubelab up` (what `npm start` runs), left idle with its simulated nodes,
-// and the RSS of each process — DESIGN's target: apiserver + scheduler + controller-manager + one
+// and the RSS of each process — the target: apiserver + scheduler + controller-manager + one
 // kubelet under 300 MB.
 
 import { execFileSync, spawn } from "node:child_process";
@@ -47,7 +47,7 @@ export async function runIdleBench(argv: string[]): Promise<void> {
       `kubelab idle bench (compiled kubelab up, 6 simulated nodes, idle ${values.settle}s after Ready)`,
       ...Object.entries(rss).map(([n, mb]) => `  ${n.padEnd(24)} ${mb.toFixed(0)} MB`),
       `  apiserver + scheduler + controller-manager + one kubelet pool   ${core.toFixed(0)} MB`,
-      `  ratio to the 300 MB target       ${(core / 300).toFixed(2)}   (<= 1.00 meets DESIGN's target)`,
+      `  ratio to the 300 MB target       ${(core / 300).toFixed(2)}   (<= 1.00 meets the target)`,
     ];
     process.stdout.write(lines.join("\n") + "\n");
   } finally {
