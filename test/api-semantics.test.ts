@@ -352,6 +352,13 @@ describe("update", () => {
     ns = await newNamespace("update");
   });
 
+  it("a merge patch carrying a stale resourceVersion is still 409 Conflict", async () => {
+    const c = await mustCreate(cmPath(ns), configMap("pinned-patch"));
+    expect((await patch(cmPath(ns, "pinned-patch"), { data: { a: "2" } })).status).toBe(200);
+    const r = await patch(cmPath(ns, "pinned-patch"), { metadata: { resourceVersion: c.metadata.resourceVersion }, data: { a: "3" } });
+    expectStatus(r, 409, "Conflict");
+  });
+
   it("PUT with a stale resourceVersion is 409 Conflict with the upstream message", async () => {
     const c = await mustCreate(cmPath(ns), configMap("stale"));
     const first = await put(cmPath(ns, "stale"), { ...c, data: { a: "2" } });

@@ -425,8 +425,7 @@ export class Store {
           next.metadata.resourceVersion = String(del.revision);
           return { obj: next, created: false };
         }
-        if (pinned) throw errors.conflict(this.gr, name);
-        continue;
+        continue; // a pinned resourceVersion is checked against the new current at the top of the loop
       }
       if (opts.dryRun) return { obj: next, created: false };
       const res = await this.timed("update", () => this.backend.update(key, this.encode(next), kv!.modRevision));
@@ -436,7 +435,9 @@ export class Store {
       }
       // The object moved under us: what admission charged for this attempt is given back before the retry.
       if (admitted) await this.ctx.registry.admission.release(admitted);
-      if (pinned) throw errors.conflict(this.gr, name);
+      // No conflict yet: a patch (or a tryUpdate) carries the resourceVersion it was applied to, which
+      // is not a precondition. The retry re-applies it to the new current; a resourceVersion the
+      // caller really pinned no longer matches there and is a 409 at the top of the loop.
     }
     throw errors.conflict(this.gr, name, "too many concurrent updates; please try again");
   }
