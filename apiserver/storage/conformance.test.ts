@@ -277,7 +277,12 @@ describe.each(drivers)("storage conformance: $name", (driver) => {
     const keys = Array.from({ length: n }, (_, i) => `${p}k${String(i).padStart(4, "0")}`);
     for (const k of keys) await b.create(k, "orig");
     let stop = false;
+    // The writer starts once the first page (which fixes the revision) is read: before that, its
+    // delete-then-create would make the first page's remaining count race with it.
+    let firstPageRead!: () => void;
+    const started = new Promise<void>((r) => (firstPageRead = r));
     const writer = (async () => {
+      await started;
       let i = 0;
       while (!stop) {
         const k = keys[(i * 7) % n]!;
@@ -296,23 +301,29 @@ describe.each(drivers)("storage conformance: $name", (driver) => {
     let revision: number | undefined;
     let startKey: string | undefined;
     let first = true;
-    for (;;) {
-      const page = await b.list(p, { limit: 13, ...(revision ? { revision } : {}), ...(startKey ? { startKey } : {}) });
-      if (first) {
-        expect(page.remaining).toBe(n - 13);
-        first = false;
+    try {
+      for (;;) {
+        const page = await b.list(p, { limit: 13, ...(revision ? { revision } : {}), ...(startKey ? { startKey } : {}) });
+        if (first) {
+          expect(page.remaining).toBe(n - 13);
+          first = false;
+          firstPageRead();
+        }
+        revision = page.revision;
+        for (const kv of page.kvs) {
+          expect(kv.value).toBe("orig");
+          seen.push(kv.key);
+        }
+        if (!page.more) break;
+        startKey = page.kvs[page.kvs.length - 1]!.key + "\0";
+        await new Promise((r) => setTimeout(r, 1));
       }
-      revision = page.revision;
-      for (const kv of page.kvs) {
-        expect(kv.value).toBe("orig");
-        seen.push(kv.key);
-      }
-      if (!page.more) break;
-      startKey = page.kvs[page.kvs.length - 1]!.key + "\0";
-      await new Promise((r) => setTimeout(r, 1));
+    } finally {
+      // Never leave the writer running into the next test (it would move every revision there).
+      stop = true;
+      firstPageRead();
+      await writer;
     }
-    stop = true;
-    await writer;
     expect(seen).toEqual(keys);
   });
 
