@@ -1,0 +1,3 @@
+// The data plane's public surface: the service proxy, cluster DNS and the ingress controller.
+
+export * from "./endpoints.ts";
