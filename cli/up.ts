@@ -5,7 +5,7 @@ import https from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseCIDR, subnets } from "../api/index.ts";
+import { formatIPv4, parseCIDR, subnets } from "../api/index.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
@@ -16,6 +16,7 @@ import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
 import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
+import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, type DataPlaneState } from "./dataplane.ts";
 
 const HELP = `usage: kubelab up [flags]
 
@@ -34,8 +35,15 @@ const HELP = `usage: kubelab up [flags]
   --default-unreachable-toleration-seconds N  added to every pod by admission (default 300)
   --max-requests-inflight N, --max-mutating-requests-inflight N, --request-timeout D
                      the apiserver's overload protection (defaults 400, 200, 1m0s)
-  --service-cluster-ip-range C  Service ClusterIPs (default 10.96.0.0/16)
-  --service-node-port-range R   Service NodePorts (default 30000-32767)`;
+  --service-cluster-ip-range C  Service ClusterIPs (default 127.10.0.0/16 with simulated nodes, on loopback
+                     so the host reaches them; 10.96.0.0/16 with containerd); kube-dns gets its 10th address
+  --service-node-port-range R   Service NodePorts (default 30000-32767)
+  --ingress-http-port P, --ingress-https-port P
+                     the ingress controller on 127.0.0.1 (defaults 8080, 8443)
+  --cluster-domain D the cluster's DNS domain (default cluster.local)
+
+With nodes, up also runs a service proxy per zone, cluster DNS (behind the kube-dns Service) and
+the ingress controller (also the LoadBalancer for Services of type LoadBalancer).`;
 
 /** What `up` records about itself so that `down` and `status` can find it. */
 export interface UpState {
@@ -46,6 +54,8 @@ export interface UpState {
   components: ComponentState[];
   /** With --runtime containerd: the containerd `up` started (not supervised: it outlives kubelet restarts). */
   containerd?: { pid: number; socket: string };
+  /** With nodes: where the ingress controller and cluster DNS answer. */
+  dataPlane?: DataPlaneState;
 }
 
 export function upStatePath(dataDir: string): string {
@@ -149,6 +159,9 @@ export async function runUp(argv: string[]): Promise<void> {
       "request-timeout": { type: "string" },
       "service-cluster-ip-range": { type: "string" },
       "service-node-port-range": { type: "string" },
+      "ingress-http-port": { type: "string", default: "8080" },
+      "ingress-https-port": { type: "string", default: "8443" },
+      "cluster-domain": { type: "string", default: "cluster.local" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -176,7 +189,16 @@ export async function runUp(argv: string[]): Promise<void> {
   if (values["request-timeout"] !== undefined && !/^(0|(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+)$/.test(values["request-timeout"].trim())) {
     throw new CliError(`--request-timeout must be a duration like 1m0s, 30s or 500ms, got "${values["request-timeout"]}"`, 2);
   }
-  parseServiceRanges(values["service-cluster-ip-range"], values["service-node-port-range"]);
+  const serviceCIDR = values["service-cluster-ip-range"] ?? (runtime === "sim" ? SIM_SERVICE_CIDR : CONTAINERD_SERVICE_CIDR);
+  parseServiceRanges(serviceCIDR, values["service-node-port-range"]);
+  const clusterDNS = dnsServiceIP(serviceCIDR);
+  const ingressHTTPPort = intFlag("ingress-http-port", values["ingress-http-port"]!, 1);
+  const ingressHTTPSPort = intFlag("ingress-https-port", values["ingress-https-port"]!, 1);
+  for (const [f, p] of [["ingress-http-port", ingressHTTPPort], ["ingress-https-port", ingressHTTPSPort]] as const) {
+    if (p > 65535) throw new CliError(`--${f} must be a port number, got "${p}"`, 2);
+  }
+  const clusterDomain = values["cluster-domain"]!;
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(clusterDomain)) throw new CliError(`--cluster-domain must be a DNS domain like cluster.local, got "${clusterDomain}"`, 2);
 
   mkdirSync(join(dataDir, "logs"), { recursive: true });
   const prev = readUpState(dataDir);
@@ -190,7 +212,8 @@ export async function runUp(argv: string[]): Promise<void> {
     const removed = await cleanDeadCluster(dataDir, prev, log);
     if (removed.length > 0) log.warn({ dataDir, removed }, "cleaned up what a dead kubelab left in this data dir");
   }
-  const pki = ensurePki(join(dataDir, "pki"), values["tls-san"] ?? []);
+  // The `kubernetes` Service's ClusterIP (the range's first address) is a name of the apiserver too.
+  const pki = ensurePki(join(dataDir, "pki"), [...(values["tls-san"] ?? []), formatIPv4(parseCIDR(serviceCIDR)!.network + 1)]);
   const kubeconfig = join(dataDir, "kubeconfig");
   const state: UpState = { pid: process.pid, port, storage, kubeconfig, components: [] };
   const save = () => writeFileSync(upStatePath(dataDir), JSON.stringify({ ...state, components: sup.processes() }, null, 2));
@@ -226,9 +249,10 @@ export async function runUp(argv: string[]): Promise<void> {
   process.stdout.on("error", () => {}); // a closed terminal or pipe must not cut the cleanup short
 
   const admission: string[] = [];
-  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight", "request-timeout", "service-cluster-ip-range", "service-node-port-range"] as const) {
+  for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight", "request-timeout", "service-node-port-range"] as const) {
     if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
   }
+  admission.push("--service-cluster-ip-range", serviceCIDR);
   sup.start({
     name: "apiserver",
     healthPort: port,

@@ -50,6 +50,7 @@ interface Ctx {
   upOutput: string;
   /** What the steps found, for later steps. */
   podIPs: Map<string, string>;
+  clusterIP?: string;
 }
 
 interface Result {
@@ -126,7 +127,7 @@ interface Step {
   run(ctx: Ctx, line: QuickLine): Promise<void>;
 }
 
-/** The quick start's steps, in README order. Later issues add theirs (`kubectl expose`, curl to the ClusterIP) here. */
+/** The quick start's steps, in README order. */
 const STEPS: Step[] = [
   {
     // `npm ci && npm start`: on a clean clone `npm ci` installs; this checkout is installed (and
@@ -209,6 +210,77 @@ const STEPS: Step[] = [
       const r = await sh(ctx, line.command);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^simulated container "busybox" started on node \S+ \(zone local-1[abc]\), pod IP 127\.\d+\.\d+\.\d+$/m);
+    },
+  },
+  {
+    match: /^kubectl expose deployment web --port 80 --target-port 8080$/,
+    async run(ctx, line) {
+      const r = await sh(ctx, line.command);
+      expect(r, r.stderr).toMatchObject({ code: 0, stdout: "service/web exposed\n" });
+    },
+  },
+  {
+    match: /^kubectl get service web$/,
+    async run(ctx, line) {
+      // "a ClusterIP from 127.10.0.0/16, answered by the service proxy"
+      const cidr = /ClusterIP from (\d+\.\d+\.\d+\.\d+\/\d+)/.exec(line.comment)?.[1];
+      expect(cidr, line.comment).toBe("127.10.0.0/16");
+      const r = await sh(ctx, line.command);
+      expect(r.code, r.stderr).toBe(0);
+      const [row] = table(r.stdout);
+      expect(row).toMatchObject({ NAME: "web", TYPE: "ClusterIP", "PORT(S)": "80/TCP" });
+      expect(inCIDR(row["CLUSTER-IP"], cidr!), row["CLUSTER-IP"]).toBe(true);
+      ctx.clusterIP = row["CLUSTER-IP"];
+    },
+  },
+  {
+    match: /^curl -s http:\/\/\$\(kubectl get service web -o jsonpath='\{\.spec\.clusterIP\}'\)\/$/,
+    async run(ctx, line) {
+      // "the echo of one of the 3 pods; run it again for another" — repeated requests reach all 3.
+      expect(line.comment).toMatch(/one of the 3 pods/);
+      const seen = new Set<string>();
+      const deadline = Date.now() + 60_000;
+      while (seen.size < 3) {
+        const r = await sh(ctx, line.command);
+        if (r.code === 0 && r.stdout.startsWith("{")) seen.add((JSON.parse(r.stdout) as { pod: string }).pod);
+        else if (Date.now() > deadline) throw new Error(`\`${line.command}\`: exit ${r.code} ${r.stdout}${r.stderr}`);
+        if (Date.now() > deadline) throw new Error(`requests to the ClusterIP reached ${[...seen].join(", ")}, want all of ${[...ctx.podIPs.keys()].join(", ")}`);
+        if (r.code !== 0) await sleep(500);
+      }
+      expect([...seen].sort()).toEqual([...ctx.podIPs.keys()].sort());
+    },
+  },
+  {
+    match: /^kubectl create ingress web --rule='web\.local\/\*=web:80'$/,
+    async run(ctx, line) {
+      const r = await sh(ctx, line.command);
+      expect(r, r.stderr).toMatchObject({ code: 0, stdout: "ingress.networking.k8s.io/web created\n" });
+    },
+  },
+  {
+    match: /^curl -s -H 'Host: web\.local' http:\/\/127\.0\.0\.1:8080\/$/,
+    async run(ctx, line) {
+      // "the same pods through the ingress controller"
+      expect(line.comment).toMatch(/through the ingress/);
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const r = await sh(ctx, line.command);
+        if (r.code === 0 && r.stdout.startsWith("{")) {
+          const echo = JSON.parse(r.stdout) as { pod: string; headers?: Record<string, string> };
+          expect([...ctx.podIPs.keys()]).toContain(echo.pod);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`\`${line.command}\`: exit ${r.code} ${r.stdout}${r.stderr}`);
+        await sleep(500);
+      }
+    },
+  },
+  {
+    match: /^dig \+short @127\.10\.0\.10 web\.default\.svc\.cluster\.local$/,
+    async run(ctx, line) {
+      // "the ClusterIP, from cluster DNS"
+      expect(line.comment).toMatch(/the ClusterIP/);
+      await until(ctx, line.command, (r) => (r.stdout.trim() === ctx.clusterIP ? undefined : `answered ${JSON.stringify(r.stdout.trim())}, want ${ctx.clusterIP}`), 60_000);
     },
   },
 ];

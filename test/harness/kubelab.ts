@@ -53,6 +53,15 @@ export function testClusterCIDR(): string {
 }
 
 /**
+ * A service range of its own for each vitest worker, so the ClusterIPs (loopback addresses with
+ * simulated nodes) of clusters in parallel test files never collide; outside `up`'s default 127.10.0.0/16.
+ */
+export function testServiceCIDR(): string {
+  const id = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
+  return `127.${16 + id}.0.0/16`;
+}
+
+/**
  * Starts `kubelab up --data-dir <tmp> --port <free> [--etcd URL]` and waits until it has written its
  * kubeconfig. Without `nodes`, no kubelets run (suites that bring their own fake nodes).
  */
@@ -62,7 +71,15 @@ export async function startKubelab(opts: { etcd?: string; dataDir?: string; port
   const args = ["--import", "tsx", join(REPO, "cli/main.ts"), "up", "--data-dir", dataDir, "--port", String(port)];
   if (opts.etcd) args.push("--etcd", opts.etcd);
   if (!opts.nodes) args.push("--nodes-per-zone", "0");
-  else if (!(opts.extraArgs ?? []).includes("--cluster-cidr")) args.push("--cluster-cidr", testClusterCIDR());
+  else {
+    // With nodes, `up` runs the data plane too: give it addresses no parallel test cluster uses.
+    const extra = opts.extraArgs ?? [];
+    const containerd = extra.includes("containerd");
+    if (!extra.includes("--cluster-cidr")) args.push("--cluster-cidr", testClusterCIDR());
+    if (!extra.includes("--service-cluster-ip-range") && !containerd) args.push("--service-cluster-ip-range", testServiceCIDR());
+    if (!extra.includes("--ingress-http-port")) args.push("--ingress-http-port", String(await freePort()));
+    if (!extra.includes("--ingress-https-port")) args.push("--ingress-https-port", String(await freePort()));
+  }
   args.push(...(opts.extraArgs ?? []));
   const child: ChildProcess = spawn(process.execPath, args, { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } });
   let out = "";

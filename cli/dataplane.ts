@@ -1,0 +1,95 @@
+// The data plane `kubelab up` runs next to the nodes: a service proxy per zone (as kube-proxy runs on
+// every node), cluster DNS behind the kube-dns Service, and the ingress controller (which is also the
+// simulated cloud's LoadBalancer). Like their upstream counterparts they run only where there are
+// nodes: with --nodes-per-zone 0 there is nothing to route to.
+
+import { join } from "node:path";
+import { formatIPv4, parseCIDR } from "../api/index.ts";
+import type { Supervisor } from "./supervisor.ts";
+import { CliError } from "./errors.ts";
+
+/** Where `up` publishes the data plane (kept in up.json for `kubelab status`). */
+export interface DataPlaneState {
+  ingressHTTP: string;
+  ingressHTTPS: string;
+  /** The kube-dns ClusterIP the kubelets put in pods' resolv.conf. */
+  dnsServiceIP: string;
+  /** Where the DNS server itself listens (the kube-dns Service's endpoint). */
+  dnsEndpoint: string;
+  clusterDomain: string;
+}
+
+export interface DataPlaneOptions {
+  dataDir: string;
+  kubeconfig: string;
+  zones: string[];
+  runtime: "sim" | "containerd";
+  serviceCIDR: string;
+  ingressHTTPPort: number;
+  ingressHTTPSPort: number;
+  clusterDomain: string;
+  /** The containerd host's dummy interface for ClusterIPs (containerd mode only). */
+  serviceInterface?: string;
+  freePort: () => Promise<number>;
+}
+
+/** The simulated runtime's default service range: loopback, so the host reaches every ClusterIP directly. */
+export const SIM_SERVICE_CIDR = "127.10.0.0/16";
+/** containerd mode: upstream's range, blackholed except the ClusterIPs the proxy puts on the dummy interface. */
+export const CONTAINERD_SERVICE_CIDR = "10.96.0.0/16";
+
+/** The kube-dns ClusterIP: the range's 10th address, as kubeadm and EKS choose it (10.96.0.10, 172.20.0.10). */
+export function dnsServiceIP(serviceCIDR: string): string {
+  const c = parseCIDR(serviceCIDR);
+  if (!c || c.prefix > 28) throw new CliError(`--service-cluster-ip-range ${serviceCIDR} is too small for the kube-dns address (.10)`, 2);
+  return formatIPv4(c.network + 10);
+}
+
+export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Promise<DataPlaneState> {
+  const logs = join(o.dataDir, "logs");
+  for (const zone of o.zones) {
+    const healthPort = await o.freePort();
+    sup.start({
+      name: `proxy-${zone}`,
+      zone,
+      healthPort,
+      logFile: join(logs, `proxy-${zone}.log`),
+      args: [
+        "proxy", "--kubeconfig", o.kubeconfig, "--zone", zone, "--healthz-port", String(healthPort),
+        ...(o.serviceInterface ? ["--service-interface", o.serviceInterface] : []),
+      ],
+    });
+  }
+  const dnsIP = dnsServiceIP(o.serviceCIDR);
+  const [dnsPort, dnsHealth] = [await o.freePort(), await o.freePort()];
+  sup.start({
+    name: "dns",
+    zone: o.zones[0],
+    healthPort: dnsHealth,
+    logFile: join(logs, "dns.log"),
+    args: [
+      "dns", "--kubeconfig", o.kubeconfig, "--bind", "127.0.0.1", "--dns-port", String(dnsPort),
+      "--service-ip", dnsIP, "--cluster-domain", o.clusterDomain, "--healthz-port", String(dnsHealth),
+      "--zone", o.zones[0], "--name", "dns",
+    ],
+  });
+  const ingressHealth = await o.freePort();
+  sup.start({
+    name: "ingress",
+    zone: o.zones[0],
+    healthPort: ingressHealth,
+    logFile: join(logs, "ingress.log"),
+    args: [
+      "ingress", "--kubeconfig", o.kubeconfig, "--bind", "127.0.0.1",
+      "--http-port", String(o.ingressHTTPPort), "--https-port", String(o.ingressHTTPSPort),
+      "--healthz-port", String(ingressHealth),
+    ],
+  });
+  return {
+    ingressHTTP: `http://127.0.0.1:${o.ingressHTTPPort}`,
+    ingressHTTPS: `https://127.0.0.1:${o.ingressHTTPSPort}`,
+    dnsServiceIP: dnsIP,
+    dnsEndpoint: `127.0.0.1:${dnsPort}`,
+    clusterDomain: o.clusterDomain,
+  };
+}
