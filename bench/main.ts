@@ -8,6 +8,7 @@ const BENCHES: Record<string, (argv: string[]) => Promise<void>> = {
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runSchedulerBench(argv)),
   pods: (argv) => import("./pods.ts").then((m) => m.runPodsBench(argv)),
   idle: (argv) => import("./idle.ts").then((m) => m.runIdleBench(argv)),
+  ingress: (argv) => import("./ingress.ts").then((m) => m.runIngressBench(argv)),
 };
 
 const [name, ...rest] = process.argv.slice(2);
