@@ -297,7 +297,7 @@ describe("SimRuntime", () => {
     expect(ip).toBe(`${subnet}.2`);
     const res = await get(ip, 8080, "/hello?x=1");
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toEqual({ pod: "web-1", namespace: "default", node: "n1", zone: "local-1a", container: "web", ip, path: "/hello?x=1" });
+    expect(JSON.parse(res.body)).toMatchObject({ pod: "web-1", namespace: "default", node: "n1", zone: "local-1a", container: "web", ip, path: "/hello?x=1", method: "GET", remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
     expect((await get(ip, 9090, "/healthz")).status).toBe(200);
 
     await rt.stopContainer(container, 30);
@@ -501,7 +501,7 @@ describe("busybox httpd and nc in the simulated runtime", () => {
     const ip = (await rt.podSandboxStatus(sandbox)).ip;
     const res = await served(ip, 8080, "/x");
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body)).toEqual({ pod: "web", namespace: "default", node: "n1", zone: "local-1a", container: "web", ip, path: "/x" });
+    expect(JSON.parse(res.body)).toMatchObject({ pod: "web", namespace: "default", node: "n1", zone: "local-1a", container: "web", ip, path: "/x", headers: expect.objectContaining({ host: expect.any(String) }) });
     expect((await rt.containerStatus(container)).state).toBe("CONTAINER_RUNNING");
     await rt.stopContainer(container, 30);
     expect((await rt.containerStatus(container)).exitCode).toBe(143);

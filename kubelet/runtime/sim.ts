@@ -525,14 +525,14 @@ export class SimRuntime implements Runtime {
     };
   }
 
-  /** The HTTP echo: the pod, namespace, node, zone, container, pod IP and path, or 503 once probes fail. Returns the status. */
+  /** The HTTP echo: the pod, namespace, node, zone, container, pod IP, path, client address and headers, or 503 once probes fail. Returns the status. */
   private echo(c: SimContainer, req: http.IncomingMessage, res: http.ServerResponse): number {
     req.resume();
     const failing = this.clock.now() >= c.probeFailAt;
     const status = failing ? 503 : 200;
     const path = req.url ?? "/";
     const m = c.sandbox.config.metadata;
-    const body: Record<string, string> = {
+    const body: Record<string, unknown> = {
       pod: m.name,
       namespace: m.namespace,
       node: this.nodeName,
@@ -540,6 +540,11 @@ export class SimRuntime implements Runtime {
       container: c.config.metadata.name,
       ip: c.sandbox.ip,
       path,
+      // Who connected (a proxy in between shows as itself) and the request headers, as echo servers
+      // (agnhost, echoserver) print them: what proxies and the ingress added is visible.
+      remote: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
+      method: req.method,
+      headers: req.headers,
     };
     if (failing) body.error = PROBE_FAILURE;
     const text = `${JSON.stringify(body)}\n`;
