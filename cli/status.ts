@@ -84,7 +84,7 @@ export async function runStatus(argv: string[]): Promise<void> {
     rows.push({ name: "containerd", zone: "", pid: state.containerd.pid, alive, restarts: 0, healthz: alive ? "-" : "-", readyz: "-" });
   }
   if (values.output === "json") {
-    process.stdout.write(JSON.stringify({ supervisor: state.pid, apiserver: `https://127.0.0.1:${state.port}`, storage: state.storage, components: rows }, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ supervisor: state.pid, apiserver: `https://127.0.0.1:${state.port}`, storage: state.storage, dataPlane: state.dataPlane, components: rows }, null, 2) + "\n");
     return;
   }
   if (values.output !== undefined) throw new Error(`-o must be json, got "${values.output}"`);
@@ -93,5 +93,7 @@ export async function runStatus(argv: string[]): Promise<void> {
   const widths = head.map((_, i) => Math.max(...table.map((row) => row[i].length)));
   process.stdout.write(`kubelab up (pid ${state.pid}) from ${dataDir}: apiserver https://127.0.0.1:${state.port} on ${state.storage}\n`);
   for (const row of table) process.stdout.write(row.map((v, i) => v.padEnd(widths[i])).join("   ").trimEnd() + "\n");
+  const dp = state.dataPlane;
+  if (dp) process.stdout.write(`ingress ${dp.ingressHTTP} and ${dp.ingressHTTPS}; DNS ${dp.dnsServiceIP}:53 (kube-dns, served at ${dp.dnsEndpoint}, domain ${dp.clusterDomain})\n`);
   if (rows.some((r) => !r.alive)) process.exitCode = 1;
 }
