@@ -17,6 +17,7 @@ import {
 } from "../../api/index.ts";
 import type { Client, Clock, Lister, ObjectKey, ReconcileContext, Reconciler, Result } from "../../client/types.ts";
 import { objectKey } from "../../client/store.ts";
+import { isNotFound } from "../../client/errors.ts";
 import { deepEqual } from "../../api/validation/util.ts";
 
 /** The objects of one resource the controller counts, with their evaluator. */
@@ -123,7 +124,12 @@ export class ResourceQuotaController implements Reconciler {
     // The write carries the cached resourceVersion: if admission charged the quota meanwhile the
     // update conflicts and the reconcile is retried on the fresher copy.
     const next: ResourceQuota = { ...structuredClone(q), status: { hard: newHard, used: newUsed } };
-    await this.deps.client.resource<ResourceQuota>("", "resourcequotas").updateStatus(next);
+    try {
+      await this.deps.client.resource<ResourceQuota>("", "resourcequotas").updateStatus(next);
+    } catch (e) {
+      if (isNotFound(e)) return {}; // deleted meanwhile: nothing to report on
+      throw e;
+    }
     return requeueAfterMs !== undefined ? { requeueAfterMs } : {};
   }
 }

@@ -531,6 +531,8 @@ export class StatefulSetController implements Reconciler {
         await this.setClient.updateStatus(obj);
         return;
       } catch (e) {
+        // Deleted meanwhile: nothing to report on (upstream ignores NotFound here too).
+        if (isNotFound(e)) return;
         if (attempt >= 4 || !isConflict(e)) throw e;
         obj = await this.setClient.get(set.metadata.namespace ?? "", set.metadata.name ?? "");
       }
