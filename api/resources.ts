@@ -86,6 +86,8 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r("coordination.k8s.io", "v1", "Lease", "leases", true),
   r("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true),
   r("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, { shortNames: ["sc"] }),
+  r("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, { subresources: ["status"] }),
+  r("storage.k8s.io", "v1", "CSIDriver", "csidrivers", false),
   r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, { shortNames: ["pc"] }),
 ];
 

@@ -724,6 +724,58 @@ const HANDLERS: Record<string, TableHandler> = {
       };
     },
   },
+  "storage.k8s.io/volumeattachments": {
+    columns: [
+      NAME,
+      col("Attacher", "string", "Attacher represents the name of the volume driver that MUST handle this request."),
+      col("PV", "string", "Name of the persistent volume to attach."),
+      col("Node", "string", "The node that the volume should be attached to."),
+      col("Attached", "boolean", "Indicates the volume is successfully attached."),
+      AGE,
+    ],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      return {
+        cells: [
+          nameOf(o),
+          str(spec.attacher),
+          str(obj(spec.source).persistentVolumeName),
+          str(spec.nodeName),
+          obj(o.status).attached === true,
+          since(meta(o).creationTimestamp, now),
+        ],
+      };
+    },
+  },
+  "storage.k8s.io/csidrivers": {
+    columns: [
+      NAME,
+      col("AttachRequired", "boolean", "Indicates this CSI volume driver requires an attach operation, and that Kubernetes should call attach and wait for any attach operation to complete before proceeding to mounting."),
+      col("PodInfoOnMount", "boolean", "Indicates this CSI volume driver requires additional pod information (like podName, podUID, etc.) during mount operations."),
+      col("StorageCapacity", "boolean", "Indicates this CSI volume driver wants pod scheduling to consider the storage capacity that the driver deployment will report by creating CSIStorageCapacity objects with capacity information."),
+      col("TokenRequests", "string", "Indicates the CSI driver needs pods' service account tokens it is mounting volume for to do necessary authentication."),
+      col("RequiresRepublish", "boolean", "RequiresRepublish indicates the CSI driver wants `NodePublishVolume` being periodically called to reflect any possible change in the mounted volume."),
+      col("Modes", "string", "Defines the supported volume lifecycle modes for the CSI driver. Defaults to Persistent."),
+      AGE,
+    ],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      const modes = arr(spec.volumeLifecycleModes).map((m) => str(m));
+      const tokens = objs(spec.tokenRequests).map((t) => str(t.audience));
+      return {
+        cells: [
+          nameOf(o),
+          spec.attachRequired === true,
+          spec.podInfoOnMount === true,
+          spec.storageCapacity === true,
+          tokens.length ? tokens.join(",") : "<unset>",
+          spec.requiresRepublish === true,
+          modes.length ? modes.join(",") : "<none>",
+          since(meta(o).creationTimestamp, now),
+        ],
+      };
+    },
+  },
   "/persistentvolumes": {
     columns: [
       NAME,

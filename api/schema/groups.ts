@@ -3,7 +3,7 @@
 
 import { arr, bool, free, int32, int64, intOrString, map, microtime, obj, str, time } from "./schema.ts";
 import { Condition, DeleteOptions, LabelSelector, ObjectMeta } from "./meta.ts";
-import { ObjectReference, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PodTemplateSpec, TopologySelectorTerm, TypedLocalObjectReference } from "./core.ts";
+import { ObjectReference, PersistentVolumeClaimSpec, PersistentVolumeClaimStatus, PersistentVolumeSpec, PodTemplateSpec, TopologySelectorTerm, TypedLocalObjectReference } from "./core.ts";
 
 // ---------------------------------------------------------------------------------------------
 // apps/v1
@@ -375,6 +375,34 @@ export const storageKinds = {
     allowVolumeExpansion: bool,
     volumeBindingMode: str,
     allowedTopologies: arr(TopologySelectorTerm),
+  },
+  VolumeAttachment: {
+    spec: obj("v1.VolumeAttachmentSpec", {
+      attacher: str,
+      source: obj("v1.VolumeAttachmentSource", { persistentVolumeName: str, inlineVolumeSpec: PersistentVolumeSpec }),
+      nodeName: str,
+    }),
+    status: obj("v1.VolumeAttachmentStatus", {
+      attached: bool,
+      attachmentMetadata: map(str),
+      attachError: obj("v1.VolumeError", { time, message: str, errorCode: int32 }),
+      detachError: obj("v1.VolumeError", { time, message: str, errorCode: int32 }),
+    }),
+  },
+  CSIDriver: {
+    spec: obj("v1.CSIDriverSpec", {
+      attachRequired: bool,
+      podInfoOnMount: bool,
+      volumeLifecycleModes: arr(str),
+      storageCapacity: bool,
+      fsGroupPolicy: str,
+      tokenRequests: arr(obj("v1.TokenRequest", { audience: str, expirationSeconds: int64 })),
+      requiresRepublish: bool,
+      seLinuxMount: bool,
+      nodeAllocatableUpdatePeriodSeconds: int64,
+      serviceAccountTokenInSecrets: bool,
+      preventPodSchedulingIfMissing: bool,
+    }),
   },
 };
 

@@ -276,3 +276,53 @@ export function validateStorageClassUpdate(obj: Rec, old: Rec): FieldError[] {
   errs.push(...validateImmutableField(obj.volumeBindingMode ?? "Immediate", old.volumeBindingMode ?? "Immediate", "volumeBindingMode", deepEqual));
   return errs;
 }
+
+// ---------------------------------------------------------------------------------------------
+// VolumeAttachment and CSIDriver
+
+function validateCSIDriverName(name: unknown, fldPath: string): FieldError[] {
+  const s = str(name);
+  if (!s) return [required(fldPath, "")];
+  if (s.length > 63) return [tooLong(fldPath, s, 63)];
+  return isDNS1123Subdomain(s.toLowerCase()).map((m) => invalid(fldPath, s, m));
+}
+
+export function validateVolumeAttachment(obj: Rec): FieldError[] {
+  const errs: FieldError[] = [];
+  const spec = rec(obj.spec);
+  errs.push(...validateCSIDriverName(spec.attacher, child("spec", "attacher")));
+  const src = rec(spec.source);
+  const hasPV = str(src.persistentVolumeName) !== "";
+  const hasInline = isRec(src.inlineVolumeSpec);
+  if (hasPV && hasInline) errs.push(forbidden(child("spec", "source"), "must specify exactly one of persistentVolumeName and inlineVolumeSpec"));
+  else if (!hasPV && !hasInline) errs.push(required(child("spec", "source"), "must specify exactly one of persistentVolumeName and inlineVolumeSpec"));
+  const node = str(spec.nodeName);
+  if (!node) errs.push(required(child("spec", "nodeName"), ""));
+  else for (const m of isDNS1123Subdomain(node)) errs.push(invalid(child("spec", "nodeName"), node, m));
+  return errs;
+}
+
+/** The spec of a VolumeAttachment never changes (the attach/detach controller deletes and recreates). */
+export function validateVolumeAttachmentUpdate(obj: Rec, old: Rec): FieldError[] {
+  return deepEqual(obj.spec, old.spec) ? [] : [invalid("spec", obj.spec, "field is immutable")];
+}
+
+export function validateCSIDriver(obj: Rec): FieldError[] {
+  const errs: FieldError[] = [...validateCSIDriverName(rec(obj.metadata).name, child("metadata", "name"))];
+  const spec = rec(obj.spec);
+  if (spec.attachRequired === undefined || spec.attachRequired === null) errs.push(required(child("spec", "attachRequired"), ""));
+  if (spec.fsGroupPolicy !== undefined) errs.push(...validateEnum(spec.fsGroupPolicy, ["File", "None", "ReadWriteOnceWithFSType"], child("spec", "fsGroupPolicy")));
+  arr(spec.volumeLifecycleModes).forEach((m, i) => errs.push(...validateEnum(m, ["Ephemeral", "Persistent"], index(child("spec", "volumeLifecycleModes"), i))));
+  return errs;
+}
+
+/** attachRequired, fsGroupPolicy and volumeLifecycleModes are immutable (the attach and mount paths depend on them). */
+export function validateCSIDriverUpdate(obj: Rec, old: Rec): FieldError[] {
+  const n = rec(obj.spec);
+  const o = rec(old.spec);
+  return [
+    ...validateImmutableField(n.attachRequired, o.attachRequired, child("spec", "attachRequired"), deepEqual),
+    ...validateImmutableField(n.fsGroupPolicy, o.fsGroupPolicy, child("spec", "fsGroupPolicy"), deepEqual),
+    ...validateImmutableField(n.volumeLifecycleModes, o.volumeLifecycleModes, child("spec", "volumeLifecycleModes"), deepEqual),
+  ];
+}

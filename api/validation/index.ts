@@ -14,6 +14,10 @@ import {
   validateLease,
   validateStorageClass,
   validateStorageClassUpdate,
+  validateCSIDriver,
+  validateCSIDriverUpdate,
+  validateVolumeAttachment,
+  validateVolumeAttachmentUpdate,
 } from "./cluster.ts";
 import {
   validateConfigMap,
@@ -110,6 +114,10 @@ function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
       return validateEndpointSlice(o);
     case "storage.k8s.io/StorageClass":
       return validateStorageClass(o);
+    case "storage.k8s.io/VolumeAttachment":
+      return validateVolumeAttachment(o);
+    case "storage.k8s.io/CSIDriver":
+      return validateCSIDriver(o);
     case "scheduling.k8s.io/PriorityClass":
       return validatePriorityClass(o);
     default:
@@ -170,6 +178,10 @@ function validateKindUpdate(o: Rec, old: Rec, info: ResourceInfo): FieldError[] 
       return validateEndpointSliceUpdate(o, old);
     case "storage.k8s.io/StorageClass":
       return validateStorageClassUpdate(o, old);
+    case "storage.k8s.io/VolumeAttachment":
+      return validateVolumeAttachmentUpdate(o, old);
+    case "storage.k8s.io/CSIDriver":
+      return validateCSIDriverUpdate(o, old);
     case "scheduling.k8s.io/PriorityClass":
       return o.value === old.value ? [] : [{ type: "FieldValueForbidden", field: "value", badValue: o.value, detail: "may not be changed in an update." }];
     default:

@@ -23,6 +23,9 @@ import { podDisruptionBudgetStrategy } from "./policy/poddisruptionbudgets/strat
 import { priorityClassStrategy } from "./scheduling/priorityclasses/strategy.ts";
 import { resourceQuotaStrategy } from "./core/resourcequotas/strategy.ts";
 import { limitRangeStrategy } from "./core/limitranges/strategy.ts";
+import { persistentVolumeStrategy } from "./core/persistentvolumes/strategy.ts";
+import { persistentVolumeClaimStrategy } from "./core/persistentvolumeclaims/strategy.ts";
+import { csiDriverStrategy } from "./storage/csidrivers/strategy.ts";
 import { AdmissionChain, LimitRanger, ResourceQuotaAdmission } from "../admission/index.ts";
 import type { LimitRange, ResourceQuota } from "../../api/index.ts";
 
@@ -42,6 +45,9 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "scheduling.k8s.io/priorityclasses": priorityClassStrategy,
   "/resourcequotas": resourceQuotaStrategy,
   "/limitranges": limitRangeStrategy,
+  "/persistentvolumes": persistentVolumeStrategy,
+  "/persistentvolumeclaims": persistentVolumeClaimStrategy,
+  "storage.k8s.io/csidrivers": csiDriverStrategy,
 };
 
 /** Namespaces every cluster has, created at startup as the apiserver's bootstrap controller does. */

@@ -1749,6 +1749,23 @@ export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly
     "description": ["string", "description,omitempty"],
     "preemptionPolicy": ["*apiv1.PreemptionPolicy", "preemptionPolicy,omitempty"],
   },
+  "k8s.io.api.storage.v1.CSIDriver": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["CSIDriverSpec", "spec"],
+  },
+  "k8s.io.api.storage.v1.CSIDriverSpec": {
+    "attachRequired": ["*bool", "attachRequired,omitempty"],
+    "podInfoOnMount": ["*bool", "podInfoOnMount,omitempty"],
+    "volumeLifecycleModes": ["[]VolumeLifecycleMode", "volumeLifecycleModes,omitempty"],
+    "storageCapacity": ["*bool", "storageCapacity,omitempty"],
+    "fsGroupPolicy": ["*FSGroupPolicy", "fsGroupPolicy,omitempty"],
+    "tokenRequests": ["[]TokenRequest", "tokenRequests,omitempty"],
+    "requiresRepublish": ["*bool", "requiresRepublish,omitempty"],
+    "seLinuxMount": ["*bool", "seLinuxMount,omitempty"],
+    "nodeAllocatableUpdatePeriodSeconds": ["*int64", "nodeAllocatableUpdatePeriodSeconds,omitempty"],
+    "serviceAccountTokenInSecrets": ["*bool", "serviceAccountTokenInSecrets,omitempty"],
+    "preventPodSchedulingIfMissing": ["*bool", "preventPodSchedulingIfMissing,omitempty"],
+  },
   "k8s.io.api.storage.v1.StorageClass": {
     "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
     "provisioner": ["string", "provisioner"],
@@ -1758,6 +1775,35 @@ export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly
     "allowVolumeExpansion": ["*bool", "allowVolumeExpansion,omitempty"],
     "volumeBindingMode": ["*VolumeBindingMode", "volumeBindingMode,omitempty"],
     "allowedTopologies": ["[]v1.TopologySelectorTerm", "allowedTopologies,omitempty"],
+  },
+  "k8s.io.api.storage.v1.TokenRequest": {
+    "audience": ["string", "audience"],
+    "expirationSeconds": ["*int64", "expirationSeconds,omitempty"],
+  },
+  "k8s.io.api.storage.v1.VolumeAttachment": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["VolumeAttachmentSpec", "spec"],
+    "status": ["VolumeAttachmentStatus", "status,omitempty"],
+  },
+  "k8s.io.api.storage.v1.VolumeAttachmentSource": {
+    "persistentVolumeName": ["*string", "persistentVolumeName,omitempty"],
+    "inlineVolumeSpec": ["*v1.PersistentVolumeSpec", "inlineVolumeSpec,omitempty"],
+  },
+  "k8s.io.api.storage.v1.VolumeAttachmentSpec": {
+    "attacher": ["string", "attacher"],
+    "source": ["VolumeAttachmentSource", "source"],
+    "nodeName": ["string", "nodeName"],
+  },
+  "k8s.io.api.storage.v1.VolumeAttachmentStatus": {
+    "attached": ["bool", "attached"],
+    "attachmentMetadata": ["map[string]string", "attachmentMetadata,omitempty"],
+    "attachError": ["*VolumeError", "attachError,omitempty"],
+    "detachError": ["*VolumeError", "detachError,omitempty"],
+  },
+  "k8s.io.api.storage.v1.VolumeError": {
+    "time": ["metav1.Time", "time,omitempty"],
+    "message": ["string", "message,omitempty"],
+    "errorCode": ["*int32", "errorCode,omitempty"],
   },
   "k8s.io.apimachinery.pkg.apis.meta.v1.Condition": {
     "type": ["string", "type"],

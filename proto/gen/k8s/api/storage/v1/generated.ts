@@ -7,8 +7,8 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { messageTypeRegistry } from "../../../../typeRegistry.ts";
-import { ObjectMeta } from "../../../apimachinery/pkg/apis/meta/v1/generated.ts";
-import { TopologySelectorTerm } from "../../core/v1/generated.ts";
+import { ObjectMeta, Time } from "../../../apimachinery/pkg/apis/meta/v1/generated.ts";
+import { PersistentVolumeSpec, TopologySelectorTerm } from "../../core/v1/generated.ts";
 
 export const protobufPackage = "k8s.io.api.storage.v1";
 
@@ -19,6 +19,27 @@ export const protobufFileName = "k8s/api/storage/v1/generated.proto";
  * generated.proto: the messages kubelab decodes (reachable from apiserver/protobuf/kinds.ts), copied
  * whole with upstream names and field numbers. Do not edit; re-run proto/subset.ts, then npm run proto.
  */
+
+export interface CSIDriver {
+  $type: "k8s.io.api.storage.v1.CSIDriver";
+  metadata?: ObjectMeta | undefined;
+  spec?: CSIDriverSpec | undefined;
+}
+
+export interface CSIDriverSpec {
+  $type: "k8s.io.api.storage.v1.CSIDriverSpec";
+  attachRequired?: boolean | undefined;
+  podInfoOnMount?: boolean | undefined;
+  volumeLifecycleModes: string[];
+  storageCapacity?: boolean | undefined;
+  fsGroupPolicy?: string | undefined;
+  tokenRequests: TokenRequest[];
+  requiresRepublish?: boolean | undefined;
+  seLinuxMount?: boolean | undefined;
+  nodeAllocatableUpdatePeriodSeconds?: number | undefined;
+  serviceAccountTokenInSecrets?: boolean | undefined;
+  preventPodSchedulingIfMissing?: boolean | undefined;
+}
 
 export interface StorageClass {
   $type: "k8s.io.api.storage.v1.StorageClass";
@@ -37,6 +58,307 @@ export interface StorageClass_ParametersEntry {
   key: string;
   value: string;
 }
+
+export interface TokenRequest {
+  $type: "k8s.io.api.storage.v1.TokenRequest";
+  audience?: string | undefined;
+  expirationSeconds?: number | undefined;
+}
+
+export interface VolumeAttachment {
+  $type: "k8s.io.api.storage.v1.VolumeAttachment";
+  metadata?: ObjectMeta | undefined;
+  spec?: VolumeAttachmentSpec | undefined;
+  status?: VolumeAttachmentStatus | undefined;
+}
+
+export interface VolumeAttachmentSource {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentSource";
+  persistentVolumeName?: string | undefined;
+  inlineVolumeSpec?: PersistentVolumeSpec | undefined;
+}
+
+export interface VolumeAttachmentSpec {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentSpec";
+  attacher?: string | undefined;
+  source?: VolumeAttachmentSource | undefined;
+  nodeName?: string | undefined;
+}
+
+export interface VolumeAttachmentStatus {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus";
+  attached?: boolean | undefined;
+  attachmentMetadata: { [key: string]: string };
+  attachError?: VolumeError | undefined;
+  detachError?: VolumeError | undefined;
+}
+
+export interface VolumeAttachmentStatus_AttachmentMetadataEntry {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus.AttachmentMetadataEntry";
+  key: string;
+  value: string;
+}
+
+export interface VolumeError {
+  $type: "k8s.io.api.storage.v1.VolumeError";
+  time?: Time | undefined;
+  message?: string | undefined;
+  errorCode?: number | undefined;
+}
+
+function createBaseCSIDriver(): CSIDriver {
+  return { $type: "k8s.io.api.storage.v1.CSIDriver" };
+}
+
+export const CSIDriver: MessageFns<CSIDriver, "k8s.io.api.storage.v1.CSIDriver"> = {
+  $type: "k8s.io.api.storage.v1.CSIDriver" as const,
+
+  encode(message: CSIDriver, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.metadata !== undefined) {
+      ObjectMeta.encode(message.metadata, writer.uint32(10).fork()).join();
+    }
+    if (message.spec !== undefined) {
+      CSIDriverSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CSIDriver {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCSIDriver();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.metadata = ObjectMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = CSIDriverSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CSIDriver>): CSIDriver {
+    return CSIDriver.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CSIDriver>): CSIDriver {
+    const message = createBaseCSIDriver();
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? ObjectMeta.fromPartial(object.metadata)
+      : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? CSIDriverSpec.fromPartial(object.spec)
+      : undefined;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(CSIDriver.$type, CSIDriver);
+
+function createBaseCSIDriverSpec(): CSIDriverSpec {
+  return { $type: "k8s.io.api.storage.v1.CSIDriverSpec", volumeLifecycleModes: [], tokenRequests: [] };
+}
+
+export const CSIDriverSpec: MessageFns<CSIDriverSpec, "k8s.io.api.storage.v1.CSIDriverSpec"> = {
+  $type: "k8s.io.api.storage.v1.CSIDriverSpec" as const,
+
+  encode(message: CSIDriverSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attachRequired !== undefined && message.attachRequired !== false) {
+      writer.uint32(8).bool(message.attachRequired);
+    }
+    if (message.podInfoOnMount !== undefined && message.podInfoOnMount !== false) {
+      writer.uint32(16).bool(message.podInfoOnMount);
+    }
+    for (const v of message.volumeLifecycleModes) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.storageCapacity !== undefined && message.storageCapacity !== false) {
+      writer.uint32(32).bool(message.storageCapacity);
+    }
+    if (message.fsGroupPolicy !== undefined && message.fsGroupPolicy !== "") {
+      writer.uint32(42).string(message.fsGroupPolicy);
+    }
+    for (const v of message.tokenRequests) {
+      TokenRequest.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.requiresRepublish !== undefined && message.requiresRepublish !== false) {
+      writer.uint32(56).bool(message.requiresRepublish);
+    }
+    if (message.seLinuxMount !== undefined && message.seLinuxMount !== false) {
+      writer.uint32(64).bool(message.seLinuxMount);
+    }
+    if (message.nodeAllocatableUpdatePeriodSeconds !== undefined && message.nodeAllocatableUpdatePeriodSeconds !== 0) {
+      writer.uint32(72).int64(message.nodeAllocatableUpdatePeriodSeconds);
+    }
+    if (message.serviceAccountTokenInSecrets !== undefined && message.serviceAccountTokenInSecrets !== false) {
+      writer.uint32(80).bool(message.serviceAccountTokenInSecrets);
+    }
+    if (message.preventPodSchedulingIfMissing !== undefined && message.preventPodSchedulingIfMissing !== false) {
+      writer.uint32(88).bool(message.preventPodSchedulingIfMissing);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CSIDriverSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCSIDriverSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attachRequired = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.podInfoOnMount = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.volumeLifecycleModes.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.storageCapacity = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.fsGroupPolicy = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tokenRequests.push(TokenRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.requiresRepublish = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.seLinuxMount = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.nodeAllocatableUpdatePeriodSeconds = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.serviceAccountTokenInSecrets = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.preventPodSchedulingIfMissing = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CSIDriverSpec>): CSIDriverSpec {
+    return CSIDriverSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CSIDriverSpec>): CSIDriverSpec {
+    const message = createBaseCSIDriverSpec();
+    message.attachRequired = object.attachRequired ?? false;
+    message.podInfoOnMount = object.podInfoOnMount ?? false;
+    message.volumeLifecycleModes = object.volumeLifecycleModes?.map((e) => e) || [];
+    message.storageCapacity = object.storageCapacity ?? false;
+    message.fsGroupPolicy = object.fsGroupPolicy ?? "";
+    message.tokenRequests = object.tokenRequests?.map((e) => TokenRequest.fromPartial(e)) || [];
+    message.requiresRepublish = object.requiresRepublish ?? false;
+    message.seLinuxMount = object.seLinuxMount ?? false;
+    message.nodeAllocatableUpdatePeriodSeconds = object.nodeAllocatableUpdatePeriodSeconds ?? 0;
+    message.serviceAccountTokenInSecrets = object.serviceAccountTokenInSecrets ?? false;
+    message.preventPodSchedulingIfMissing = object.preventPodSchedulingIfMissing ?? false;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(CSIDriverSpec.$type, CSIDriverSpec);
 
 function createBaseStorageClass(): StorageClass {
   return { $type: "k8s.io.api.storage.v1.StorageClass", parameters: {}, mountOptions: [], allowedTopologies: [] };
@@ -272,6 +594,609 @@ export const StorageClass_ParametersEntry: MessageFns<
 
 messageTypeRegistry.set(StorageClass_ParametersEntry.$type, StorageClass_ParametersEntry);
 
+function createBaseTokenRequest(): TokenRequest {
+  return { $type: "k8s.io.api.storage.v1.TokenRequest" };
+}
+
+export const TokenRequest: MessageFns<TokenRequest, "k8s.io.api.storage.v1.TokenRequest"> = {
+  $type: "k8s.io.api.storage.v1.TokenRequest" as const,
+
+  encode(message: TokenRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.audience !== undefined && message.audience !== "") {
+      writer.uint32(10).string(message.audience);
+    }
+    if (message.expirationSeconds !== undefined && message.expirationSeconds !== 0) {
+      writer.uint32(16).int64(message.expirationSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TokenRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTokenRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.audience = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.expirationSeconds = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TokenRequest>): TokenRequest {
+    return TokenRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TokenRequest>): TokenRequest {
+    const message = createBaseTokenRequest();
+    message.audience = object.audience ?? "";
+    message.expirationSeconds = object.expirationSeconds ?? 0;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(TokenRequest.$type, TokenRequest);
+
+function createBaseVolumeAttachment(): VolumeAttachment {
+  return { $type: "k8s.io.api.storage.v1.VolumeAttachment" };
+}
+
+export const VolumeAttachment: MessageFns<VolumeAttachment, "k8s.io.api.storage.v1.VolumeAttachment"> = {
+  $type: "k8s.io.api.storage.v1.VolumeAttachment" as const,
+
+  encode(message: VolumeAttachment, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.metadata !== undefined) {
+      ObjectMeta.encode(message.metadata, writer.uint32(10).fork()).join();
+    }
+    if (message.spec !== undefined) {
+      VolumeAttachmentSpec.encode(message.spec, writer.uint32(18).fork()).join();
+    }
+    if (message.status !== undefined) {
+      VolumeAttachmentStatus.encode(message.status, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeAttachment {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeAttachment();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.metadata = ObjectMeta.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.spec = VolumeAttachmentSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.status = VolumeAttachmentStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<VolumeAttachment>): VolumeAttachment {
+    return VolumeAttachment.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeAttachment>): VolumeAttachment {
+    const message = createBaseVolumeAttachment();
+    message.metadata = (object.metadata !== undefined && object.metadata !== null)
+      ? ObjectMeta.fromPartial(object.metadata)
+      : undefined;
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? VolumeAttachmentSpec.fromPartial(object.spec)
+      : undefined;
+    message.status = (object.status !== undefined && object.status !== null)
+      ? VolumeAttachmentStatus.fromPartial(object.status)
+      : undefined;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(VolumeAttachment.$type, VolumeAttachment);
+
+function createBaseVolumeAttachmentSource(): VolumeAttachmentSource {
+  return { $type: "k8s.io.api.storage.v1.VolumeAttachmentSource" };
+}
+
+export const VolumeAttachmentSource: MessageFns<
+  VolumeAttachmentSource,
+  "k8s.io.api.storage.v1.VolumeAttachmentSource"
+> = {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentSource" as const,
+
+  encode(message: VolumeAttachmentSource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.persistentVolumeName !== undefined && message.persistentVolumeName !== "") {
+      writer.uint32(10).string(message.persistentVolumeName);
+    }
+    if (message.inlineVolumeSpec !== undefined) {
+      PersistentVolumeSpec.encode(message.inlineVolumeSpec, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeAttachmentSource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeAttachmentSource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.persistentVolumeName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.inlineVolumeSpec = PersistentVolumeSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<VolumeAttachmentSource>): VolumeAttachmentSource {
+    return VolumeAttachmentSource.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeAttachmentSource>): VolumeAttachmentSource {
+    const message = createBaseVolumeAttachmentSource();
+    message.persistentVolumeName = object.persistentVolumeName ?? "";
+    message.inlineVolumeSpec = (object.inlineVolumeSpec !== undefined && object.inlineVolumeSpec !== null)
+      ? PersistentVolumeSpec.fromPartial(object.inlineVolumeSpec)
+      : undefined;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(VolumeAttachmentSource.$type, VolumeAttachmentSource);
+
+function createBaseVolumeAttachmentSpec(): VolumeAttachmentSpec {
+  return { $type: "k8s.io.api.storage.v1.VolumeAttachmentSpec" };
+}
+
+export const VolumeAttachmentSpec: MessageFns<VolumeAttachmentSpec, "k8s.io.api.storage.v1.VolumeAttachmentSpec"> = {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentSpec" as const,
+
+  encode(message: VolumeAttachmentSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attacher !== undefined && message.attacher !== "") {
+      writer.uint32(10).string(message.attacher);
+    }
+    if (message.source !== undefined) {
+      VolumeAttachmentSource.encode(message.source, writer.uint32(18).fork()).join();
+    }
+    if (message.nodeName !== undefined && message.nodeName !== "") {
+      writer.uint32(26).string(message.nodeName);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeAttachmentSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeAttachmentSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.attacher = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.source = VolumeAttachmentSource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.nodeName = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<VolumeAttachmentSpec>): VolumeAttachmentSpec {
+    return VolumeAttachmentSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeAttachmentSpec>): VolumeAttachmentSpec {
+    const message = createBaseVolumeAttachmentSpec();
+    message.attacher = object.attacher ?? "";
+    message.source = (object.source !== undefined && object.source !== null)
+      ? VolumeAttachmentSource.fromPartial(object.source)
+      : undefined;
+    message.nodeName = object.nodeName ?? "";
+    return message;
+  },
+};
+
+messageTypeRegistry.set(VolumeAttachmentSpec.$type, VolumeAttachmentSpec);
+
+function createBaseVolumeAttachmentStatus(): VolumeAttachmentStatus {
+  return { $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus", attachmentMetadata: {} };
+}
+
+export const VolumeAttachmentStatus: MessageFns<
+  VolumeAttachmentStatus,
+  "k8s.io.api.storage.v1.VolumeAttachmentStatus"
+> = {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus" as const,
+
+  encode(message: VolumeAttachmentStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attached !== undefined && message.attached !== false) {
+      writer.uint32(8).bool(message.attached);
+    }
+    globalThis.Object.entries(message.attachmentMetadata).forEach(([key, value]: [string, string]) => {
+      VolumeAttachmentStatus_AttachmentMetadataEntry.encode({
+        $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus.AttachmentMetadataEntry",
+        key: key as any,
+        value,
+      }, writer.uint32(18).fork()).join();
+    });
+    if (message.attachError !== undefined) {
+      VolumeError.encode(message.attachError, writer.uint32(26).fork()).join();
+    }
+    if (message.detachError !== undefined) {
+      VolumeError.encode(message.detachError, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeAttachmentStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeAttachmentStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attached = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            const entry2 = VolumeAttachmentStatus_AttachmentMetadataEntry.decode(reader, reader.uint32());
+            if (entry2.value !== undefined) {
+              message.attachmentMetadata[entry2.key] = entry2.value;
+            }
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.attachError = VolumeError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.detachError = VolumeError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<VolumeAttachmentStatus>): VolumeAttachmentStatus {
+    return VolumeAttachmentStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeAttachmentStatus>): VolumeAttachmentStatus {
+    const message = createBaseVolumeAttachmentStatus();
+    message.attached = object.attached ?? false;
+    message.attachmentMetadata = (globalThis.Object.entries(object.attachmentMetadata ?? {}) as [string, string][])
+      .reduce((acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
+    message.attachError = (object.attachError !== undefined && object.attachError !== null)
+      ? VolumeError.fromPartial(object.attachError)
+      : undefined;
+    message.detachError = (object.detachError !== undefined && object.detachError !== null)
+      ? VolumeError.fromPartial(object.detachError)
+      : undefined;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(VolumeAttachmentStatus.$type, VolumeAttachmentStatus);
+
+function createBaseVolumeAttachmentStatus_AttachmentMetadataEntry(): VolumeAttachmentStatus_AttachmentMetadataEntry {
+  return { $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus.AttachmentMetadataEntry", key: "", value: "" };
+}
+
+export const VolumeAttachmentStatus_AttachmentMetadataEntry: MessageFns<
+  VolumeAttachmentStatus_AttachmentMetadataEntry,
+  "k8s.io.api.storage.v1.VolumeAttachmentStatus.AttachmentMetadataEntry"
+> = {
+  $type: "k8s.io.api.storage.v1.VolumeAttachmentStatus.AttachmentMetadataEntry" as const,
+
+  encode(
+    message: VolumeAttachmentStatus_AttachmentMetadataEntry,
+    writer: BinaryWriter = new BinaryWriter(),
+  ): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeAttachmentStatus_AttachmentMetadataEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeAttachmentStatus_AttachmentMetadataEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(
+    base?: DeepPartial<VolumeAttachmentStatus_AttachmentMetadataEntry>,
+  ): VolumeAttachmentStatus_AttachmentMetadataEntry {
+    return VolumeAttachmentStatus_AttachmentMetadataEntry.fromPartial(base ?? {});
+  },
+  fromPartial(
+    object: DeepPartial<VolumeAttachmentStatus_AttachmentMetadataEntry>,
+  ): VolumeAttachmentStatus_AttachmentMetadataEntry {
+    const message = createBaseVolumeAttachmentStatus_AttachmentMetadataEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+messageTypeRegistry.set(
+  VolumeAttachmentStatus_AttachmentMetadataEntry.$type,
+  VolumeAttachmentStatus_AttachmentMetadataEntry,
+);
+
+function createBaseVolumeError(): VolumeError {
+  return { $type: "k8s.io.api.storage.v1.VolumeError" };
+}
+
+export const VolumeError: MessageFns<VolumeError, "k8s.io.api.storage.v1.VolumeError"> = {
+  $type: "k8s.io.api.storage.v1.VolumeError" as const,
+
+  encode(message: VolumeError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.time !== undefined) {
+      Time.encode(message.time, writer.uint32(10).fork()).join();
+    }
+    if (message.message !== undefined && message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.errorCode !== undefined && message.errorCode !== 0) {
+      writer.uint32(24).int32(message.errorCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VolumeError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVolumeError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.time = Time.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.errorCode = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<VolumeError>): VolumeError {
+    return VolumeError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VolumeError>): VolumeError {
+    const message = createBaseVolumeError();
+    message.time = (object.time !== undefined && object.time !== null) ? Time.fromPartial(object.time) : undefined;
+    message.message = object.message ?? "";
+    message.errorCode = object.errorCode ?? 0;
+    return message;
+  },
+};
+
+messageTypeRegistry.set(VolumeError.$type, VolumeError);
+
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -279,6 +1204,17 @@ export type DeepPartial<T> = T extends Builtin ? T
   : T extends ReadonlyArray<infer U> ? ReadonlyArray<DeepPartial<U>>
   : T extends {} ? { [K in Exclude<keyof T, "$type">]?: DeepPartial<T[K]> }
   : Partial<T>;
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 export interface MessageFns<T, V extends string> {
   readonly $type: V;
