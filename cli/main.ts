@@ -14,6 +14,7 @@ commands:
   controller-manager
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
   scheduler   run the scheduler (--kubeconfig FILE [--leader-elect])
+  dns         cluster DNS behind the kube-dns Service (--kubeconfig FILE [--service-ip IP])
   kubelet     run a node agent on containerd (--kubeconfig FILE --runtime-endpoint unix:///SOCK)
               or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z)
 
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   "controller-manager": (argv) => import("./controller-manager.ts").then((m) => m.runControllerManager(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runScheduler(argv)),
   kubelet: (argv) => import("./kubelet.ts").then((m) => m.runKubelet(argv)),
+  dns: (argv) => import("./dns.ts").then((m) => m.runDns(argv)),
 };
 
 async function main(argv: string[]): Promise<void> {
