@@ -26,7 +26,8 @@ import { limitRangeStrategy } from "./core/limitranges/strategy.ts";
 import { persistentVolumeStrategy } from "./core/persistentvolumes/strategy.ts";
 import { persistentVolumeClaimStrategy } from "./core/persistentvolumeclaims/strategy.ts";
 import { csiDriverStrategy } from "./storage/csidrivers/strategy.ts";
-import { AdmissionChain, LimitRanger, ResourceQuotaAdmission } from "../admission/index.ts";
+import { AdmissionChain, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
+import type { StorageClass } from "../../api/index.ts";
 import type { LimitRange, ResourceQuota } from "../../api/index.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
@@ -110,7 +111,13 @@ export class Registry {
       },
       now,
     );
-    this.admission = new AdmissionChain([limitRanger], [limitRanger, quota]);
+    const storageClasses = (): StorageClass[] =>
+      this.store("storage.k8s.io", "storageclasses").cache.list("/registry/storageclasses/").items.map((i) => i.obj as StorageClass);
+    // Upstream's order: LimitRanger, …, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, …, ResourceQuota.
+    this.admission = new AdmissionChain(
+      [limitRanger, new DefaultStorageClass(storageClasses), new StorageObjectInUseProtection()],
+      [limitRanger, new PersistentVolumeClaimResize(storageClasses), quota],
+    );
   }
 
   /** Decodes a stored object by the resource segment of its key, /registry/<resource>/... */
