@@ -70,3 +70,6 @@ export function aggregate(messages: readonly string[]): string {
 
 export { LimitRanger } from "./limitranger.ts";
 export { ResourceQuotaAdmission } from "./resourcequota.ts";
+export { DefaultStorageClass, defaultStorageClass, isDefaultStorageClass } from "./defaultstorageclass.ts";
+export { StorageObjectInUseProtection } from "./storageobjectinuseprotection.ts";
+export { PersistentVolumeClaimResize } from "./persistentvolumeclaimresize.ts";
