@@ -112,9 +112,9 @@ export async function runDns(argv: string[]): Promise<void> {
   collectDefaultMetrics({ register: registry });
   const metrics = dnsMetrics(registry);
   const cache = listerCache({ services: services.lister, endpointSlices: slices.lister, namespaces: namespaces.lister, serial: () => modified });
-  const resolver = new Resolver(cache, { domain, ttl, nameserverIPs: [serviceIP ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind)] });
-  const server = new DnsServer({ resolver, log, metrics });
   let synced = false;
+  const resolver = new Resolver(cache, { domain, ttl, nameserverIPs: [serviceIP ?? (bind === "0.0.0.0" ? "127.0.0.1" : bind)], ready: () => synced });
+  const server = new DnsServer({ resolver, log, metrics });
   let port: number;
   try {
     port = await server.listen(bind, dnsPort);

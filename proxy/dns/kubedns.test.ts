@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { EndpointSlice, Service } from "../../api/index.ts";
-import { FakeClient, fakeLister, newLogger, type Context } from "../../client/index.ts";
+import { FakeClient, FakeClock, fakeErrors, fakeLister, flushPromises, newLogger, type Context } from "../../client/index.ts";
 import { ControllerName as EndpointSliceControllerName, serviceKeyOfSlice } from "../../controllers/endpointslice/index.ts";
 import { desiredService, desiredSlice, KubeDNSKeeper } from "./kubedns.ts";
 
@@ -80,5 +80,30 @@ describe("KubeDNSKeeper", () => {
     const s = desiredSlice(base);
     expect(s.metadata.labels?.["endpointslice.kubernetes.io/managed-by"]).not.toBe(EndpointSliceControllerName);
     expect(serviceKeyOfSlice(s)).toBeUndefined();
+  });
+
+  it("runs: syncs at start, again on a kick, retries a failure after its backoff (a kick does not cut it short), stops on abort", async () => {
+    const client = new FakeClient();
+    let failures = 1;
+    client.prependReactor("create", "services", () => (failures-- > 0 ? { error: fakeErrors.internal("etcd is down") } : undefined));
+    const clock = new FakeClock();
+    const k = new KubeDNSKeeper({ client, ...base, clock, services: fakeLister<Service>([]), endpointSlices: fakeLister<EndpointSlice>([]) });
+    const stop = new AbortController();
+    const running = k.run({ signal: stop.signal, log });
+    await flushPromises();
+    const creates = () => client.writeActions().filter((a) => a.verb === "create").map((a) => a.resource);
+    expect(creates()).toEqual(["services"]); // failed: no slice yet
+    k.kick();
+    await flushPromises();
+    expect(creates()).toEqual(["services"]);
+    await clock.advance(1000);
+    expect(creates()).toEqual(["services", "services", "endpointslices"]);
+    k.kick();
+    await flushPromises();
+    // The listers are empty, so it tries to create both again (AlreadyExists is not an error).
+    expect(creates()).toEqual(["services", "services", "endpointslices", "services", "endpointslices"]);
+    stop.abort();
+    await running;
+    expect(clock.pending()).toBe(0);
   });
 });

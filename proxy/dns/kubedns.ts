@@ -85,14 +85,14 @@ function json(v: unknown): string {
 }
 
 export class KubeDNSKeeper {
-  private kickResolve?: () => void;
+  private kickFn?: () => void;
   private reportedIP?: string;
 
   constructor(private readonly o: KubeDNSOptions) {}
 
   /** Ask for a sync soon (an informer saw the Service or the slice change). */
   kick(): void {
-    this.kickResolve?.();
+    this.kickFn?.();
   }
 
   /** One pass: create or fix the Service, then the slice. Throws on API errors (the caller retries). */
@@ -189,20 +189,31 @@ export class KubeDNSKeeper {
   /** Syncs on every kick and at least every 30 s; failures retry with backoff 1 s → 30 s. Until ctx aborts. */
   async run(ctx: Context): Promise<void> {
     const clock = this.o.clock ?? realClock;
+    let wake = new AbortController();
+    const onStop = () => wake.abort();
+    ctx.signal.addEventListener("abort", onStop, { once: true });
+    this.kickFn = () => wake.abort();
     let backoff = 1000;
-    while (!ctx.signal.aborted) {
-      const kicked = new Promise<void>((r) => (this.kickResolve = r));
-      let delay = 30_000;
-      try {
-        await this.sync(ctx);
-        backoff = 1000;
-      } catch (e) {
-        ctx.log.warn({ err: e, retryMs: backoff }, "keeping kube-dns Service and EndpointSlice failed");
-        delay = backoff;
-        backoff = Math.min(backoff * 2, 30_000);
+    try {
+      while (!ctx.signal.aborted) {
+        // A fresh wake-up per pass, made before the sync so that a kick during it is not lost.
+        const w = (wake = new AbortController());
+        if (ctx.signal.aborted) break;
+        try {
+          await this.sync(ctx);
+          backoff = 1000;
+        } catch (e) {
+          ctx.log.warn({ err: e, retryMs: backoff }, "keeping kube-dns Service and EndpointSlice failed");
+          // Kicks do not cut a backoff short.
+          await clock.sleep(backoff, ctx.signal);
+          backoff = Math.min(backoff * 2, 30_000);
+          continue;
+        }
+        await clock.sleep(30_000, w.signal);
       }
-      // A kick during a failing sync still waits for the backoff.
-      await Promise.race([clock.sleep(delay, ctx.signal), delay === 30_000 ? kicked : new Promise<void>(() => {})]);
+    } finally {
+      ctx.signal.removeEventListener("abort", onStop);
+      this.kickFn = undefined;
     }
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Answer } from "dns-packet";
-import { sampleResolver, svc } from "./fixtures.ts";
+import { sampleCluster, sampleResolver, svc } from "./fixtures.ts";
+import { Resolver } from "./resolver.ts";
 
 const r = sampleResolver();
 const Z = "cluster.local";
@@ -186,5 +187,17 @@ describe("Resolver: pods, reverse, zone records", () => {
     expect(data(r.resolve({ name: `ns.dns.${Z}`, type: "A" }).answers)).toEqual(["10.0.0.53"]);
     expect(data(r.resolve({ name: `dns-version.${Z}`, type: "TXT" }).answers)).toEqual([["1.1.0"]]);
     expect(r.resolve({ name: "in-addr.arpa", type: "SOA" }).answers.map((a) => a.name)).toEqual(["in-addr.arpa."]);
+  });
+});
+
+describe("Resolver: before the caches sync", () => {
+  it("answers SERVFAIL for names in its zones (never a cacheable NXDOMAIN) and still REFUSES the rest", () => {
+    let synced = false;
+    const early = new Resolver(sampleCluster(), { domain: Z, ttl: 5, ready: () => synced });
+    expect(early.resolve({ name: `web.default.svc.${Z}`, type: "A" }).rcode).toBe("SERVFAIL");
+    expect(early.resolve({ name: "1.0.1.10.in-addr.arpa", type: "PTR" }).rcode).toBe("SERVFAIL");
+    expect(early.resolve({ name: "example.com", type: "A" }).rcode).toBe("REFUSED");
+    synced = true;
+    expect(early.resolve({ name: `web.default.svc.${Z}`, type: "A" }).rcode).toBe("NOERROR");
   });
 });

@@ -45,6 +45,11 @@ export interface ResolverOptions {
   ttl: number;
   /** Addresses of ns.dns.<zone> (the kube-dns ClusterIP, else the address the server binds). */
   nameserverIPs?: string[];
+  /**
+   * False until the caches have synced: names in our zones get SERVFAIL then, not an NXDOMAIN a
+   * client would cache for a Service that exists. Default: always ready.
+   */
+  ready?: () => boolean;
 }
 
 /** The DNS schema version this server implements (the spec's dns-version record). */
@@ -117,6 +122,7 @@ export class Resolver {
     const name = canonicalName(q.name);
     const zone = this.zoneOf(name);
     if (zone === undefined) return { rcode: "REFUSED", authoritative: false, zone: ".", answers: [], authorities: [], additionals: [] };
+    if (this.opts.ready && !this.opts.ready()) return { rcode: "SERVFAIL", authoritative: false, zone: fqdn(zone), answers: [], authorities: [], additionals: [] };
     try {
       const { answers, additionals } = zone === this.domain ? this.clusterZone(q, name) : this.reverseZone(q, name, zone);
       if (answers.length === 0) return this.negative("NOERROR", zone);
