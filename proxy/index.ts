@@ -1,3 +1,4 @@
 // The data plane's public surface: the service proxy, cluster DNS and the ingress controller.
 
 export * from "./endpoints.ts";
+export * from "./dns/index.ts";
