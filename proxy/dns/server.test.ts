@@ -228,5 +228,7 @@ describe("DnsServer on sockets", () => {
     expect(text).toMatch(new RegExp(`coredns_dns_responses_total\\{server="dns://127.0.0.1:${port}",zone=".",rcode="REFUSED"\\} 1`));
     expect(text).toMatch(/coredns_dns_responses_total\{[^}]*rcode="NXDOMAIN"\} 1/);
     expect(text).toMatch(/coredns_dns_request_duration_seconds_bucket\{le="0.00025",server="[^"]+",zone="cluster.local.",type="A"\}/);
+    expect(text).toMatch(/coredns_dns_response_size_bytes_bucket\{le="511",server="[^"]+",zone="cluster.local.",proto="tcp"\} 2/);
+    expect(text).toMatch(/coredns_dns_response_size_bytes_bucket\{le="4095",server="[^"]+",zone="cluster.local.",proto="tcp"\} 3/);
   });
 });

@@ -33,7 +33,12 @@ export interface DnsMetrics {
   requests: Counter<"server" | "zone" | "proto" | "family" | "type">;
   responses: Counter<"server" | "zone" | "rcode">;
   duration: Histogram<"server" | "zone" | "type">;
+  requestSize: Histogram<"server" | "zone" | "proto">;
+  responseSize: Histogram<"server" | "zone" | "proto">;
 }
+
+/** CoreDNS's size buckets (plugin/metrics/vars: plugin.SizeBuckets). */
+const SIZE_BUCKETS = [0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3];
 
 /** CoreDNS's metric names and labels (plugin/metrics/vars), registered on `registry`. */
 export function dnsMetrics(registry: Registry): DnsMetrics {
@@ -56,6 +61,20 @@ export function dnsMetrics(registry: Registry): DnsMetrics {
       labelNames: ["server", "zone", "type"],
       // prometheus.ExponentialBuckets(0.00025, 2, 16), as CoreDNS.
       buckets: Array.from({ length: 16 }, (_, i) => 0.00025 * 2 ** i),
+      registers: [registry],
+    }),
+    requestSize: new Histogram({
+      name: "coredns_dns_request_size_bytes",
+      help: "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.",
+      labelNames: ["server", "zone", "proto"],
+      buckets: SIZE_BUCKETS,
+      registers: [registry],
+    }),
+    responseSize: new Histogram({
+      name: "coredns_dns_response_size_bytes",
+      help: "Size of the returned response in bytes.",
+      labelNames: ["server", "zone", "proto"],
+      buckets: SIZE_BUCKETS,
       registers: [registry],
     }),
   };
@@ -158,6 +177,8 @@ export class DnsHandler {
       m.requests.inc({ server: this.server, zone, proto, family: String(family === 6 ? 2 : 1), type: qtype });
       m.responses.inc({ server: this.server, zone, rcode });
       m.duration.observe({ server: this.server, zone, type: qtype }, Number(process.hrtime.bigint() - started) / 1e9);
+      m.requestSize.observe({ server: this.server, zone, proto }, msg.length);
+      m.responseSize.observe({ server: this.server, zone, proto }, res.length);
     }
     return res;
   }
