@@ -173,7 +173,9 @@ export async function runDns(argv: string[]): Promise<void> {
   await keeping;
   if (keeper) {
     // Out of the Service first, then stop answering: queries already routed here still get answers.
-    await keeper.removeSlice().catch((e: unknown) => log.warn({ err: e }, "could not delete our EndpointSlice"));
+    // Bounded: an unreachable apiserver must not keep the process from exiting.
+    const gaveUp = new Promise<void>((r) => setTimeout(() => r(log.warn("gave up deleting our EndpointSlice after 5 s")), 5000).unref());
+    await Promise.race([keeper.removeSlice().catch((e: unknown) => log.warn({ err: e }, "could not delete our EndpointSlice")), gaveUp]);
   }
   await server.close();
   health.close();
