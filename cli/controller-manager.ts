@@ -40,7 +40,11 @@ node lifecycle:
   --unhealthy-zone-threshold F      fraction of not-Ready nodes making a zone partially disrupted (default 0.55)
 
 resource quota:
-  --resource-quota-sync-period D    how often every quota's usage is recomputed in full (default 5m)`;
+  --resource-quota-sync-period D    how often every quota's usage is recomputed in full (default 5m)
+
+volumes:
+  --volume-dir DIR                  the simulated cloud's disks (<DIR>/<volumeHandle>); a released Delete-policy
+                                    volume's directory is removed there (default: only the PV object is deleted)`;
 
 /** A non-negative number flag (rates, fractions). */
 function parseNumber(flag: string, v: string, opts: { integer?: boolean; max?: number } = {}): number {
@@ -82,6 +86,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       "large-cluster-size-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.largeClusterSizeThreshold) },
       "unhealthy-zone-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.unhealthyZoneThreshold) },
       "resource-quota-sync-period": { type: "string", default: "5m" },
+      "volume-dir": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -115,6 +120,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     largeClusterSizeThreshold: parseNumber("large-cluster-size-threshold", values["large-cluster-size-threshold"]!, { integer: true }),
     unhealthyZoneThreshold: parseNumber("unhealthy-zone-threshold", values["unhealthy-zone-threshold"]!, { max: 1 }),
     resourceQuotaSyncPeriodMs: parseDuration("resource-quota-sync-period", values["resource-quota-sync-period"]!),
+    ...(values["volume-dir"] ? { volumeDir: values["volume-dir"] } : {}),
   };
   if (cmConfig.nodeMonitorPeriodMs <= 0) throw new CliError("--node-monitor-period must be positive", 2);
   if ((cmConfig.resourceQuotaSyncPeriodMs ?? 0) <= 0) throw new CliError("--resource-quota-sync-period must be positive", 2);

@@ -36,6 +36,8 @@ export interface ControllerManagerConfig {
   unhealthyZoneThreshold: number;
   /** --resource-quota-sync-period: how often every ResourceQuota's usage is recomputed in full (default 5 min). */
   resourceQuotaSyncPeriodMs?: number;
+  /** --volume-dir: the simulated cloud's disks, one directory <dir>/<volumeHandle> per volume (deleted with a Delete-policy volume). */
+  volumeDir?: string;
 }
 
 export const DEFAULT_CONTROLLER_MANAGER_CONFIG: Readonly<ControllerManagerConfig> = Object.freeze({

@@ -14,6 +14,9 @@ import { setupEndpointsController } from "./endpoints/setup.ts";
 import { setupEndpointSliceController } from "./endpointslice/setup.ts";
 import { setupNodeLifecycleController, setupPodGCController, setupTaintEvictionController } from "./node/setup.ts";
 import { setupResourceQuotaController } from "./resourcequota/setup.ts";
+import { setupPersistentVolumeController } from "./volume/setup.ts";
+import { setupPVCProtectionController } from "./pvcprotection/setup.ts";
+import { setupPVProtectionController } from "./pvprotection/setup.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
@@ -32,4 +35,7 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   "taint-eviction-controller": setupTaintEvictionController,
   podgc: setupPodGCController,
   resourcequota: setupResourceQuotaController,
+  "persistentvolume-binder": setupPersistentVolumeController,
+  "pvc-protection": setupPVCProtectionController,
+  "pv-protection": setupPVProtectionController,
 };
