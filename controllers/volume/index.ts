@@ -426,6 +426,15 @@ export class PersistentVolumeController implements Reconciler {
         return;
       }
     }
+    if (!claim) {
+      // The cache may lag: ask the apiserver before releasing anything (as upstream's syncVolume does).
+      try {
+        const live = await this.deps.client.resource<PersistentVolumeClaim>("", "persistentvolumeclaims").get(ref.namespace ?? "", ref.name ?? "");
+        if (live.metadata.uid === ref.uid) return { requeueAfterMs: 1000 };
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
     // The claim is gone (or was replaced): the volume is released and its reclaim policy applies.
     return this.reclaim(ctx, pv);
   }
