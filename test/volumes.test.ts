@@ -95,6 +95,24 @@ describe("storage on kubelab up", () => {
     expect(Object.fromEntries(drivers.map((d) => [d.metadata.name, d.spec.attachRequired]))).toEqual({ "zonal.csi.kubelab.io": true, "regional.csi.kubelab.io": false });
     const csi = rows(await ok(["get", "csidrivers"]));
     expect(csi[0]).toEqual(["NAME", "ATTACHREQUIRED", "PODINFOONMOUNT", "STORAGECAPACITY", "TOKENREQUESTS", "REQUIRESREPUBLISH", "MODES", "AGE"]);
+    expect(csi.find((r) => r[0] === "zonal.csi.kubelab.io")?.slice(1, 7)).toEqual(["true", "false", "false", "<unset>", "false", "Persistent"]);
+  });
+
+  it("serves VolumeAttachments with upstream's columns and refuses a changed spec", async () => {
+    const va = {
+      apiVersion: "storage.k8s.io/v1",
+      kind: "VolumeAttachment",
+      metadata: { name: "csi-test" },
+      spec: { attacher: "zonal.csi.kubelab.io", source: { persistentVolumeName: "pv-x" }, nodeName: "node-x" },
+    };
+    await ok(["apply", "-f", "-"], JSON.stringify(va));
+    const r = rows(await ok(["get", "volumeattachments"]));
+    expect(r[0]).toEqual(["NAME", "ATTACHER", "PV", "NODE", "ATTACHED", "AGE"]);
+    expect(r.find((x) => x[0] === "csi-test")?.slice(1, 5)).toEqual(["zonal.csi.kubelab.io", "pv-x", "node-x", "false"]);
+    const moved = await k.kubectl(["patch", "volumeattachment", "csi-test", "--type=merge", "-p", '{"spec":{"nodeName":"node-y"}}']);
+    expect(moved.code).not.toBe(0);
+    expect(moved.stderr).toContain("field is immutable");
+    await ok(["delete", "volumeattachment", "csi-test"]);
   });
 
   it("an Immediate regional claim is provisioned, bound, shown by kubectl get pvc,pv, and deleted with its volume (reclaim Delete)", async () => {
@@ -120,6 +138,11 @@ describe("storage on kubelab up", () => {
     const pvRows = rows(await ok(["get", "pv", pvName]));
     expect(pvRows[0]).toEqual(["NAME", "CAPACITY", "ACCESS MODES", "RECLAIM POLICY", "STATUS", "CLAIM", "STORAGECLASS", "VOLUMEATTRIBUTESCLASS", "REASON", "AGE"]);
     expect(pvRows[1]!.slice(0, 8)).toEqual([pvName, "1Gi", "RWX", "Delete", "Bound", `${NS}/shared`, "kubelab-regional", "<unset>"]);
+
+    const all = await ok(["get", "pv,pvc,sc", "-n", NS]);
+    expect(all).toContain(`persistentvolume/${pvName}`);
+    expect(all).toContain("persistentvolumeclaim/shared");
+    expect(all).toContain("storageclass.storage.k8s.io/kubelab-zonal (default)");
 
     await ok(["delete", "pvc", "shared", "-n", NS, "--wait=false"]);
     await poll("claim and its volume gone", async () => !(await getClaim("shared")) && !(await getVolume(pvName)));
