@@ -31,6 +31,7 @@ interface Up {
 }
 
 const clusters: Up[] = [];
+const lateAdds: ChildProcess[] = [];
 const dirs: string[] = [];
 
 function newDataDir(): string {
@@ -123,6 +124,8 @@ function processesOf(dataDir: string): string[] {
 function leftovers(dataDir: string, uids: string[]): string[] {
   const left: string[] = [];
   if (spawnSync("ip", ["link", "show", "dev", "kubelab0"]).status === 0) left.push("bridge kubelab0");
+  if (spawnSync("ip", ["link", "show", "dev", "kubelab-svc0"]).status === 0) left.push("link kubelab-svc0");
+  for (const l of execFileSync("ip", ["-o", "link", "show"]).toString().split("\n")) if (/ master kubelab0 /.test(l)) left.push(`veth ${l.split(":")[1]?.trim()}`);
   if (/unreachable 10\.96\.0\.0\/16/.test(execFileSync("ip", ["route", "show", "table", "all"]).toString())) left.push("route unreachable 10.96.0.0/16");
   for (const l of execFileSync("iptables-save").toString().split("\n")) if (/KUBELAB|CNI-/.test(l) && l.startsWith(":")) left.push(`iptables chain ${l}`);
   const real = realpathSync(dataDir);
@@ -168,6 +171,7 @@ afterAll(async () => {
       await u.exited;
     }
   }
+  for (const c of lateAdds) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   for (const d of dirs) {
     const r = kubelab(["down", "--data-dir", d]);
     if (r.code !== 0) console.warn(`down --data-dir ${d}: ${r.stderr}`);
@@ -190,7 +194,7 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
 
     // The kill left the host dirty (this is what the suite is about).
     const dirty = leftovers(first.dataDir, uids);
-    for (const what of ["bridge kubelab0", "route unreachable 10.96.0.0/16", "iptables chain :KUBELAB-FORWARD"]) expect(dirty.some((l) => l.startsWith(what)), what).toBe(true);
+    for (const what of ["bridge kubelab0", "link kubelab-svc0", "route unreachable 10.96.0.0/16", "iptables chain :KUBELAB-FORWARD"]) expect(dirty.some((l) => l.startsWith(what)), what).toBe(true);
     expect(dirty.some((l) => l.startsWith("mount "))).toBe(true);
     expect(dirty.some((l) => l.startsWith("cgroup "))).toBe(true);
     expect(dirty.some((l) => / containerd --config /.test(l))).toBe(true);
@@ -205,6 +209,7 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
       expect.stringMatching(/^ {2}removed sandbox default\/web-/),
       expect.stringMatching(/^ {2}stopped containerd \(pid \d+\)$/),
       "  deleted bridge kubelab0",
+      "  deleted service interface kubelab-svc0",
       expect.stringMatching(/^ {2}removed iptables chain KUBELAB-FORWARD/),
       "  removed route unreachable 10.96.0.0/16",
       ...uids.map((uid) => expect.stringContaining(`removed cgroup kubepods/besteffort/pod${uid}`)),
@@ -263,6 +268,28 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
     expect(await exitWithin(u, 20_000)).toBe(0);
     expect(leftovers(u.dataDir, uids)).toEqual([]);
   }, 400_000);
+
+  it("a CNI ADD still running when up stops cannot bring the bridge back: cleanup kills it before removing the network", async () => {
+    const u = await up(newDataDir());
+    // A bridge plugin ADD for a sandbox whose namespace is already gone still creates a missing
+    // bridge (without our alias) before it fails on the namespace. This one starts the moment the
+    // bridge is gone, as an ADD in flight when Ctrl-C lands would finish after cleanup deleted it.
+    const conflist = JSON.parse(readFileSync(join(u.dataDir, "cni", "conf", "10-kubelab.conflist"), "utf8")) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+    const late = spawn("sh", ["-c", "while ip link show dev kubelab0 >/dev/null 2>&1; do sleep 0.02; done; exec /usr/lib/cni/bridge"], {
+      detached: true,
+      stdio: ["pipe", "ignore", "ignore"],
+      env: { ...process.env, CNI_COMMAND: "ADD", CNI_CONTAINERID: "late-add", CNI_IFNAME: "eth0", CNI_PATH: "/usr/lib/cni", CNI_NETNS: join(u.dataDir, "containerd", "state", "io.containerd.grpc.v1.cri", "netns", "cni-late") },
+    });
+    lateAdds.push(late);
+    late.stdin!.end(JSON.stringify({ cniVersion: conflist.cniVersion, name: conflist.name, ...conflist.plugins[0] }));
+    const lateExit = new Promise<string>((res) => late.once("exit", (code, sig) => res(sig ?? `code ${code}`)));
+    process.kill(-u.pgid, "SIGINT");
+    expect(await exitWithin(u, 20_000)).toBe(0);
+    await lateExit;
+    expect(leftovers(u.dataDir, [])).toEqual([]);
+    expect(await lateExit).toBe("SIGKILL");
+    expect(u.output()).toMatch(/killed \d+ CNI plugin processes still running/);
+  }, 200_000);
 
   it("SIGKILL of up alone (its components keep running): down kills them too, then removes the host state", async () => {
     const u = await up(newDataDir());

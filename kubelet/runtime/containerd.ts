@@ -43,6 +43,7 @@ import {
   childrenOf,
   clearJournal,
   currentOwner,
+  findCniPlugins,
   findProcesses,
   isAlive,
   journalOwner,
@@ -84,6 +85,12 @@ export interface ContainerdHostOptions {
    * A bridge whose owner is dead is reclaimed at once, whatever this says.
    */
   waitForBridgeMs?: number;
+  /**
+   * The dummy interface that holds Service ClusterIPs as /32s, so pods reach them through their
+   * gateway (default kubelab-svc0 for the kubelab0 bridge, kubelab-svcN for kubelabN; none for other
+   * bridge names unless given).
+   */
+  serviceInterface?: string;
 }
 
 export interface ContainerdHost {
@@ -96,6 +103,8 @@ export interface ContainerdHost {
   /** The bridge's address: the pods' default gateway, and the host as pods see it. */
   gatewayIP: string;
   bridge: string;
+  /** The dummy interface for Service ClusterIPs (see SERVICE_INTERFACE), if this host has one. */
+  serviceInterface?: string;
   /** Stops and removes every sandbox, stops containerd, undoes every host change. Idempotent. */
   stop(): Promise<void>;
 }
@@ -109,6 +118,13 @@ const IMAGES: { ref: string; file: string }[] = [
 ];
 
 export const FORWARD_CHAIN = "KUBELAB-FORWARD";
+/**
+ * The dummy interface `kubelab up --runtime containerd` creates next to the kubelab0 bridge: the
+ * proxy (`--service-interface`) adds each ClusterIP to it as a /32, as kube-proxy's IPVS mode does on
+ * kube-ipvs0. Those local-table routes win over the service range's unreachable route, so a pod
+ * reaches a ClusterIP through its gateway and every other address of the range stays unreachable.
+ */
+export const SERVICE_INTERFACE = "kubelab-svc0";
 const DEFAULT_POD_SUBNET = "10.88.0.0/16";
 const DEFAULT_BRIDGE = "kubelab0";
 const DEFAULT_SERVICE_CIDR = "10.96.0.0/16";
@@ -184,6 +200,11 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
   if (bridge.length > 15 || !/^[A-Za-z0-9_.-]+$/.test(bridge)) throw new Error(`invalid bridge name ${JSON.stringify(bridge)}`);
   const owner = currentOwner();
   const alias = bridgeAlias(owner, dataDir);
+  const numbered = /^kubelab(\d+)$/.exec(bridge);
+  const serviceInterface = opts.serviceInterface ?? (numbered ? `kubelab-svc${numbered[1]}` : undefined);
+  if (serviceInterface !== undefined && (serviceInterface.length > 15 || !/^[A-Za-z0-9_.-]+$/.test(serviceInterface))) {
+    throw new Error(`invalid service interface name ${JSON.stringify(serviceInterface)}`);
+  }
 
   await cleanupContainerdHost(dataDir, log); // refuses if a live process owns this data dir
   for (const d of [p.containerdDir, p.root, p.state, p.runcRoot, p.cniConf, p.cniIpam, p.images, p.logs]) await mkdir(d, { recursive: true });
@@ -198,6 +219,7 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
     podSubnet,
     gatewayIP: gateway,
     bridge,
+    serviceInterface,
     stop: () =>
       (stopping ??= cleanupContainerdHost(dataDir, log).then((removed) => {
         if (removed.length > 0) log.info({ dataDir, removed }, "containerd host cleaned up");
@@ -210,6 +232,10 @@ export async function startContainerd(opts: ContainerdHostOptions): Promise<Cont
     await createBridge(bridge, alias, opts.waitForBridgeMs ?? 0, log, () => record(dataDir, { kind: "bridge-held", name: bridge }));
     await run("ip", ["addr", "add", `${gateway}/${prefix}`, "dev", bridge]);
     await run("ip", ["link", "set", "dev", bridge, "up"]);
+    if (serviceInterface) {
+      record(dataDir, { kind: "service-interface", name: serviceInterface });
+      await createServiceInterface(serviceInterface, alias, dataDir, log);
+    }
 
     record(dataDir, { kind: "forward-guard", bridge });
     await joinNetwork({ bridge, allowed: [podSubnet, ...(opts.allowedForwardCIDRs ?? [])], serviceCIDR, log, beforeRoute: (cidr) => record(dataDir, { kind: "route", cidr }) });
@@ -319,9 +345,38 @@ async function linkInfo(name: string): Promise<{ ifindex: number; alias?: string
   }
 }
 
-/** Bridges on this host that carry a kubelab owner alias. */
-export async function kubelabBridges(): Promise<{ name: string; owner: Owner & { dataDir: string } }[]> {
-  const r = await run("ip", ["-j", "link", "show", "type", "bridge"], { allowFail: true });
+/**
+ * Creates the Service dummy interface with our owner alias and sets it up. One already there is
+ * replaced when its alias names this data dir or a dead kubelab; anything else is an error.
+ */
+async function createServiceInterface(name: string, alias: string, dataDir: string, log: Logger): Promise<void> {
+  for (let attempt = 0, type = "dummy"; ; attempt++) {
+    const r = await run("ip", ["-batch", "-"], { allowFail: true, input: `link add name ${name} type ${type}\nlink set dev ${name} alias "${alias}"\n` });
+    if (r.code === 0) break;
+    if (/unknown device type/i.test(r.stderr) && type === "dummy") {
+      // A kernel without the dummy driver: a bridge without ports holds local addresses just the same.
+      log.info({ link: name }, "the kernel has no dummy interfaces; the service interface is a bridge without ports");
+      type = "bridge";
+      attempt--;
+      continue;
+    }
+    if (!/exists/i.test(r.stderr) || attempt > 0) throw new Error(`ip link add name ${name} type dummy failed: ${r.stderr.trim()}`);
+    const link = await linkInfo(name);
+    const holder = parseBridgeAlias(link?.alias);
+    if (link && (!holder || (holder.dataDir !== dataDir && ownerAlive(holder)))) {
+      throw new Error(`network link ${name} already exists and is not this kubelab's${holder ? ` (it is pid ${holder.pid}'s, data dir ${holder.dataDir})` : ""}; remove it ('ip link del ${name}') or stop its owner`);
+    }
+    if (link) {
+      log.warn({ link: name, owner: holder }, `replacing the service interface ${name} a dead kubelab left`);
+      await run("ip", ["link", "del", "dev", name], { allowFail: true });
+    }
+  }
+  await run("ip", ["link", "set", "dev", name, "up"]);
+}
+
+/** Links on this host of `type` (bridge, dummy) that carry a kubelab owner alias. */
+async function kubelabLinks(type: string): Promise<{ name: string; owner: Owner & { dataDir: string } }[]> {
+  const r = await run("ip", ["-j", "link", "show", "type", type], { allowFail: true });
   if (r.code !== 0) return [];
   const out: { name: string; owner: Owner & { dataDir: string } }[] = [];
   for (const l of JSON.parse(r.stdout || "[]") as { ifname: string; ifalias?: string }[]) {
@@ -329,6 +384,33 @@ export async function kubelabBridges(): Promise<{ name: string; owner: Owner & {
     if (owner) out.push({ name: l.ifname, owner });
   }
   return out;
+}
+
+/** Names of the links enslaved to `master` (the host ends of pod veths on a bridge). */
+async function linksWithMaster(master: string): Promise<string[]> {
+  const r = await run("ip", ["-j", "link", "show", "master", master], { allowFail: true });
+  if (r.code !== 0) return [];
+  try {
+    return (JSON.parse(r.stdout || "[]") as { ifname: string }[]).map((l) => l.ifname.split("@")[0]);
+  } catch {
+    return [];
+  }
+}
+
+/** The IPv4 addresses (with prefix) on a link. */
+async function addressesOf(name: string): Promise<string[]> {
+  const r = await run("ip", ["-j", "-4", "addr", "show", "dev", name], { allowFail: true });
+  if (r.code !== 0) return [];
+  try {
+    return (JSON.parse(r.stdout || "[]") as { addr_info?: { local: string; prefixlen: number }[] }[]).flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`));
+  } catch {
+    return [];
+  }
+}
+
+/** Bridges on this host that carry a kubelab owner alias. */
+export function kubelabBridges(): Promise<{ name: string; owner: Owner & { dataDir: string } }[]> {
+  return kubelabLinks("bridge");
 }
 
 async function waitForCri(socket: string, timeoutMs: number, exited: () => string | undefined, logPath: string): Promise<CriRuntime> {
@@ -679,6 +761,18 @@ export async function cleanupContainerdHost(dataDir: string, log: Logger): Promi
     if (containers.length > 0) removed.push(`killed ${containers.length} container processes (pids ${containers.join(", ")})`);
   }
 
+  // 2b. CNI plugins containerd started (an ADD or DEL in flight when it stopped) outlive it: a late
+  // bridge ADD recreates the bridge (without our alias), its address, a veth and ip_forward=1 after
+  // step 5 removed them. No new one can start now that containerd is gone; kill those still running.
+  const cniRoots = new Set([dataDir, ...mountRoots]);
+  for (let round = 0; round < 5; round++) {
+    const plugins = findCniPlugins(cniRoots);
+    if (plugins.length === 0) break;
+    for (const pid of plugins) signal(pid, "SIGKILL");
+    await Promise.all(plugins.map((pid) => waitGone(pid, 5_000)));
+    if (round === 0) removed.push(`killed ${plugins.length} CNI plugin processes still running (pids ${plugins.join(", ")})`);
+  }
+
   // 3. Mounts: rootfs overlays, shm, and the sandboxes' network namespaces (nsfs bind mounts).
   // /proc/self/mountinfo shows resolved paths (e.g. when TMPDIR is a symlink).
   const under = (): string[] => [...new Set([...mountRoots].flatMap((d) => mountsUnder(d)))];
@@ -722,15 +816,40 @@ export async function cleanupContainerdHost(dataDir: string, log: Logger): Promi
     if (e.kind === "bridge") bridges.set(e.name, true);
     if (e.kind === "bridge-held") bridges.set(e.name, false);
   }
+  // The Service interface (a dummy, or a port-less bridge on kernels without dummies) is not a pod bridge.
+  const dummies = new Map<string, boolean>();
+  for (const e of entries) if (e.kind === "service-interface") dummies.set(e.name, true);
+  const isServiceInterface = (name: string) => dummies.has(name) || /^kubelab-svc\d+$/.test(name);
+  for (const d of [...(await kubelabLinks("dummy")), ...(await kubelabLinks("bridge")).filter((l) => isServiceInterface(l.name))]) {
+    if (d.owner.dataDir === dataDir && !dummies.has(d.name)) dummies.set(d.name, false);
+  }
   // A bridge naming this data dir is ours even when the journal is gone (data dir deleted, say).
-  for (const b of await kubelabBridges()) if (b.owner.dataDir === dataDir && !bridges.has(b.name)) bridges.set(b.name, false);
+  for (const b of await kubelabBridges()) if (b.owner.dataDir === dataDir && !bridges.has(b.name) && !isServiceInterface(b.name)) bridges.set(b.name, false);
   const deleted: string[] = [];
-  for (const [b, created] of bridges) {
-    const link = await linkInfo(b);
+  const deleteBridges = async (again: boolean): Promise<void> => {
+    for (const [b, created] of bridges) {
+      const link = await linkInfo(b);
+      const ours = link && (parseBridgeAlias(link.alias)?.dataDir === dataDir || (created && !link.alias));
+      if (!ours) continue;
+      // Host ends of pod veths still attached (their namespaces are gone, so normally none).
+      const veths = await linksWithMaster(b);
+      for (const v of veths) await run("ip", ["link", "del", "dev", v], { allowFail: true });
+      if (veths.length > 0) removed.push(`deleted ${veths.length} veths on ${b} (${veths.join(", ")})`);
+      if ((await run("ip", ["link", "del", "dev", b], { allowFail: true })).code === 0) {
+        removed.push(again ? `deleted bridge ${b} (recreated during cleanup)` : `deleted bridge ${b}`);
+        if (!deleted.includes(b)) deleted.push(b);
+      }
+    }
+  };
+  await deleteBridges(false);
+  // The Service interface, with every ClusterIP the proxy put on it.
+  for (const [d, created] of dummies) {
+    const link = await linkInfo(d);
     const ours = link && (parseBridgeAlias(link.alias)?.dataDir === dataDir || (created && !link.alias));
-    if (ours && (await run("ip", ["link", "del", "dev", b], { allowFail: true })).code === 0) {
-      removed.push(`deleted bridge ${b}`);
-      deleted.push(b);
+    if (!ours) continue;
+    const addrs = await addressesOf(d);
+    if ((await run("ip", ["link", "del", "dev", d], { allowFail: true })).code === 0) {
+      removed.push(`deleted service interface ${d}${addrs.length > 0 ? ` and its ${addrs.length} addresses (${addrs.join(", ")})` : ""}`);
     }
   }
   if (legacy?.bridgeCreated && !bridges.has(legacy.bridge) && (await linkInfo(legacy.bridge))) {
@@ -741,6 +860,9 @@ export async function cleanupContainerdHost(dataDir: string, log: Logger): Promi
   for (const e of entries) if (e.kind === "forward-guard") guards.add(e.bridge);
   if (legacy?.forwardChain) guards.add(legacy.bridge);
   for (const b of guards) removed.push(...(await leaveNetwork(b, log)));
+  // Re-check: nothing may have brought a bridge back meanwhile (a CNI call we could not see).
+  await deleteBridges(true);
+  await rm(p.cniIpam, { recursive: true, force: true }).catch(() => undefined);
 
   // 6. The record itself, last: until here a crash leaves it for the next cleanup.
   await rm(p.legacyStateFile, { force: true });

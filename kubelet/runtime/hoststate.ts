@@ -41,7 +41,12 @@ export type JournalEntry =
   /** Everything mounted below this directory (rootfs overlays, shm, netns). */
   | { kind: "mounts"; under: string }
   /** The pods' cgroups, below `parent` in every hierarchy; runc's state under runcRoot names each one. */
-  | { kind: "cgroups"; parent: string; runcRoot: string };
+  | { kind: "cgroups"; parent: string; runcRoot: string }
+  /**
+   * The dummy interface that holds the Service ClusterIPs as /32s (the proxy adds them, as kube-proxy's
+   * IPVS mode does on kube-ipvs0); ours while its alias names this data dir, or has none yet.
+   */
+  | { kind: "service-interface"; name: string };
 
 export function journalPath(dataDir: string): string {
   return join(dataDir, "host-journal.jsonl");
@@ -236,6 +241,40 @@ export function findProcesses(match: (cmdline: string[]) => boolean): number[] {
     if (pid === process.pid) continue;
     const cmd = cmdlineOf(pid);
     if (cmd && cmd.length > 0 && match(cmd)) out.push(pid);
+  }
+  return out;
+}
+
+/** A process's environment (`/proc/<pid>/environ`; readable by root), or undefined when it is gone. */
+export function environOf(pid: number): Map<string, string> | undefined {
+  let raw: string;
+  try {
+    raw = readFileSync(`/proc/${pid}/environ`, "utf8");
+  } catch {
+    return undefined;
+  }
+  const env = new Map<string, string>();
+  for (const kv of raw.split("\0")) {
+    const eq = kv.indexOf("=");
+    if (eq > 0) env.set(kv.slice(0, eq), kv.slice(eq + 1));
+  }
+  return env;
+}
+
+/**
+ * CNI plugin processes (bridge, host-local, portmap, loopback; a plugin's delegate inherits its
+ * environment) working on a network namespace below one of `netnsDirs`: containerd runs them as its
+ * children, and they outlive a killed containerd. A late ADD recreates the bridge (without our alias),
+ * its address, veths and ip_forward=1 after cleanup removed them, so cleanup kills these first.
+ */
+export function findCniPlugins(netnsDirs: Iterable<string>): number[] {
+  const dirs = [...netnsDirs].map((d) => (d.endsWith("/") ? d : d + "/"));
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    const env = environOf(Number(d));
+    const netns = env?.get("CNI_NETNS");
+    if (env?.has("CNI_COMMAND") && netns && dirs.some((dir) => netns.startsWith(dir))) out.push(Number(d));
   }
   return out;
 }
