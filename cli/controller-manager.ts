@@ -2,6 +2,7 @@
 
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import {
@@ -120,7 +121,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     largeClusterSizeThreshold: parseNumber("large-cluster-size-threshold", values["large-cluster-size-threshold"]!, { integer: true }),
     unhealthyZoneThreshold: parseNumber("unhealthy-zone-threshold", values["unhealthy-zone-threshold"]!, { max: 1 }),
     resourceQuotaSyncPeriodMs: parseDuration("resource-quota-sync-period", values["resource-quota-sync-period"]!),
-    ...(values["volume-dir"] ? { volumeDir: values["volume-dir"] } : {}),
+    ...(values["volume-dir"] ? { volumeDir: resolve(values["volume-dir"]) } : {}),
   };
   if (cmConfig.nodeMonitorPeriodMs <= 0) throw new CliError("--node-monitor-period must be positive", 2);
   if ((cmConfig.resourceQuotaSyncPeriodMs ?? 0) <= 0) throw new CliError("--resource-quota-sync-period must be positive", 2);
