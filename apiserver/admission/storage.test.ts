@@ -160,3 +160,28 @@ describe("VolumeAttachment and CSIDriver", () => {
     expect(e.message).toContain("spec.attachRequired: Invalid value: false: field is immutable");
   });
 });
+
+describe("StorageClass validation", () => {
+  const scs = () => registry.store("storage.k8s.io", "storageclasses");
+  const sc = (extra: Record<string, unknown>): KubeObject => ({ apiVersion: "storage.k8s.io/v1", kind: "StorageClass", metadata: { name: "c" }, ...extra }) as KubeObject;
+
+  it("requires a provisioner and holds reclaimPolicy, volumeBindingMode and allowedTopologies to upstream's rules", async () => {
+    expect((await rejection(scs().create("", sc({})))).message).toContain("provisioner: Required value");
+    const e = await rejection(
+      scs().create("", sc({ provisioner: "zonal.csi.kubelab.io", reclaimPolicy: "Recycle", volumeBindingMode: "Later", allowedTopologies: [{ matchLabelExpressions: [] }] })),
+    );
+    expect(e.message).toContain('reclaimPolicy: Unsupported value: "Recycle": supported values: "Delete", "Retain"');
+    expect(e.message).toContain('volumeBindingMode: Unsupported value: "Later": supported values: "Immediate", "WaitForFirstConsumer"');
+    expect(e.message).toContain("allowedTopologies[0].matchLabelExpressions: Required value");
+  });
+
+  it("keeps provisioner and parameters immutable, allowVolumeExpansion mutable", async () => {
+    await scs().create("", sc({ provisioner: "zonal.csi.kubelab.io", parameters: { type: "gp3" } }));
+    const moved = await rejection(scs().update("", "c", (cur) => ({ ...cur!, provisioner: "other.example.com" })));
+    expect(moved.message).toContain("provisioner: Forbidden: updates to provisioner are forbidden.");
+    const params = await rejection(scs().update("", "c", (cur) => ({ ...cur!, parameters: { type: "io2" } })));
+    expect(params.message).toContain("parameters: Forbidden: updates to parameters are forbidden.");
+    const { obj } = await scs().update("", "c", (cur) => ({ ...cur!, allowVolumeExpansion: true }));
+    expect((obj as StorageClass).allowVolumeExpansion).toBe(true);
+  });
+});
