@@ -66,10 +66,10 @@ describe("discovery and version", () => {
     expect(out).toMatch(/Server Version: v1\.32\.\d+/);
   });
 
-  it("api-resources lists all 27 resources with short names", async () => {
+  it("api-resources lists all 29 resources with short names", async () => {
     const out = await ok(["api-resources", "--no-headers"]);
     const lines = out.split("\n").filter((l) => l.trim());
-    expect(lines).toHaveLength(27);
+    expect(lines).toHaveLength(29);
     const byName = new Map(lines.map((l) => [l.split(/\s+/)[0], l.split(/\s+/)]));
     expect(byName.get("pods")?.[1]).toBe("po");
     expect(byName.get("deployments")?.[1]).toBe("deploy");
@@ -84,7 +84,8 @@ describe("discovery and version", () => {
       "namespaces", "nodes", "pods", "services", "endpoints", "events", "configmaps", "secrets", "persistentvolumes",
       "persistentvolumeclaims", "serviceaccounts", "deployments", "replicasets", "jobs", "ingresses", "ingressclasses",
       "leases", "endpointslices", "storageclasses", "priorityclasses", "statefulsets", "daemonsets",
-      "controllerrevisions", "cronjobs", "poddisruptionbudgets", "resourcequotas", "limitranges",
+      "controllerrevisions", "cronjobs", "poddisruptionbudgets", "resourcequotas", "limitranges", "volumeattachments",
+      "csidrivers",
     ]) {
       expect(byName.has(r), `api-resources is missing ${r}`).toBe(true);
     }
