@@ -288,6 +288,9 @@ export async function runUp(argv: string[]): Promise<void> {
   }
   // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
   const cmFlags = values["node-monitor-grace-period"] !== undefined ? ["--node-monitor-grace-period", values["node-monitor-grace-period"]] : [];
+  // The simulated cloud's disks: one host directory per volume, shared by every node.
+  const volumeDir = join(dataDir, "volumes");
+  cmFlags.push("--volume-dir", volumeDir);
   // Kubelets renew their Lease every quarter of its duration (upstream's fraction). With a grace
   // period shorter than the default 40 s Lease, shorten the Lease to it, so a healthy node renews
   // four times per grace period instead of flapping to Unknown.
