@@ -17,6 +17,7 @@ commands:
   dns         cluster DNS behind the kube-dns Service (--kubeconfig FILE [--service-ip IP])
   kubelet     run a node agent on containerd (--kubeconfig FILE --runtime-endpoint unix:///SOCK)
               or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z)
+  ingress     run the ingress controller and the LoadBalancer (--kubeconfig FILE [--http-port P] [--https-port P])
 
 Run 'kubelab <command> --help' for a command's flags.`;
 
@@ -30,6 +31,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   "controller-manager": (argv) => import("./controller-manager.ts").then((m) => m.runControllerManager(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runScheduler(argv)),
   kubelet: (argv) => import("./kubelet.ts").then((m) => m.runKubelet(argv)),
+  ingress: (argv) => import("./ingress.ts").then((m) => m.runIngress(argv)),
   dns: (argv) => import("./dns.ts").then((m) => m.runDns(argv)),
 };
 

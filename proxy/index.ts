@@ -2,3 +2,5 @@
 
 export * from "./endpoints.ts";
 export * from "./dns/index.ts";
+export * from "./ingress/index.ts";
+export * from "./loadbalancer/index.ts";

@@ -70,6 +70,7 @@ export function aggregate(messages: readonly string[]): string {
 
 export { LimitRanger } from "./limitranger.ts";
 export { ResourceQuotaAdmission } from "./resourcequota.ts";
+export { DefaultIngressClass, defaultIngressClass } from "./defaultingressclass.ts";
 export { DefaultStorageClass, defaultStorageClass, isDefaultStorageClass } from "./defaultstorageclass.ts";
 export { StorageObjectInUseProtection } from "./storageobjectinuseprotection.ts";
 export { PersistentVolumeClaimResize } from "./persistentvolumeclaimresize.ts";
