@@ -5,9 +5,9 @@ import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
-import { escapeFieldValue, formatIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
+import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
 import { RestClient, isLocalAddress, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
-import { Kubelet, POOL_LABEL, runPool, splitNodeCIDRs, type CriRuntime, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
+import { Kubelet, POOL_LABEL, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
 import { CliError } from "./errors.ts";
 import { parseDuration, serveHealth } from "./component.ts";
 
@@ -35,7 +35,13 @@ const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:
                              ephemeral-storage=100Gi are the defaults)
   --node-status-update-frequency D   how often the node status is computed (default 10s; sent
                                      when changed, or every 5m)
-  --node-lease-duration-seconds N    the node Lease's duration (default 40), renewed every quarter of it as upstream`;
+  --node-lease-duration-seconds N    the node Lease's duration (default 40), renewed every quarter of it as upstream
+  --cluster-dns IP[,IP]      the cluster DNS servers (kube-dns's ClusterIP) for dnsPolicy ClusterFirst pods;
+                             without it they fall back to Default, as upstream warns (MissingClusterDNS)
+  --cluster-domain D         the cluster's DNS domain, e.g. cluster.local: pods search <ns>.svc.D svc.D D
+  --resolv-conf FILE         the host resolver file for dnsPolicy Default (default /etc/resolv.conf; ""
+                             for none); nameservers not on this machine are never given to a pod
+                             (simulated pools accept these flags; their pods resolve nothing)`;
 
 function parsePort(flag: string, v: string, allowZero: boolean): number {
   const n = Number(v);
@@ -54,6 +60,17 @@ export function parseCapacity(v: string): Record<string, string> {
     out[name] = value;
   }
   return out;
+}
+
+/** --cluster-dns (comma-separated IPv4 addresses), --cluster-domain and --resolv-conf, validated. */
+export function parseDNSFlags(clusterDNS: string | undefined, clusterDomain: string | undefined, resolvConf: string | undefined): KubeletDNSOptions {
+  const servers = (clusterDNS ?? "").split(",").map((s) => s.trim()).filter(Boolean);
+  for (const ip of servers) if (parseIPv4(ip) === undefined) throw new CliError(`--cluster-dns: "${ip}" is not an IPv4 address`, 2);
+  const domain = (clusterDomain ?? "").replace(/\.$/, "").toLowerCase();
+  if (domain !== "" && !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(domain)) {
+    throw new CliError(`--cluster-domain must be a DNS domain like cluster.local, got "${clusterDomain}"`, 2);
+  }
+  return { clusterDNS: servers, clusterDomain: domain, resolvConf: resolvConf ?? "/etc/resolv.conf" };
 }
 
 /** Simulated pod addresses must be loopback ones: 127.0.0.0/8 holds every address of the range. */
@@ -82,6 +99,9 @@ export async function runKubelet(argv: string[]): Promise<void> {
       "node-status-update-frequency": { type: "string", default: "10s" },
       "node-lease-duration-seconds": { type: "string", default: "40" },
       capacity: { type: "string" },
+      "cluster-dns": { type: "string" },
+      "cluster-domain": { type: "string" },
+      "resolv-conf": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -139,7 +159,11 @@ export async function runKubelet(argv: string[]): Promise<void> {
     throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
   }
   const client = new RestClient(config);
-  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, leaseRenewIntervalMs: leaseSeconds * 250, ...(capacity ? { capacity } : {}) };
+  const dns = parseDNSFlags(values["cluster-dns"], values["cluster-domain"], values["resolv-conf"]);
+  // A CRI kubelet always forms pod DNS (containerd would copy the host's file otherwise); a simulated
+  // pool only passes it through when asked.
+  const withDNS = !simulate || values["cluster-dns"] !== undefined || values["cluster-domain"] !== undefined;
+  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, leaseRenewIntervalMs: leaseSeconds * 250, ...(capacity ? { capacity } : {}), ...(withDNS ? { dns } : {}) };
 
   let agents: readonly NodeAgent[] = [];
   const registry = new Registry();

@@ -16,3 +16,5 @@ export { SimRuntime, type SimRuntimeOptions } from "./runtime/sim.ts";
 // grpc-js and the CRI codecs, so callers import it on demand (a simulated pool never loads it).
 export type { CriRuntime } from "./runtime/cri.ts";
 export type { ContainerdHost } from "./runtime/containerd.ts";
+export { formPodDNS, parseResolvConf, readHostDNS, type DNSConfig, type KubeletDNSOptions } from "./dns.ts";
+export { SERVICE_INTERFACE } from "./runtime/hoststate.ts";

@@ -9,7 +9,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConfigMap, Container, Pod, PodStatus, Secret } from "../api/core/v1.ts";
 import { parseQuantityMilli, parseQuantityValue, podQOSClass } from "../api/index.ts";
-import { INDEX_NODE_NAME, isConflict, isNotFound, realClock, type Client, type Clock, type Context, type EventRecorder, type Logger } from "../client/index.ts";
+import { INDEX_NODE_NAME, isConflict, isLocalAddress, isNotFound, realClock, type Client, type Clock, type Context, type EventRecorder, type Logger } from "../client/index.ts";
 import { HandlerRunner } from "./lifecycle.ts";
 import { GenericPLEG, type PodRuntimeStatus } from "./pleg.ts";
 import { PodWorkers, type SyncOutcome } from "./podworkers.ts";
@@ -30,12 +30,13 @@ import {
 } from "./runtime/types.ts";
 import { ANNOTATION_CONTAINER_HASH, ANNOTATION_RESTART_COUNT, generateAPIPodStatus, restartCountOf, rfc3339, StatusManager } from "./status.ts";
 import type { KubeletOptions } from "./types.ts";
+import { formPodDNS, readHostDNS } from "./dns.ts";
 import { MountError, VolumeManager, type PodVolumes } from "./volumes.ts";
 
 /** What the pod side needs from KubeletOptions (plus hooks the Kubelet class and tests supply). */
 export type PodSyncerOptions = Pick<
   KubeletOptions,
-  "nodeName" | "client" | "pods" | "runtime" | "rootDir" | "nodeIP" | "recorder" | "clock" | "log" | "plegRelistPeriodMs" | "backoffInitialMs" | "backoffMaxMs" | "capacity"
+  "nodeName" | "client" | "pods" | "runtime" | "rootDir" | "nodeIP" | "recorder" | "clock" | "log" | "plegRelistPeriodMs" | "backoffInitialMs" | "backoffMaxMs" | "capacity" | "dns"
 > & {
   /** cgroup_parent for a pod's sandbox (containerd); undefined leaves it to the runtime. */
   cgroupParent?(qosClass: string, podUID: string): string | undefined;
@@ -401,7 +402,7 @@ export class PodSyncer {
         this.recorder.event(pod, "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created.");
         await this.killPod(pod, rt, this.gracePeriod(pod));
       }
-      const config = this.sandboxConfig(pod, attempt);
+      const config = this.sandboxConfig(pod, attempt, true);
       await mkdir(config.logDirectory, { recursive: true });
       let id: string;
       try {
@@ -553,11 +554,25 @@ export class PodSyncer {
     return pod.metadata.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
   }
 
-  private sandboxConfig(pod: Readonly<Pod>, attempt: number): PodSandboxConfig {
+  /**
+   * The sandbox's DNS config (kubelet/dns.ts) when the kubelet has DNS options (a CRI kubelet
+   * always does), else spec.dnsConfig as given; the forming's warnings are recorded when `record`.
+   */
+  private podDNS(pod: Readonly<Pod>, record: boolean): PodSandboxConfig["dnsConfig"] {
+    const o = this.opts.dns;
+    if (!o) {
+      const dns = pod.spec?.dnsConfig;
+      return dns ? { servers: dns.nameservers ?? [], searches: dns.searches ?? [], options: (dns.options ?? []).map((x) => (x.value !== undefined ? `${x.name}:${x.value}` : (x.name ?? ""))) } : undefined;
+    }
+    const { config, events } = formPodDNS(pod, { clusterDNS: o.clusterDNS, clusterDomain: o.clusterDomain, host: readHostDNS(o.resolvConf), isLocal: isLocalAddress });
+    if (record) for (const e of events) this.recorder.event(pod, e.type, e.reason, e.message);
+    return config;
+  }
+
+  private sandboxConfig(pod: Readonly<Pod>, attempt: number, recordDNSEvents = false): PodSandboxConfig {
     const uid = pod.metadata.uid ?? "";
     const ns = pod.metadata.namespace ?? "";
     const name = pod.metadata.name ?? "";
-    const dns = pod.spec?.dnsConfig;
     const portMappings: PodSandboxConfig["portMappings"] = [];
     for (const c of pod.spec?.containers ?? [])
       for (const p of c.ports ?? []) if (p.hostPort) portMappings.push({ protocol: p.protocol ?? "TCP", containerPort: p.containerPort, hostPort: p.hostPort, hostIp: p.hostIP });
@@ -565,7 +580,7 @@ export class PodSyncer {
       metadata: { name, namespace: ns, uid, attempt },
       hostname: (pod.spec?.hostname ?? name).slice(0, 63),
       logDirectory: podLogDirectory(this.logsRoot, ns, name, uid),
-      dnsConfig: dns ? { servers: dns.nameservers ?? [], searches: dns.searches ?? [], options: (dns.options ?? []).map((o) => (o.value !== undefined ? `${o.name}:${o.value}` : (o.name ?? ""))) } : undefined,
+      dnsConfig: this.podDNS(pod, recordDNSEvents),
       portMappings,
       labels: { ...(pod.metadata.labels ?? {}), [LABEL_POD_NAME]: name, [LABEL_POD_NAMESPACE]: ns, [LABEL_POD_UID]: uid, [LABEL_NODE]: this.opts.nodeName },
       annotations: { ...(pod.metadata.annotations ?? {}) },

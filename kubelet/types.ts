@@ -4,6 +4,7 @@
 import type { Node, Pod } from "../api/core/v1.ts";
 import type { Client, Clock, Context, EventRecorder, Informer, Logger } from "../client/index.ts";
 import type { Runtime } from "./runtime/types.ts";
+import type { KubeletDNSOptions } from "./dns.ts";
 
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
 export const REGION_LABEL = "topology.kubernetes.io/region";
@@ -55,6 +56,11 @@ export interface KubeletOptions {
   /** Restart backoff: initial and max (default 10 s → 300 s), as upstream's crash-loop backoff. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
+  /**
+   * Pod DNS (--cluster-dns, --cluster-domain, --resolv-conf; kubelet/dns.ts). Without it sandboxes
+   * get spec.dnsConfig as given (simulated pods resolve nothing).
+   */
+  dns?: KubeletDNSOptions;
 }
 
 /** One node agent. */

@@ -234,7 +234,7 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
 
     third = await up(newDataDir());
     expect(third.output()).toContain(`reclaiming bridge kubelab0 from a dead kubelab (pid ${second.child.pid}, data dir ${second.dataDir})`);
-    expect(leftovers(second.dataDir, secondUIDs).filter((l) => !/^(bridge|route|iptables)/.test(l))).toEqual([]);
+    expect(leftovers(second.dataDir, secondUIDs).filter((l) => !/^(bridge|link|veth|route|iptables)/.test(l))).toEqual([]);
     // The bridge now is the new cluster's, named after it.
     expect(execFileSync("ip", ["-j", "link", "show", "dev", "kubelab0"]).toString()).toContain(`dir=${third.dataDir}`);
     thirdUIDs = await runPods(third);
@@ -245,7 +245,7 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
     const d = newDataDir();
     await expect(up(d)).rejects.toThrow(`network link kubelab0 is in use by kubelab pid ${third.child.pid} (data dir ${third.dataDir})`);
     // It left nothing of its own, and took nothing from the live cluster: bridge, guard and route stay.
-    expect(leftovers(d, []).filter((l) => !/^(bridge|route|iptables)/.test(l))).toEqual([]);
+    expect(leftovers(d, []).filter((l) => !/^(bridge|link|veth|route|iptables)/.test(l))).toEqual([]);
     expect(execFileSync("ip", ["-j", "link", "show", "dev", "kubelab0"]).toString()).toContain(`dir=${third.dataDir}`);
     expect(execFileSync("iptables", ["-S", "KUBELAB-FORWARD"]).toString()).toContain("-i kubelab0 -j DROP");
     expect(execFileSync("ip", ["route", "show", "exact", "10.96.0.0/16"]).toString()).toMatch(/unreachable/);

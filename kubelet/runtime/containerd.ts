@@ -118,13 +118,7 @@ const IMAGES: { ref: string; file: string }[] = [
 ];
 
 export const FORWARD_CHAIN = "KUBELAB-FORWARD";
-/**
- * The dummy interface `kubelab up --runtime containerd` creates next to the kubelab0 bridge: the
- * proxy (`--service-interface`) adds each ClusterIP to it as a /32, as kube-proxy's IPVS mode does on
- * kube-ipvs0. Those local-table routes win over the service range's unreachable route, so a pod
- * reaches a ClusterIP through its gateway and every other address of the range stays unreachable.
- */
-export const SERVICE_INTERFACE = "kubelab-svc0";
+export { SERVICE_INTERFACE } from "./hoststate.ts";
 const DEFAULT_POD_SUBNET = "10.88.0.0/16";
 const DEFAULT_BRIDGE = "kubelab0";
 const DEFAULT_SERVICE_CIDR = "10.96.0.0/16";

@@ -10,6 +10,14 @@ import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 
+/**
+ * The dummy interface `kubelab up --runtime containerd` creates next to the kubelab0 bridge: the
+ * proxy (`--service-interface`) adds each ClusterIP to it as a /32, as kube-proxy's IPVS mode does on
+ * kube-ipvs0. Those local-table routes win over the service range's unreachable route, so a pod
+ * reaches a ClusterIP through its gateway and every other address of the range stays unreachable.
+ */
+export const SERVICE_INTERFACE = "kubelab-svc0";
+
 /** A process that owns host state: its PID and start time (so a recycled PID is not mistaken for it). */
 export interface Owner {
   pid: number;
