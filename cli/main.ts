@@ -15,6 +15,7 @@ commands:
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
   scheduler   run the scheduler (--kubeconfig FILE [--leader-elect])
   dns         cluster DNS behind the kube-dns Service (--kubeconfig FILE [--service-ip IP])
+  proxy       the service proxy: ClusterIP and NodePort forwarding (--kubeconfig FILE [--zone Z])
   kubelet     run a node agent on containerd (--kubeconfig FILE --runtime-endpoint unix:///SOCK)
               or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z)
   ingress     run the ingress controller and the LoadBalancer (--kubeconfig FILE [--http-port P] [--https-port P])
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   kubelet: (argv) => import("./kubelet.ts").then((m) => m.runKubelet(argv)),
   ingress: (argv) => import("./ingress.ts").then((m) => m.runIngress(argv)),
   dns: (argv) => import("./dns.ts").then((m) => m.runDns(argv)),
+  proxy: (argv) => import("./proxy.ts").then((m) => m.runProxy(argv)),
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -4,3 +4,4 @@ export * from "./endpoints.ts";
 export * from "./dns/index.ts";
 export * from "./ingress/index.ts";
 export * from "./loadbalancer/index.ts";
+export * from "./service/index.ts";
