@@ -111,3 +111,13 @@ describe("formPodDNS", () => {
     expect(formPodDNS(pod({ dnsPolicy: "None", dnsConfig: { nameservers: ["127.0.0.1"], searches: fits } }), input()).events).toEqual([]);
   });
 });
+
+describe("kubelab kubelet --cluster-dns/--cluster-domain/--resolv-conf", () => {
+  it("parses a comma-separated server list and a domain (trailing dot dropped); --resolv-conf defaults to /etc/resolv.conf", async () => {
+    const { parseDNSFlags } = await import("../cli/kubelet.ts");
+    expect(parseDNSFlags("10.96.0.10, 10.96.0.11", "Cluster.Local.", undefined)).toEqual({ clusterDNS: ["10.96.0.10", "10.96.0.11"], clusterDomain: "cluster.local", resolvConf: "/etc/resolv.conf" });
+    expect(parseDNSFlags(undefined, undefined, "")).toEqual({ clusterDNS: [], clusterDomain: "", resolvConf: "" });
+    expect(() => parseDNSFlags("10.96.0.300", "cluster.local", undefined)).toThrow(`--cluster-dns: "10.96.0.300" is not an IPv4 address`);
+    expect(() => parseDNSFlags("10.96.0.10", "bad_domain", undefined)).toThrow(`--cluster-domain must be a DNS domain like cluster.local, got "bad_domain"`);
+  });
+});

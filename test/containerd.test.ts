@@ -143,6 +143,7 @@ describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {
     const procs = spawnSync("pgrep", ["-f", dataDir]).stdout.toString().trim();
     expect(procs).toBe("");
     expect(spawnSync("ip", ["link", "show", "kubelab0"]).status).not.toBe(0);
+    expect(spawnSync("ip", ["link", "show", "kubelab-svc0"]).status).not.toBe(0);
     const rules = execFileSync("iptables-save").toString();
     expect(rules).not.toMatch(/CNI-|KUBELAB/);
     const mounts = readFileSync("/proc/mounts", "utf8");

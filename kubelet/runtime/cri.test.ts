@@ -301,11 +301,17 @@ describe.skipIf(skipReason !== undefined)("CriRuntime on a real containerd", () 
       const second = await startContainerd({ dataDir: dir2, log, bridge: "kubelab9", podSubnet: "10.89.0.0/16" });
       expect(second.gatewayIP).toBe("10.89.0.1");
       expect(forwardRules()).toMatch(/-i kubelab9 -j DROP/);
+      // Each host its own service interface: kubelab9's is kubelab-svc9, next to the first's kubelab-svc0.
+      expect(second.serviceInterface).toBe("kubelab-svc9");
+      expect(shOk("ip", ["link", "show", "dev", "kubelab-svc9"])).toBe(true);
+      expect(shOk("ip", ["link", "show", "dev", "kubelab-svc0"])).toBe(true);
       await second.stop();
     } finally {
       await rm(dir2, { recursive: true, force: true });
     }
     expect(shOk("ip", ["link", "show", "dev", "kubelab9"])).toBe(false);
+    expect(shOk("ip", ["link", "show", "dev", "kubelab-svc9"])).toBe(false);
+    expect(shOk("ip", ["link", "show", "dev", "kubelab-svc0"])).toBe(true);
     expect(forwardRules()).not.toMatch(/kubelab9/);
     expect(forwardRules()).toMatch(/-i kubelab0 -j DROP/);
     expect(sh("ip", ["route", "show", "exact", "10.96.0.0/16"])).toMatch(/unreachable|10\.96/);
