@@ -2,6 +2,7 @@
 // instance mode to NodePorts on Ready nodes (fake NodePort listeners on node addresses), a taken port
 // replaced by an ephemeral one with a Warning Event, status.loadBalancer, release on type change.
 
+import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EndpointSlice, Event, Node, Service } from "../../api/index.ts";
@@ -108,6 +109,30 @@ describe("LoadBalancer", () => {
       return seen.size === 2 && seen.has("node-a") && seen.has("node-b") ? true : undefined;
     });
     for (let i = 0; i < 6; i++) expect(["node-a", "node-b"]).toContain(await readFrom(BIND, 7002));
+  });
+
+  it("externalTrafficPolicy Local: only nodes whose healthCheckNodePort answers 200 get connections", async () => {
+    const svcs = client.resource<Service>("", "services");
+    const created = await svcs.create("default", {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "local" },
+      spec: { type: "LoadBalancer", externalTrafficPolicy: "Local", ports: [{ name: "http", port: 7003, targetPort: 8080 }], selector: { app: "web" } },
+    });
+    const nodePort = created.spec!.ports![0]!.nodePort!;
+    const hc = created.spec!.healthCheckNodePort!;
+    expect(hc).toBeGreaterThan(0);
+    const health = (host: string, code: number) => {
+      const s = http.createServer((_req, res) => res.writeHead(code).end());
+      servers.push(s);
+      return new Promise<void>((r) => s.listen(hc, host, () => r()));
+    };
+    await health("127.77.2.1", 200); // node a has a local endpoint
+    await health("127.77.3.1", 503); // node b has none (kube-proxy answers 503)
+    await tcpServer("127.77.2.1", nodePort, "node-a-local");
+    await tcpServer("127.77.3.1", nodePort, "node-b-local");
+    await poll("node a reached", async () => (await readFrom(BIND, 7003).catch(() => "")) === "node-a-local");
+    for (let i = 0; i < 6; i++) expect(await readFrom(BIND, 7003)).toBe("node-a-local");
   });
 
   it("takes an ephemeral port when the Service port is taken, says so in an Event and in the status", async () => {
