@@ -363,7 +363,7 @@ export class Proxier {
         await this.ip(["addr", "add", `${ip}/32`, "dev", this.o.serviceInterface!]);
         this.addedAddresses.add(ip);
       } catch (e) {
-        if (/File exists/.test((e as Error).message)) this.addedAddresses.add(ip);
+        if (/File exists|already assigned/.test((e as Error).message)) this.addedAddresses.add(ip);
         else this.log.warn({ err: e, ip }, "cannot add the ClusterIP to the service interface");
       }
     }
