@@ -19,6 +19,7 @@ import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
 let ingress: ChildProcess | undefined;
+let proxy: ChildProcess | undefined;
 let ingressOut = "";
 let httpPort = 0;
 let httpsPort = 0;
@@ -97,10 +98,12 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  if (ingress && ingress.exitCode === null) {
-    const exited = new Promise((r) => ingress!.once("exit", r));
-    process.kill(ingress.pid!, "SIGTERM");
-    await exited;
+  for (const child of [ingress, proxy]) {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      process.kill(child.pid!, "SIGTERM");
+      await exited;
+    }
   }
   await k?.stop({ clean: true });
   rmSync(tmp, { recursive: true, force: true });
@@ -176,6 +179,41 @@ describe("kubelab ingress", () => {
     });
     expect(events).toContain('service "default/missing" not found');
     expect((await get("web.test")).status).toBe(200);
+  });
+
+  it("gives a Service of type LoadBalancer an address that forwards through the NodePorts to the pods", async () => {
+    const up = JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components?: { name: string }[] };
+    if (!up.components?.some((c) => c.name.startsWith("proxy"))) {
+      // `up` runs no service proxy yet: one for all nodes serves the NodePorts.
+      proxy = spawn(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), "proxy", "--kubeconfig", k.kubeconfig, "--healthz-port", "0"], {
+        cwd: REPO,
+        stdio: ["ignore", "ignore", "inherit"],
+        env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" },
+      });
+    }
+    const [lbPort] = await distinctPorts(1);
+    await kc(["expose", "deployment", "web", "--type=LoadBalancer", "--name=web-lb", `--port=${lbPort}`, "--target-port=8080"]);
+    const addr = await poll("the LoadBalancer address", async () => {
+      const out = await kc(["get", "service", "web-lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}:{.status.loadBalancer.ingress[0].ports[0].port}"]);
+      return out.length > 1 && !out.endsWith(":") ? out : undefined;
+    });
+    expect(addr).toBe(`127.0.0.1:${lbPort}`);
+    const zones = new Set<string>();
+    await poll("answers through the LoadBalancer from pods in 2+ zones", async () => {
+      for (let i = 0; i < 6; i++) {
+        const r = await new Promise<{ status: number; body: string }>((resolve) => {
+          http.get({ host: "127.0.0.1", port: lbPort, path: "/", agent: false, timeout: 5000 }, (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          }).on("error", () => resolve({ status: 0, body: "" }));
+        });
+        if (r.status !== 200) return undefined;
+        zones.add((JSON.parse(r.body) as Echo).zone);
+      }
+      return zones.size >= 2 ? true : undefined;
+    }, 60_000);
+    await kc(["delete", "service", "web-lb"]);
   });
 
   it("serves an Ingress created without a class (our class is the default)", async () => {
