@@ -80,6 +80,7 @@ export class Scheduler {
       pvc: (namespace, name) => pvcs.lister.get(`${namespace}/${name}`),
       pv: (name) => pvs.lister.get(name),
       storageClass: (name) => storageClasses.lister.get(name),
+      listPVs: () => pvs.lister.list(),
     };
 
     for (const profile of opts.profiles) {

@@ -493,6 +493,8 @@ export class Framework {
       const t = this.startTimer(state);
       const s = await p.preBind(state, pod, nodeName);
       this.observe(state, t, p.name, "PreBind", s);
+      // An error reads as upstream's: `running PreBind plugin "VolumeBinding": binding volumes: ...`.
+      if (s.code === Code.Error) return new Status(Code.Error, [`running PreBind plugin "${p.name}": ${s.message()}`], p.name);
       if (!s.isSuccess() && !s.isSkip()) return copyWithPlugin(s, p.name);
     }
     return Status.success();

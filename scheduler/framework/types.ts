@@ -138,6 +138,8 @@ export interface Handle {
     pvc(namespace: string, name: string): Readonly<import("../../api/index.ts").KubeObject> | undefined;
     pv(name: string): Readonly<import("../../api/index.ts").KubeObject> | undefined;
     storageClass(name: string): Readonly<import("../../api/index.ts").KubeObject> | undefined;
+    /** Every PersistentVolume (VolumeBinding's static candidates); absent: none. */
+    listPVs?(): readonly Readonly<import("../../api/index.ts").KubeObject>[];
   };
 }
 
