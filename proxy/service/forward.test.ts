@@ -9,6 +9,7 @@ import type { EndpointSlice, Service } from "../../api/index.ts";
 import { FakeRecorder, fakeLister, newLogger } from "../../client/index.ts";
 import { INDEX_BY_SERVICE, indexSliceByService, type Backend } from "../endpoints.ts";
 import { Balancer, UDPRelay, forwardTCP, noopObserver } from "./forward.ts";
+import { holderOf, isProxyCommandLine } from "./holder.ts";
 import { Proxier, ProxyMetrics } from "./proxier.ts";
 import type { Route } from "./rules.ts";
 
@@ -182,6 +183,10 @@ describe("Proxier", () => {
     await proxier.syncProxyRules();
     await waitListening(key);
     expect(await firstLine(free)).toBe("one");
+    // A connection open across the changes below keeps its backend.
+    const open = net.connect({ host: "127.0.0.1", port: free });
+    let openGot = "";
+    await new Promise<void>((r) => open.on("data", (d) => ((openGot += d.toString()), r())));
     slices = [sliceWith(b2)];
     await proxier.syncProxyRules();
     expect(await firstLine(free)).toBe("two");
@@ -189,6 +194,10 @@ describe("Proxier", () => {
     await proxier.syncProxyRules();
     expect(proxier.listenerStates().size).toBe(0);
     expect(await firstLine(free)).toBe(""); // refused
+    const echoed = new Promise<string>((r) => open.on("data", () => openGot.includes("still") && r(openGot)));
+    open.write("still here\n");
+    expect(await echoed).toBe("one\nstill here\n");
+    open.destroy();
 
     // Something else takes the port: the listener stands by and the Service gets a Warning.
     const squatter = net.createServer();
@@ -204,5 +213,23 @@ describe("Proxier", () => {
     await new Promise<void>((r) => squatter.close(() => r()));
     await waitListening(key);
     expect(await firstLine(free)).toBe("one");
+  });
+});
+
+describe("holderOf", () => {
+  it("tells a port held by this (non-proxy) process from a free one", async () => {
+    const s = net.createServer();
+    await new Promise<void>((r) => s.listen(0, "127.0.0.3", r));
+    cleanup.push(() => s.close());
+    const port = (s.address() as net.AddressInfo).port;
+    expect(await holderOf("127.0.0.3", port, "TCP")).toBe("other");
+    expect(await holderOf("127.0.0.4", port, "TCP")).toBe("unknown");
+  });
+
+  it("recognises the proxy's command lines", () => {
+    expect(isProxyCommandLine(["/usr/bin/node", "--import", "tsx", "/work/main/cli/main.ts", "proxy", "--zone", "a"])).toBe(true);
+    expect(isProxyCommandLine(["/usr/bin/node", "/opt/kubelab/dist/cli/main.js", "proxy"])).toBe(true);
+    expect(isProxyCommandLine(["/usr/bin/node", "/work/main/cli/main.ts", "dns", "--zone", "proxy"])).toBe(false);
+    expect(isProxyCommandLine(["python3", "-m", "http.server"])).toBe(false);
   });
 });

@@ -151,6 +151,16 @@ describe("computeProxyState", () => {
     expect(ips(state([svc], [slice("web", elsewhere)]).listeners.get("TCP/127.20.0.5:80")!.route!.backends)).toHaveLength(3);
   });
 
+  it("treats an address shared by several nodes (containerd mode: all on 127.0.0.1) as all of them", () => {
+    const shared = [node("c1", "za", "127.0.0.1", "10.88.1.0/24"), node("c2", "za", "127.0.0.1", "10.88.2.0/24")];
+    const svc = service("lb", { type: "LoadBalancer", externalTrafficPolicy: "Local", healthCheckNodePort: 31999, ports: [{ name: "http", port: 80, nodePort: 30080, protocol: "TCP" }] });
+    const s = state([svc], [slice("lb", [ep("10.88.1.5", "c1", "za"), ep("10.88.2.5", "c2", "za")])], { nodes: shared });
+    expect([...s.listeners.keys()].sort()).toEqual(["TCP/127.0.0.1:30080", "TCP/127.0.0.1:31999", "TCP/127.20.0.5:80"]);
+    expect(ips(s.listeners.get("TCP/127.0.0.1:30080")!.route!.backends)).toEqual(["10.88.1.5", "10.88.2.5"]);
+    expect(s.listeners.get("TCP/127.0.0.1:31999")!.health!.localEndpoints).toBe(2);
+    expect(s.clients.nodeOf("10.88.2.77")).toBe("c2");
+  });
+
   it("drops services being deleted", () => {
     const svc = service("web", {});
     svc.metadata.deletionTimestamp = "2026-01-01T00:00:00Z";

@@ -157,12 +157,15 @@ export function computeProxyState(input: RulesInput): ProxyState {
   // Our nodes: their InternalIPs get NodePort listeners; 127.0.0.1 stands for "any node of the zone".
   const ourNodes = input.nodes.filter((n) => input.zone === undefined || n.metadata.labels?.[LabelTopologyZone] === input.zone);
   const ourNodeNames = new Set(ourNodes.map((n) => n.metadata.name!));
-  const nodePortAddrs: { ip: string; nodes: ReadonlySet<string> }[] = [];
+  // Several nodes may share an address (containerd mode: every kubelet is 127.0.0.1); such an
+  // address stands for all of them.
+  const byAddr = new Map<string, Set<string>>();
   for (const n of ourNodes) {
     const ip = nodeInternalIP(n);
-    if (ip && inAny(input.nodePortAddresses, ip)) nodePortAddrs.push({ ip, nodes: new Set([n.metadata.name!]) });
+    if (ip && inAny(input.nodePortAddresses, ip)) byAddr.set(ip, new Set([...(byAddr.get(ip) ?? []), n.metadata.name!]));
   }
-  if (inAny(input.nodePortAddresses, "127.0.0.1") && !nodePortAddrs.some((a) => a.ip === "127.0.0.1")) nodePortAddrs.push({ ip: "127.0.0.1", nodes: ourNodeNames });
+  if (inAny(input.nodePortAddresses, "127.0.0.1")) byAddr.set("127.0.0.1", new Set([...(byAddr.get("127.0.0.1") ?? []), ...ourNodeNames]));
+  const nodePortAddrs = [...byAddr].map(([ip, nodes]) => ({ ip, nodes }));
 
   const byIP = new Map<string, string>();
   const cidrs: { cidr: IPv4CIDR; node: string }[] = [];
@@ -235,7 +238,7 @@ export function computeProxyState(input: RulesInput): ProxyState {
     // node addresses: 200 while the node has a ready local endpoint, 503 otherwise.
     if (spec.type === "LoadBalancer" && externalLocal && spec.healthCheckNodePort) {
       for (const a of nodePortAddrs) {
-        if (a.ip === "127.0.0.1") continue;
+        if (a.ip === "127.0.0.1" && !ourNodes.some((n) => nodeInternalIP(n) === "127.0.0.1")) continue;
         const local = new Set<string>();
         for (const sp of spec.ports ?? []) {
           for (const b of allBackends(slices, sp)) if (b.ready && b.nodeName && a.nodes.has(b.nodeName)) local.add(b.ip);
