@@ -36,9 +36,13 @@ export interface ReverseProxyOptions {
   upstreamTimeoutMs?: number;
 }
 
-/** A keep-alive agent for upstream connections (ingress-nginx's upstream keepalive). */
+/**
+ * A keep-alive agent for upstream connections (ingress-nginx's upstream keepalive). Idle sockets are
+ * dropped after 4 s, before Node's (and so the simulated pods') 5 s server keep-alive timeout closes
+ * them under us: a request sent on a socket the server is closing would fail if it had a body.
+ */
 export function newUpstreamAgent(): http.Agent {
-  return new http.Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 320, scheduling: "lifo" });
+  return new http.Agent({ keepAlive: true, keepAliveMsecs: 30_000, maxFreeSockets: 320, scheduling: "lifo", timeout: 4000 });
 }
 
 function requestID(incoming: string | string[] | undefined): string {
