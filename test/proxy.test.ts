@@ -288,6 +288,49 @@ describe("kubelab proxy", () => {
     expect(all).toMatch(/kubelab_proxy_errors_total\{namespace="default",service="web-itl",reason="no_endpoints"\} [1-9]/);
   });
 
+  it("answers a Local LoadBalancer's health check node port: 200 with the local endpoint count on a node with a pod, 503 elsewhere", async () => {
+    await kc(k, ["expose", "deployment", "web", "--name", "web-lb", "--type", "LoadBalancer", "--port", "80", "--target-port", "8080"]);
+    await kc(k, ["patch", "svc", "web-lb", "-p", '{"spec":{"externalTrafficPolicy":"Local"}}']);
+    const hc = Number(await kc(k, ["get", "svc", "web-lb", "-o", "jsonpath={.spec.healthCheckNodePort}"]));
+    expect(hc).toBeGreaterThan(0);
+    const pods = await webPods();
+    const all = await nodes();
+    const withPod = all.find((n) => [...pods.values()].includes(n.name))!;
+    const without = all.find((n) => ![...pods.values()].includes(n.name))!;
+    const count = [...pods.values()].filter((n) => n === withPod.name).length;
+    const ok = await poll("health check on a node with a pod", async () => {
+      const r = await get(withPod.ip, hc);
+      return r.status === 200 ? r : undefined;
+    }, 30_000, 100);
+    expect(JSON.parse(ok.body)).toEqual({ service: { namespace: "default", name: "web-lb" }, localEndpoints: count, serviceProxyHealthy: true });
+    const bad = await get(without.ip, hc);
+    expect(bad.status).toBe(503);
+    expect(JSON.parse(bad.body).localEndpoints).toBe(0);
+  });
+
+  it("carries cluster DNS over UDP and TCP: dig at the kube-dns ClusterIP reaches the DNS server behind it", async () => {
+    const dnsIP = `127.${16 + poolId}.0.10`;
+    const up = readUpState(k.dataDir);
+    if (!up?.components.some((c) => c.name === "dns")) {
+      const [dnsPort, dnsHealth] = [await freePort(), await freePort()];
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", join(REPO, "cli/main.ts"), "dns", "--kubeconfig", k.kubeconfig, "--dns-port", String(dnsPort), "--healthz-port", String(dnsHealth), "--service-ip", dnsIP, "--name", "proxytest", "--zone", "local-1a"],
+        { cwd: REPO, stdio: "ignore" },
+      );
+      own.push({ child, zone: "dns", healthPort: dnsHealth, output: () => "", exited: new Promise((r) => child.once("exit", r)) });
+      await poll("dns /readyz", async () => (await get("127.0.0.1", dnsHealth, undefined, "/readyz")).status === 200, 60_000);
+    }
+    const webIP = await clusterIP(k, "web");
+    for (const proto of ["+notcp", "+tcp"]) {
+      const answer = await poll(`dig ${proto} through the proxy`, async () => {
+        const r = await sh("dig", [`@${dnsIP}`, "+time=2", "+tries=1", "+short", proto, "web.default.svc.cluster.local"]);
+        return r.out.trim() === webIP ? r.out.trim() : undefined;
+      }, 60_000, 250);
+      expect(answer).toBe(webIP);
+    }
+  });
+
   it("refuses connections once the deployment is scaled to 0", async () => {
     const ip = await clusterIP(k, "web");
     await kc(k, ["scale", "deployment", "web", "--replicas=0"]);
@@ -300,8 +343,9 @@ describe("kubelab proxy", () => {
   it("hands a ClusterIP over to another zone's proxy when its holder stops, and exits 0 on SIGTERM", async () => {
     const ip = await clusterIP(k, "web");
     // With up's proxies: stop one of our own instead (same code path), which holds nothing.
-    const victims = own.length > 0 ? own.slice(0, 2) : [startProxy(k, "local-1a", await freePort())];
-    if (own.length === 1) await poll("extra proxy ready", async () => (await get("127.0.0.1", victims[0].healthPort, undefined, "/readyz")).status === 200, 60_000);
+    const proxies = own.filter((p) => p.zone !== "dns");
+    const victims = proxies.length > 0 ? proxies.slice(0, 2) : [startProxy(k, "local-1a", await freePort())];
+    if (proxies.length === 0) await poll("extra proxy ready", async () => (await get("127.0.0.1", victims[0].healthPort, undefined, "/readyz")).status === 200, 60_000);
     for (const v of victims) {
       process.kill(v.child.pid!, "SIGTERM");
       expect(await v.exited).toBe(0);
@@ -327,5 +371,32 @@ describe("kubelab proxy --service-interface", () => {
     await poll(`${ip} removed from ${iface}`, async () => !(await sh("ip", ["-o", "-4", "addr", "show", "dev", iface])).out.includes(`${ip}/32`), 30_000);
     // Back to the blackhole: unreachable, never sent anywhere.
     expect(await errorCode(ip, 80)).toBe("EHOSTUNREACH");
+  });
+});
+
+describe("kubelab proxy flags", () => {
+  function cli(args: string[]): Promise<{ code: number; out: string }> {
+    return sh(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), "proxy", ...args]);
+  }
+
+  it("prints its flags with --help and rejects bad ones with one line and exit code 2", async () => {
+    const help = await cli(["--help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).toContain("--service-interface IFACE");
+    const cases: [string[], string][] = [
+      [["--kubeconfig", "k", "--healthz-port", "x"], 'kubelab: --healthz-port must be a port number (0-65535), got "x"'],
+      [["--kubeconfig", "k", "--healthz-port", "70000"], 'kubelab: --healthz-port must be a port number (0-65535), got "70000"'],
+      [["--kubeconfig", "k", "--nodeport-addresses", "127.0.0.0/8,10.1"], 'kubelab: --nodeport-addresses: "10.1" is not an IPv4 CIDR like 127.0.0.0/8'],
+      [["--kubeconfig", "k", "--sync-period", "often"], 'kubelab: --sync-period: "often" is not a duration like 15s or 500ms'],
+      [["--zone", "a"], "kubelab: --kubeconfig is required"],
+    ];
+    for (const [args, line] of cases) {
+      const r = await cli(args);
+      expect(r.code).toBe(2);
+      expect(r.out.trim()).toBe(line);
+    }
+    const unknown = await cli(["--kubeconfig", "k", "--bogus"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.out.trim().split("\n")).toHaveLength(1);
   });
 });
