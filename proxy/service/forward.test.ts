@@ -10,7 +10,7 @@ import { FakeRecorder, fakeLister, newLogger } from "../../client/index.ts";
 import { INDEX_BY_SERVICE, indexSliceByService, type Backend } from "../endpoints.ts";
 import { Balancer, UDPRelay, forwardTCP, noopObserver } from "./forward.ts";
 import { holderOf, isProxyCommandLine } from "./holder.ts";
-import { Proxier, ProxyMetrics } from "./proxier.ts";
+import { BoundedFrequencyRunner, Proxier, ProxyMetrics } from "./proxier.ts";
 import type { Route } from "./rules.ts";
 
 const cleanup: (() => void)[] = [];
@@ -137,6 +137,36 @@ describe("UDPRelay", () => {
     client.send("ping", service.address().port, "127.0.0.1");
     expect(await got).toEqual({ msg: "pong ping", from: service.address().port });
     expect(relay.size).toBe(1);
+    // The backend leaves the Service: its flows go (the next datagram would pick a live backend).
+    relay.retain(new Set([`127.0.0.1:${backend.address().port}`]));
+    expect(relay.size).toBe(1);
+    relay.retain(new Set());
+    expect(relay.size).toBe(0);
+  });
+
+  it("forgets an idle flow and keeps at most maxFlows", async () => {
+    const backend = dgram.createSocket("udp4");
+    await new Promise<void>((r) => backend.bind(0, "127.0.0.1", r));
+    const service = dgram.createSocket("udp4");
+    await new Promise<void>((r) => service.bind(0, "127.0.0.1", r));
+    const seen: string[] = [];
+    backend.on("message", (m) => seen.push(m.toString()));
+    const relay = new UDPRelay({
+      socket: service,
+      routeFor: () => ({ route: { ...route(), protocol: "UDP" }, backends: [{ ip: "127.0.0.1", port: backend.address().port, ready: true, serving: true, terminating: false }] }),
+      balancer: new Balancer(),
+      observer: noopObserver,
+      idleTimeoutMs: 100,
+      maxFlows: 2,
+    });
+    const clients = [dgram.createSocket("udp4"), dgram.createSocket("udp4"), dgram.createSocket("udp4")];
+    cleanup.push(() => (relay.close(), service.close(), backend.close(), clients.forEach((c) => c.close())));
+    clients.forEach((c, i) => c.send(`m${i}`, service.address().port, "127.0.0.1"));
+    for (let i = 0; i < 200 && seen.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(seen.sort()).toEqual(["m0", "m1", "m2"]);
+    expect(relay.size).toBe(2);
+    for (let i = 0; i < 200 && relay.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(relay.size).toBe(0);
   });
 });
 
@@ -231,5 +261,22 @@ describe("holderOf", () => {
     expect(isProxyCommandLine(["/usr/bin/node", "/opt/kubelab/dist/cli/main.js", "proxy"])).toBe(true);
     expect(isProxyCommandLine(["/usr/bin/node", "/work/main/cli/main.ts", "dns", "--zone", "proxy"])).toBe(false);
     expect(isProxyCommandLine(["python3", "-m", "http.server"])).toBe(false);
+  });
+});
+
+describe("BoundedFrequencyRunner", () => {
+  it("runs at once, then coalesces a burst of requests into one run", async () => {
+    let runs = 0;
+    const runner = new BoundedFrequencyRunner(async () => void runs++, 30, 60_000, newLogger("test"));
+    const stop = new AbortController();
+    const loop = runner.loop(stop.signal);
+    for (let i = 0; i < 100 && runs < 1; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(runs).toBe(1);
+    for (let i = 0; i < 10; i++) runner.run();
+    for (let i = 0; i < 100 && runs < 2; i++) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(runs).toBe(2);
+    stop.abort();
+    await loop;
   });
 });

@@ -191,6 +191,8 @@ export interface UDPRelayOptions {
 interface Flow {
   socket: dgram.Socket;
   route: Route;
+  /** "ip:port" of the backend the flow goes to. */
+  backend: string;
   timer: NodeJS.Timeout;
 }
 
@@ -229,7 +231,7 @@ export class UDPRelay {
       while (this.flows.size >= max) this.drop(this.flows.keys().next().value!);
       const s = dgram.createSocket("udp4");
       const route = r.route;
-      flow = { socket: s, route, timer: setTimeout(() => this.drop(key), this.o.idleTimeoutMs ?? 30_000) };
+      flow = { socket: s, route, backend: backendKey(b), timer: setTimeout(() => this.drop(key), this.o.idleTimeoutMs ?? 30_000) };
       this.flows.set(key, flow);
       this.o.observer.active(route, 1);
       s.on("message", (reply) => {
@@ -254,6 +256,14 @@ export class UDPRelay {
     } catch {
       f.socket.once("connect", send);
     }
+  }
+
+  /**
+   * Forgets flows to backends no longer in `live` (ip:port), so the next datagram picks a current
+   * one — what kube-proxy's conntrack cleanup does for UDP when an endpoint goes.
+   */
+  retain(live: ReadonlySet<string>): void {
+    for (const [k, f] of [...this.flows]) if (!live.has(f.backend)) this.drop(k);
   }
 
   private touch(key: string): void {

@@ -165,9 +165,23 @@ class ManagedListener {
   private holderChecked = false;
 
   constructor(
-    public spec: ListenerSpec,
+    private current: ListenerSpec,
     private readonly proxier: Proxier,
   ) {}
+
+  get spec(): ListenerSpec {
+    return this.current;
+  }
+
+  /** A new sync's spec: new connections take the new route; UDP flows to vanished backends are dropped. */
+  set spec(s: ListenerSpec) {
+    this.current = s;
+    const r = s.route;
+    if (this.relay && r) {
+      const live = new Set([...r.backends, ...[...(r.byClientNode?.values() ?? [])].flat()].map((b) => `${b.ip}:${b.port}`));
+      this.relay.retain(live);
+    }
+  }
 
   start(): void {
     if (this.state === "closed") return;
@@ -249,7 +263,7 @@ class ManagedListener {
     if (this.reported.has(code)) return;
     this.reported.add(code);
     this.proxier.log.warn({ listener: this.spec.key, service: this.spec.service }, message);
-    this.proxier.warn(this.spec.service, message);
+    this.proxier.warn(this.spec.service, this.spec.kind === "HealthCheck" ? "FailedToStartServiceHealthcheck" : "FailedToStartServiceListener", message);
   }
 
   private accept(socket: net.Socket): void {
@@ -337,10 +351,11 @@ export class Proxier {
     return new Map([...this.listeners].map(([k, l]) => [k, l.state]));
   }
 
-  warn(serviceKey: string, message: string): void {
+  /** A Warning Event on the Service (upstream's reason for health checks: FailedToStartServiceHealthcheck). */
+  warn(serviceKey: string, reason: string, message: string): void {
     const svc = this.o.services.get(serviceKey);
     if (!svc) return;
-    this.o.recorder.event({ ...svc, apiVersion: "v1", kind: "Service" }, "Warning", "FailedToStartServiceListener", message);
+    this.o.recorder.event({ ...svc, apiVersion: "v1", kind: "Service" }, "Warning", reason, message);
   }
 
   /** Whole-state sync: desired listeners from the caches, diffed against the current ones. */
