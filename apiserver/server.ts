@@ -1,5 +1,6 @@
 // The apiserver: a koa app over HTTPS with authentication, discovery, OpenAPI, metrics and the resource handlers.
 
+import { KubernetesServiceController } from "./kubernetesservice.ts";
 import http from "node:http";
 import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -61,6 +62,11 @@ export interface ApiServerOptions {
   admission?: AdmissionOptions;
   /** Overload protection and connection timeouts; DEFAULT_SERVING_LIMITS for what is absent. */
   limits?: Partial<ServingLimits>;
+  /**
+   * Keep the default/kubernetes Service and its endpoints naming this apiserver (kube-apiserver
+   * always does; off by default here so in-process test servers keep an empty default namespace).
+   */
+  kubernetesService?: { advertiseAddress?: string };
 }
 
 /**
@@ -126,6 +132,7 @@ export class ApiServer {
   private readonly upgraded = new Set<Duplex>();
   private readonly stopping = new AbortController();
   private ready = false;
+  private kubernetesService?: KubernetesServiceController;
   readonly limits: ServingLimits;
   /** Requests being served now, by kind (max-in-flight). */
   private inflight = { readOnly: 0, mutating: 0 };
@@ -172,11 +179,17 @@ export class ApiServer {
     });
     const bound = (this.server.address() as AddressInfo).port;
     this.log.info({ port: bound, host, tls: !!this.opts.tls }, "apiserver listening");
+    if (this.opts.kubernetesService) {
+      const advertiseAddress = this.opts.kubernetesService.advertiseAddress ?? (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
+      this.kubernetesService = new KubernetesServiceController(this.registry, { advertiseAddress, port: bound }, this.log);
+      this.kubernetesService.start();
+    }
     return bound;
   }
 
   async stop(): Promise<void> {
     this.ready = false;
+    this.kubernetesService?.stop();
     this.stopping.abort();
     for (const s of this.upgraded) s.destroy();
     if (this.server) {

@@ -1,5 +1,6 @@
 // `kubelab apiserver`: the API server process.
 
+import { isIPv4 } from "node:net";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { ApiServer, TokenFileAuthenticator, openBackend } from "../apiserver/index.ts";
@@ -13,6 +14,8 @@ const HELP = `usage: kubelab apiserver [flags]
   --storage URL              memory://, file://DIR or etcd://HOST:PORT[,HOST:PORT] (default memory://)
   --port P                   secure port (default 6443)
   --bind ADDR                address to listen on (default 127.0.0.1)
+  --advertise-address IP     the address the default/kubernetes Service's endpoints name (default: --bind,
+                             or 127.0.0.1 when that is 0.0.0.0)
   --tls-cert-file FILE       serving certificate (PEM)
   --tls-private-key-file F   serving key (PEM)
   --token-auth-file FILE     bearer tokens, one "token,user,uid[,groups]" per line
@@ -77,6 +80,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
       storage: { type: "string", default: "memory://" },
       port: { type: "string", default: "6443" },
       bind: { type: "string", default: "127.0.0.1" },
+      "advertise-address": { type: "string" },
       "tls-cert-file": { type: "string" },
       "tls-private-key-file": { type: "string" },
       "token-auth-file": { type: "string" },
@@ -124,7 +128,9 @@ export async function runApiserver(argv: string[]): Promise<void> {
     limits,
     tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8") },
     authenticators: insecure ? [] : [TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
+    kubernetesService: { advertiseAddress: values["advertise-address"] },
   });
+  if (values["advertise-address"] !== undefined && !isIPv4(values["advertise-address"])) throw new CliError(`--advertise-address must be an IPv4 address, got "${values["advertise-address"]}"`, 2);
   const bound = await server.start(port, values.bind);
   log.info({ port: bound, storage: values.storage }, "apiserver ready");
   let stopping = false;
