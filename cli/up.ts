@@ -353,6 +353,7 @@ export async function runUp(argv: string[]): Promise<void> {
             "kubelet", "--kubeconfig", kubeconfig, "--runtime-endpoint", containerd.endpoint,
             "--node-name", name, "--zone", zone, "--region", values.region!,
             "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
+            "--cluster-dns", clusterDNS, "--cluster-domain", clusterDomain,
             "--root-dir", join(dataDir, "kubelet", name), "--healthz-port", String(healthPort),
             ...leaseFlags,
           ],
@@ -362,6 +363,16 @@ export async function runUp(argv: string[]): Promise<void> {
     nodesLine = `${zones.length * nodesPerZone} containerd nodes in ${zones.join(", ")} (pods on ${containerd.podSubnet})`;
   }
 
+  // The data plane: a proxy per zone, cluster DNS and the ingress controller (only with nodes).
+  if (nodesPerZone > 0) {
+    state.dataPlane = await startDataPlane(sup, {
+      dataDir, kubeconfig, zones, runtime, serviceCIDR, ingressHTTPPort, ingressHTTPSPort, clusterDomain,
+      serviceInterface: containerd?.serviceInterface,
+      freePort,
+    });
+  }
+  const dp = state.dataPlane;
+  save(); // before "kubelab is up": whoever reads that line may read up.json next
   const shown = values["data-dir"]!;
   process.stdout.write(
     [
@@ -373,6 +384,14 @@ export async function runUp(argv: string[]): Promise<void> {
         ? `  kubectl create deployment web --image=localhost/busybox:latest --replicas=3 -- httpd -f -p 8080`
         : `  kubectl create deployment web --image=busybox --replicas=3 -- httpd -f -p 8080`,
       ``,
+      ...(dp
+        ? [
+            `ingress: ${dp.ingressHTTP} and ${dp.ingressHTTPS} (IngressClass kubelab, the default); LoadBalancer Services get 127.0.0.1 addresses`,
+            `DNS: ${dp.dnsServiceIP}:53 (Service kube-system/kube-dns, domain ${dp.clusterDomain}), e.g. dig @${dp.dnsServiceIP} kubernetes.default.svc.${dp.clusterDomain}`,
+            `services: ClusterIPs from ${serviceCIDR}${runtime === "sim" ? " on loopback, reachable from this host" : ` on ${containerd?.serviceInterface ?? "the service interface"}, reachable from pods and this host`}; a proxy per zone`,
+            ``,
+          ]
+        : []),
       `logs: ${join(shown, "logs")}/   stop: Ctrl-C or 'npm run kubelab -- down --data-dir ${shown}'`,
       ``,
     ].join("\n"),
