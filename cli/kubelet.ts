@@ -2,7 +2,7 @@
 // simulated nodes in one process.
 
 import { hostname } from "node:os";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
@@ -29,6 +29,8 @@ const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:
   --zone Z                   topology.kubernetes.io/zone (default local-1a)
   --region R                 topology.kubernetes.io/region (default local-1)
   --root-dir DIR             pod volumes and logs (default .kubelab/kubelet)
+  --volume-dir DIR           the simulated cloud's disks, shared by every node: a PVC's volume is
+                             DIR/<volumeHandle> (default ROOT-DIR/volumes; up passes DATA/volumes)
   --port P                   the kubelet server (container logs) port (default 10250)
   --healthz-port P           /healthz, /readyz and /metrics on 127.0.0.1:P (default 10248; 0 picks one)
   --capacity LIST            node capacity, e.g. cpu=8,memory=32Gi,pods=110 (these and
@@ -92,6 +94,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
       "node-name": { type: "string" },
       "runtime-endpoint": { type: "string" },
       "root-dir": { type: "string", default: ".kubelab/kubelet" },
+      "volume-dir": { type: "string" },
       "pod-cidr": { type: "string" },
       "node-ip": { type: "string" },
       port: { type: "string", default: "10250" },
@@ -148,6 +151,8 @@ export async function runKubelet(argv: string[]): Promise<void> {
   const nodeIP = values["node-ip"] ?? "127.0.0.1";
   if (!simulate && !isLocalAddress(nodeIP)) throw new CliError(`--node-ip ${nodeIP} is not an address of this machine`, 2);
   const rootDir = resolve(values["root-dir"]!);
+  // One directory for the whole "cloud": every node (and the volume controller) must agree on it.
+  const volumeDir = resolve(values["volume-dir"] ?? join(rootDir, "volumes"));
   const zone = values.zone!;
   const region = values.region!;
 
@@ -163,7 +168,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
   // A CRI kubelet always forms pod DNS (containerd would copy the host's file otherwise); a simulated
   // pool only passes it through when asked.
   const withDNS = !simulate || values["cluster-dns"] !== undefined || values["cluster-domain"] !== undefined;
-  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, leaseRenewIntervalMs: leaseSeconds * 250, ...(capacity ? { capacity } : {}), ...(withDNS ? { dns } : {}) };
+  const kubeletOpts: Partial<KubeletOptions> = { nodeStatusUpdateFrequencyMs: statusEveryMs, leaseDurationSeconds: leaseSeconds, leaseRenewIntervalMs: leaseSeconds * 250, volumeDir, ...(capacity ? { capacity } : {}), ...(withDNS ? { dns } : {}) };
 
   let agents: readonly NodeAgent[] = [];
   const registry = new Registry();

@@ -36,7 +36,7 @@ import { MountError, VolumeManager, type PodVolumes } from "./volumes.ts";
 /** What the pod side needs from KubeletOptions (plus hooks the Kubelet class and tests supply). */
 export type PodSyncerOptions = Pick<
   KubeletOptions,
-  "nodeName" | "client" | "pods" | "runtime" | "rootDir" | "nodeIP" | "recorder" | "clock" | "log" | "plegRelistPeriodMs" | "backoffInitialMs" | "backoffMaxMs" | "capacity" | "dns"
+  "nodeName" | "client" | "pods" | "runtime" | "rootDir" | "volumeDir" | "nodeIP" | "recorder" | "clock" | "log" | "plegRelistPeriodMs" | "backoffInitialMs" | "backoffMaxMs" | "capacity" | "dns"
 > & {
   /** cgroup_parent for a pod's sandbox (containerd); undefined leaves it to the runtime. */
   cgroupParent?(qosClass: string, podUID: string): string | undefined;
@@ -182,7 +182,7 @@ export class PodSyncer {
     });
     this.prober = new ProbeManager({ runtime: opts.runtime, clock: this.clock, recorder: opts.recorder, log: this.log, onChange: (uid) => this.workers.update(uid) });
     this.statusManager = new StatusManager({ client: opts.client, clock: this.clock, log: this.log });
-    this.volumes = new VolumeManager(opts.rootDir, opts.client, this.clock);
+    this.volumes = new VolumeManager(opts.rootDir, opts.client, this.clock, { nodeName: opts.nodeName, ...(opts.volumeDir ? { volumeDir: opts.volumeDir } : {}) });
   }
 
   /** Number of pods this node currently runs. */

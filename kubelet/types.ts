@@ -33,6 +33,8 @@ export interface KubeletOptions {
   runtime: Runtime;
   /** Where pod directories (volumes) and logs live: `<rootDir>/pods/<uid>/volumes/...`, `<rootDir>/logs/<ns>_<name>_<uid>/...`. */
   rootDir: string;
+  /** The simulated cloud's disks, shared by every node: a persistentVolumeClaim volume is `<volumeDir>/<volumeHandle>` (default `<rootDir>/volumes`). */
+  volumeDir?: string;
   /** The node's InternalIP; the kubelet's HTTP server (logs) listens on it. */
   nodeIP: string;
   /** Port of the kubelet's HTTP server (status.daemonEndpoints.kubeletEndpoint.Port). */

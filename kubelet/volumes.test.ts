@@ -2,9 +2,10 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ConfigMap, Pod, Secret, Volume } from "../api/core/v1.ts";
+import type { KubeObject } from "../api/index.ts";
+import type { ConfigMap, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
 import { FakeClient, FakeClock } from "../client/index.ts";
-import { MountError, VolumeManager, refreshPodVolumes, writeAtomic, type FileProjection } from "./volumes.ts";
+import { MountError, VolumeManager, refreshPodVolumes, volumeAttachmentName, writeAtomic, type FileProjection } from "./volumes.ts";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -304,5 +305,88 @@ describe("writeAtomic without create", () => {
     const dir = join(await tempDir(), "pods", "u", "volumes", "kubernetes.io~configmap", "c");
     expect(await writeAtomic(dir, new Map([["a", { data: Buffer.from("1"), mode: 0o644 }]]), Date.now, false)).toBe(false);
     await expect(stat(dir)).rejects.toThrow();
+  });
+});
+
+describe("VolumeManager persistentVolumeClaim volumes", () => {
+  const ZONE = "topology.kubernetes.io/zone";
+  const handle = "vol-0123456789abcdef0";
+  const driver = "zonal.csi.kubelab.io";
+  function objects(opts: { bound?: boolean; attached?: boolean; nodeZone?: string } = {}) {
+    const out: KubeObject[] = [
+      {
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: "data", namespace: "default" },
+        spec: { accessModes: ["ReadWriteOnce"], ...(opts.bound !== false ? { volumeName: "pvc-1" } : {}) },
+        status: { phase: opts.bound !== false ? "Bound" : "Pending" },
+      } as PersistentVolumeClaim,
+      {
+        apiVersion: "v1",
+        kind: "PersistentVolume",
+        metadata: { name: "pvc-1" },
+        spec: {
+          csi: { driver, volumeHandle: handle, fsType: "ext4" },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: ZONE, operator: "In", values: ["zone-a"] }] }] } },
+        },
+      } as PersistentVolume,
+      { apiVersion: "v1", kind: "Node", metadata: { name: "n1", labels: { [ZONE]: opts.nodeZone ?? "zone-a" } } } as Node,
+      { apiVersion: "storage.k8s.io/v1", kind: "CSIDriver", metadata: { name: driver }, spec: { attachRequired: true } } as KubeObject,
+    ];
+    if (opts.attached !== undefined) {
+      out.push({
+        apiVersion: "storage.k8s.io/v1",
+        kind: "VolumeAttachment",
+        metadata: { name: volumeAttachmentName(handle, driver, "n1") },
+        spec: { attacher: driver, nodeName: "n1", source: { persistentVolumeName: "pvc-1" } },
+        status: { attached: opts.attached },
+      } as KubeObject);
+    }
+    return out;
+  }
+  async function setUp(objs: KubeObject[]): Promise<{ result: string | MountError; volumeDir: string }> {
+    const root = await tempDir();
+    const volumeDir = join(root, "cloud");
+    const vm = new VolumeManager(root, new FakeClient(objs), new FakeClock(), { nodeName: "n1", volumeDir });
+    try {
+      return { result: (await vm.setUp(pod([{ name: "data", persistentVolumeClaim: { claimName: "data" } }]), "10.0.0.1")).paths.get("data")!, volumeDir };
+    } catch (e) {
+      if (e instanceof MountError) return { result: e, volumeDir };
+      throw e;
+    }
+  }
+
+  it("an attached zonal volume is the host directory <volume-dir>/<volumeHandle>, created on first use", async () => {
+    const { result, volumeDir } = await setUp(objects({ attached: true }));
+    expect(result).toBe(join(volumeDir, handle));
+    expect((await stat(result as string)).isDirectory()).toBe(true);
+  });
+
+  it.each([
+    { name: "not yet attached", opts: { attached: false } },
+    { name: "no VolumeAttachment at all", opts: {} },
+  ])("$name: FailedMount with upstream's timeout message", async ({ opts }) => {
+    const { result } = await setUp(objects(opts));
+    expect((result as MountError).message).toBe("Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[data]: timed out waiting for the condition");
+  });
+
+  it("an unbound claim waits", async () => {
+    const { result } = await setUp(objects({ bound: false }));
+    expect((result as MountError).message).toBe("Unable to attach or mount volumes: unmounted volumes=[data], unattached volumes=[data]: error processing PVC default/data: PVC is not bound");
+  });
+
+  it("a node in another zone never mounts a zonal volume, even when an attachment says attached", async () => {
+    const { result } = await setUp(objects({ attached: true, nodeZone: "zone-b" }));
+    expect(result).toBeInstanceOf(MountError);
+    expect((result as MountError).message).toMatch(/^MountVolume.SetUp failed for volume "data" : volume node affinity of persistentvolume "pvc-1" does not admit node "n1"/);
+  });
+
+  it("a regional volume (attachRequired false) needs no attachment", async () => {
+    const objs = objects();
+    const pv = objs[1] as PersistentVolume;
+    pv.spec = { csi: { driver: "regional.csi.kubelab.io", volumeHandle: "fs-0123456789abcdef0" } };
+    objs[3] = { apiVersion: "storage.k8s.io/v1", kind: "CSIDriver", metadata: { name: "regional.csi.kubelab.io" }, spec: { attachRequired: false } } as KubeObject;
+    const { result, volumeDir } = await setUp(objs);
+    expect(result).toBe(join(volumeDir, "fs-0123456789abcdef0"));
   });
 });

@@ -10,8 +10,10 @@
 
 import type { Dirent } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import type { ConfigMap, KeyToPath, Pod, Secret, Volume } from "../api/core/v1.ts";
+import type { ConfigMap, KeyToPath, Node, NodeSelectorRequirement, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
+import { REGIONAL_PROVISIONER, ZONAL_PROVISIONER, type CSIDriver, type VolumeAttachment } from "../api/storage/v1.ts";
 import { isNotFound, type Client, type Clock } from "../client/index.ts";
 
 /** A volume that cannot be set up yet: the pod waits (FailedMount) and the sync is retried. */
@@ -192,15 +194,69 @@ export async function refreshPodVolumes(rootDir: string, client: Client, pod: Re
   return result;
 }
 
+export interface VolumeManagerOptions {
+  /** The node this kubelet runs (attachments and the zone check are per node). */
+  nodeName?: string;
+  /** The simulated cloud's disks: a claim's volume is `<volumeDir>/<volumeHandle>`. Default `<rootDir>/volumes`. */
+  volumeDir?: string;
+}
+
+/** The CSI drivers whose "disks" this kubelet can mount (kubelab's simulated cloud). */
+const KUBELAB_DRIVERS: ReadonlySet<string> = new Set([ZONAL_PROVISIONER, REGIONAL_PROVISIONER]);
+
+/** The VolumeAttachment name the attach/detach controller uses (upstream's csi attacher: csi-<sha256(handle+driver+node)>). */
+export function volumeAttachmentName(volumeHandle: string, driver: string, nodeName: string): string {
+  return `csi-${createHash("sha256").update(`${volumeHandle}${driver}${nodeName}`).digest("hex")}`;
+}
+
+/** Upstream's WaitForAttachAndMount timeout text, with the volumes still waiting. */
+function notAttached(volume: string, detail = "timed out waiting for the condition"): MountError {
+  return new MountError(volume, `Unable to attach or mount volumes: unmounted volumes=[${volume}], unattached volumes=[${volume}]: ${detail}`);
+}
+
+function requirementHolds(r: Readonly<NodeSelectorRequirement>, v: string | undefined): boolean {
+  const values = r.values ?? [];
+  switch (r.operator) {
+    case "In":
+      return v !== undefined && values.includes(v);
+    case "NotIn":
+      return v === undefined || !values.includes(v);
+    case "Exists":
+      return v !== undefined;
+    case "DoesNotExist":
+      return v === undefined;
+    default:
+      return false;
+  }
+}
+
+/** The PV's required node affinity admits the node (no affinity admits every node). */
+export function volumeAdmitsNode(pv: Readonly<PersistentVolume>, node: Readonly<Node>): boolean {
+  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
+  if (!terms?.length) return true;
+  const labels = node.metadata.labels ?? {};
+  return terms.some(
+    (t) =>
+      !!(t.matchExpressions?.length || t.matchFields?.length) &&
+      (t.matchExpressions ?? []).every((r) => requirementHolds(r, labels[r.key])) &&
+      (t.matchFields ?? []).every((r) => r.key === "metadata.name" && requirementHolds(r, node.metadata.name)),
+  );
+}
+
 export class VolumeManager {
   private readonly now: () => number;
+  private readonly nodeName: string;
+  readonly volumeDir: string;
 
   constructor(
     private readonly rootDir: string,
     private readonly client: Client,
     clock?: Pick<Clock, "now">,
+    opts: VolumeManagerOptions = {},
   ) {
     this.now = clock ? () => clock.now() : Date.now;
+    this.nodeName = opts.nodeName ?? "";
+    this.volumeDir = opts.volumeDir ?? join(rootDir, "volumes");
   }
 
   /** Sets up every volume of the pod (idempotent: configMap/secret contents are rewritten only when changed). Throws MountError. */
@@ -244,6 +300,7 @@ export class VolumeManager {
       if (v.hostPath.type === "DirectoryOrCreate") await mkdir(v.hostPath.path, { recursive: true });
       return v.hostPath.path;
     }
+    if (v.persistentVolumeClaim) return setUpClaim({ client: this.client, nodeName: this.nodeName, volumeDir: this.volumeDir }, pod, v.name, v.persistentVolumeClaim.claimName);
     const p = await projectionFor(this.client, pod, dir, v);
     if (p) {
       await writeProjection(v.name, p, this.now);
@@ -256,6 +313,55 @@ export class VolumeManager {
 
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+async function getOrUndefined<T>(get: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await get();
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * A persistentVolumeClaim volume (upstream's CSI plugin, simulated): the claim bound, the PV one of
+ * kubelab's drivers, the PV's node affinity admitting this node (a zonal disk never crosses zones),
+ * the VolumeAttachment attached when the driver requires attach; then the "disk" is the host
+ * directory `<volumeDir>/<volumeHandle>`, created on first use. Until then MountError (FailedMount).
+ */
+async function setUpClaim(self: { client: Client; nodeName: string; volumeDir: string }, pod: Readonly<Pod>, volume: string, claimName: string): Promise<string> {
+  const ns = pod.metadata.namespace ?? "";
+  try {
+    const claim = await getOrUndefined(() => self.client.resource<PersistentVolumeClaim>("", "persistentvolumeclaims").get(ns, claimName));
+    if (!claim) throw notAttached(volume, `error processing PVC ${ns}/${claimName}: PVC ${claimName} not found`);
+    const pvName = claim.spec?.volumeName;
+    if (!pvName || claim.status?.phase !== "Bound") throw notAttached(volume, `error processing PVC ${ns}/${claimName}: PVC is not bound`);
+    const pv = await getOrUndefined(() => self.client.resource<PersistentVolume>("", "persistentvolumes").get("", pvName));
+    if (!pv) throw notAttached(volume, `error processing PVC ${ns}/${claimName}: persistentvolume "${pvName}" not found`);
+    const csi = pv.spec?.csi;
+    if (!csi || !KUBELAB_DRIVERS.has(csi.driver)) {
+      throw setUpFailed(volume, `kubernetes.io/csi: driver name ${csi?.driver ?? "(none)"} not found in the list of registered CSI drivers`);
+    }
+    const node = await getOrUndefined(() => self.client.resource<Node>("", "nodes").get("", self.nodeName));
+    if (node && !volumeAdmitsNode(pv, node)) {
+      throw setUpFailed(volume, `volume node affinity of persistentvolume "${pvName}" does not admit node "${self.nodeName}" (a zonal volume is only reachable from its zone)`);
+    }
+    const driver = await getOrUndefined(() => self.client.resource<CSIDriver>("storage.k8s.io", "csidrivers").get("", csi.driver));
+    const attachRequired = driver?.spec?.attachRequired ?? csi.driver === ZONAL_PROVISIONER;
+    if (attachRequired) {
+      const name = volumeAttachmentName(csi.volumeHandle, csi.driver, self.nodeName);
+      const va = await getOrUndefined(() => self.client.resource<VolumeAttachment>("storage.k8s.io", "volumeattachments").get("", name));
+      if (!va?.status?.attached) throw notAttached(volume);
+    }
+    if (!/^[A-Za-z0-9._-]+$/.test(csi.volumeHandle) || csi.volumeHandle.startsWith(".")) throw setUpFailed(volume, `invalid volume handle "${csi.volumeHandle}"`);
+    const dir = join(self.volumeDir, csi.volumeHandle);
+    await mkdir(dir, { recursive: true, mode: 0o777 });
+    return dir;
+  } catch (e) {
+    if (e instanceof MountError) throw e;
+    throw setUpFailed(volume, errText(e));
+  }
 }
 
 // --- AtomicWriter (upstream pkg/volume/util/atomic_writer.go) ---------------------------------

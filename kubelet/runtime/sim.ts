@@ -15,6 +15,7 @@
 import http from "node:http";
 import net from "node:net";
 import { randomBytes } from "node:crypto";
+import { appendFileSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { newLogger, realClock, type Clock, type Logger } from "../../client/index.ts";
@@ -22,7 +23,7 @@ import { imageExists, imageInfo, normalizeImageRef } from "./sim/image.ts";
 import { PodIPAllocator } from "./sim/ipam.ts";
 import { LogSink, type LogFile } from "./sim/logs.ts";
 import { parseGoDuration } from "./sim/duration.ts";
-import { runScript, scriptFromArgv, type PendingCommand, type Script, type ShellHost } from "./sim/shell.ts";
+import { runScript, scriptFromArgv, type PendingCommand, type Script, type ShellFiles, type ShellHost } from "./sim/shell.ts";
 import { parseApplet, wildcardPorts, type Applet, type BindSpec } from "./sim/busybox.ts";
 import { serveFile } from "./sim/httpd.ts";
 import {
@@ -377,6 +378,7 @@ export class SimRuntime implements Runtime {
         stderr: (t) => stderr.push(`${t}\n`),
         sleep: (ms, fn) => this.clock.setTimeout(fn, ms).cancel,
         unknown: () => 0,
+        files: this.containerFiles(c),
       };
       let finished = false;
       const run = runScript(script, host, (code) => {
@@ -659,6 +661,69 @@ export class SimRuntime implements Runtime {
     return held;
   }
 
+  /**
+   * The container's files as the tiny shell sees them: paths under one of its volume mounts are the
+   * mount's host files (a persistent volume's data survives the pod); other paths written by the
+   * shell live in memory with the container; paths never written are not simulated. Read-only
+   * mounts refuse writes.
+   */
+  /** Files a container's shell wrote outside its mounts (gone with the container). */
+  private readonly rootfs = new WeakMap<SimContainer, Map<string, string>>();
+
+  private containerFiles(c: SimContainer): ShellFiles {
+    const resolveHost = (path: string): { host?: string; readonly?: boolean } => {
+      const abs = posix.resolve(c.config.workingDir || "/", path);
+      let best: { containerPath: string; hostPath: string; readonly: boolean } | undefined;
+      for (const m of c.config.mounts) {
+        const mp = posix.resolve("/", m.containerPath);
+        if (abs === mp || abs.startsWith(mp === "/" ? "/" : `${mp}/`)) {
+          if (!best || mp.length > best.containerPath.length) best = { containerPath: mp, hostPath: m.hostPath, readonly: !!m.readonly };
+        }
+      }
+      if (!best) return {};
+      return { host: join(best.hostPath, posix.relative(best.containerPath, abs)), readonly: best.readonly };
+    };
+    const errno = (e: unknown): string => {
+      const code = (e as NodeJS.ErrnoException).code;
+      return code === "ENOENT" ? "No such file or directory" : code === "EISDIR" ? "Is a directory" : code === "ENOTDIR" ? "Not a directory" : code === "EACCES" ? "Permission denied" : String(code);
+    };
+    let overlay = this.rootfs.get(c);
+    if (!overlay) this.rootfs.set(c, (overlay = new Map()));
+    const rootfs = overlay;
+    return {
+      write: (path, data, append) => {
+        const r = resolveHost(path);
+        if (!r.host) {
+          // Off the mounts: the container's own (unsimulated) root file system, kept in memory.
+          const abs = posix.resolve(c.config.workingDir || "/", path);
+          rootfs.set(abs, (append ? (rootfs.get(abs) ?? "") : "") + data);
+          return {};
+        }
+        if (r.readonly) return { error: "Read-only file system" };
+        try {
+          if (append) appendFileSync(r.host, data);
+          else writeFileSync(r.host, data);
+          return {};
+        } catch (e) {
+          return { error: errno(e) };
+        }
+      },
+      read: (path) => {
+        const r = resolveHost(path);
+        if (!r.host) {
+          const d = rootfs.get(posix.resolve(c.config.workingDir || "/", path));
+          return d === undefined ? undefined : { data: d };
+        }
+        try {
+          if (statSync(r.host).isDirectory()) return { error: "Is a directory" };
+          return { data: readFileSync(r.host, "utf8") };
+        } catch (e) {
+          return { error: errno(e) };
+        }
+      },
+    };
+  }
+
   /** Where `httpd -h DIR` serves from: a directory of one of the container's volume mounts, or undefined (the echo). */
   private async httpdHome(c: SimContainer, dir: string): Promise<{ root?: string; error?: string }> {
     const abs = posix.resolve(c.config.workingDir || "/", dir);
@@ -824,6 +889,7 @@ export class SimRuntime implements Runtime {
         stderr: (t) => this.write(c, "stderr", t),
         sleep: (ms, fn) => this.clock.setTimeout(fn, ms).cancel,
         unknown: (argv) => this.applet(c, argv, host),
+        files: this.containerFiles(c),
       };
       const script = runScript(b.script, host, exited);
       if (c.state === "CONTAINER_RUNNING") c.cancels.push(script.cancel);

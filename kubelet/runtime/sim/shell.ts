@@ -1,10 +1,11 @@
 // The tiny shell the simulated runtime interprets so that one-shot containers behave:
 // `sh -c 'echo hi; sleep 2; exit 3'` writes "hi", runs 2 s and exits 3. It knows and-or lists
 // (`;`, newlines, `&&`, `||`), quoting, comments, `set -e` via `sh -ec`, and the commands `echo`,
-// `sleep`, `true`, `false`, `:`, `exit`, `exec` and `busybox APPLET`. Any other command goes to the
+// `sleep`, `true`, `false`, `:`, `exit`, `exec`, `cat FILE` and `busybox APPLET`, and output
+// redirections `> FILE` / `>> FILE` (files the host maps, e.g. onto volume mounts). Any other command goes to the
 // host, which may imitate it (the runtime's busybox `httpd` and `nc -l`: a pending command that
 // ends, or never does, through a callback) or not: a container blocks on it until stopped (a
-// `while` loop, an nginx), an exec treats it as succeeding. Syntax it cannot read (pipes, redirections, `$`, subshells) makes the
+// `while` loop, an nginx), an exec treats it as succeeding. Syntax it cannot read (pipes, input and fd redirections, `$`, subshells) makes the
 // whole script opaque. Time only passes in `sleep`, through the caller's timer, one at a time.
 
 export type ListOp = ";" | "&&" | "||";
@@ -13,6 +14,8 @@ export interface ShellCommand {
   /** How this command joins the previous one (the first is ";"). */
   op: ListOp;
   argv: string[];
+  /** `> path` (truncate) or `>> path` (append): the command's stdout goes to the file. The last one wins. */
+  redirect?: { path: string; append: boolean };
 }
 
 export interface Script {
@@ -29,16 +32,26 @@ export function parseScript(src: string, errexit = false): Script | undefined {
   let op: ListOp = ";";
   /** An `&&`/`||` needs a command after it (a newline may come first). */
   let needCommand = false;
+  /** After `>`/`>>`: the next word is the target, not an argument. */
+  let pendingRedirect: { append: boolean } | undefined;
+  let redirect: { path: string; append: boolean } | undefined;
   const endWord = (): void => {
-    if (word !== undefined) argv.push(word);
+    if (word !== undefined) {
+      if (pendingRedirect) {
+        redirect = { path: word, append: pendingRedirect.append };
+        pendingRedirect = undefined;
+      } else argv.push(word);
+    }
     word = undefined;
   };
   const endCommand = (next: ListOp): boolean => {
     endWord();
+    if (pendingRedirect) return false; // `echo >` with no target
     if (argv.length === 0) {
-      if (needCommand || next !== ";") return false; // `&& ;`, `; &&`, leading `&&`
+      if (needCommand || next !== ";" || redirect) return false; // `&& ;`, `; &&`, leading `&&`, a bare `> f`
     } else {
-      commands.push({ op, argv });
+      commands.push({ op, argv, ...(redirect ? { redirect } : {}) });
+      redirect = undefined;
       argv = [];
       op = ";";
       needCommand = false;
@@ -97,7 +110,16 @@ export function parseScript(src: string, errexit = false): Script | undefined {
       if (i + 1 >= src.length) return undefined;
       if (src[i + 1] !== "\n") word = (word ?? "") + src[i + 1];
       i += 2;
-    } else if ("<>()`$".includes(ch)) {
+    } else if (ch === ">") {
+      // `2>`/`1>` (fd redirections) and `>&` stay beyond the tiny shell.
+      if (word !== undefined && /^\d+$/.test(word)) return undefined;
+      if (pendingRedirect) return undefined;
+      endWord();
+      const append = src[i + 1] === ">";
+      i += append ? 2 : 1;
+      if (src[i] === "&" || src[i] === "|" || src[i] === ">") return undefined;
+      pendingRedirect = { append };
+    } else if ("<()`$".includes(ch)) {
       return undefined;
     } else {
       word = (word ?? "") + ch;
@@ -105,13 +127,14 @@ export function parseScript(src: string, errexit = false): Script | undefined {
     }
   }
   endWord();
-  if (argv.length > 0) commands.push({ op, argv });
-  else if (needCommand) return undefined;
+  if (pendingRedirect) return undefined;
+  if (argv.length > 0) commands.push({ op, argv, ...(redirect ? { redirect } : {}) });
+  else if (needCommand || redirect) return undefined;
   return { commands, errexit };
 }
 
 const SHELLS = new Set(["sh", "bash", "ash", "dash", "zsh"]);
-const BUILTIN = new Set(["echo", "sleep", "true", "false"]);
+const BUILTIN = new Set(["echo", "sleep", "true", "false", "cat"]);
 /** busybox applets the runtime imitates (sim/busybox.ts): a bare command line of theirs is a script too. */
 const APPLETS = new Set(["httpd", "nc", "netcat", "busybox"]);
 
@@ -156,6 +179,18 @@ export interface ShellHost {
    * pending command that reports its status later (or never).
    */
   unknown(argv: string[]): "block" | number | PendingCommand;
+  /** Files the script may write (`>`, `>>`) and read (`cat`); absent: redirections fail and `cat` goes to `unknown`. */
+  files?: ShellFiles;
+}
+
+/**
+ * A container's view of files by path (absolute, or relative to its working directory). Errors are
+ * errno texts ("No such file or directory"). `read` returns undefined for a path the host does not
+ * simulate: `cat` of it then goes to `unknown` (an exec probe `cat /tmp/healthy` keeps succeeding).
+ */
+export interface ShellFiles {
+  write(path: string, data: string, append: boolean): { error?: string };
+  read(path: string): { data?: string; error?: string } | undefined;
 }
 
 /** A command the host runs asynchronously: `start` calls `done` once with its status, or never (it blocks); returns a cancel function. */
@@ -196,19 +231,34 @@ export function runScript(script: Script, host: ShellHost, onExit: (status: numb
   let cancelPending: (() => void) | undefined;
 
   /** Runs one command; returns its status, "block", or a pending sleep. */
-  const exec = (argv: string[]): number | "block" | PendingCommand | { sleepMs: number } | { exit: number } => {
+  const exec = (argv: string[], out: ShellHost = host): number | "block" | PendingCommand | { sleepMs: number } | { exit: number } => {
     const [name, ...args] = argv;
     switch (basename(name)) {
       case "busybox":
-        if (args.length > 0 && args[0] !== "sh") return exec(args);
+        if (args.length > 0 && args[0] !== "sh") return exec(args, out);
         return host.unknown(argv);
+      case "cat": {
+        // `cat` of stdin (no operands, `-`) is the host's: the tiny shell has no stdin.
+        if (!host.files || args.length === 0 || args.some((a) => a === "-" || a.startsWith("-"))) return host.unknown(argv);
+        const reads = args.map((a) => host.files!.read(a));
+        if (reads.some((r) => r === undefined)) return host.unknown(argv);
+        let st = 0;
+        for (const [k, a] of args.entries()) {
+          const r = reads[k]!;
+          if (r.error !== undefined) {
+            out.stderr(`cat: can't open '${a}': ${r.error}`);
+            st = 1;
+          } else if (r.data) out.stdout(r.data.endsWith("\n") ? r.data.slice(0, -1) : r.data);
+        }
+        return st;
+      }
       case "exec":
         if (args.length === 0) return 0;
         return { exit: -1 }; // handled by the caller: run args, then exit
       case "echo": {
         let words = args;
         while (words.length > 0 && /^-[neE]+$/.test(words[0])) words = words.slice(1);
-        host.stdout(words.join(" "));
+        out.stdout(words.join(" "));
         return 0;
       }
       case "true":
@@ -265,10 +315,23 @@ export function runScript(script: Script, host: ShellHost, onExit: (status: numb
         i++; // skipped: the list keeps the previous status
         continue;
       }
-      let r = exec(c.argv);
+      let out: ShellHost = host;
+      if (c.redirect) {
+        // The shell opens (creates or truncates) the file before the command runs.
+        const { path, append } = c.redirect;
+        const files = host.files;
+        const opened = files ? files.write(path, "", append) : { error: "Read-only file system" };
+        if (opened.error !== undefined) {
+          host.stderr(`sh: can't create ${path}: ${opened.error}`);
+          if (!advance(1)) return;
+          continue;
+        }
+        out = { ...host, stdout: (t) => void files!.write(path, `${t}\n`, true) };
+      }
+      let r = exec(c.argv, out);
       if (typeof r === "object" && "exit" in r && r.exit === -1) {
         execThenExit = true;
-        r = exec(c.argv.slice(1));
+        r = exec(c.argv.slice(1), out);
       }
       if (r === "block") return;
       if (typeof r === "number") {
