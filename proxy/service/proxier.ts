@@ -250,7 +250,11 @@ class ManagedListener {
       this.report("EACCES", `cannot listen on ${where}: ports below 1024 need root or sysctl net.ipv4.ip_unprivileged_port_start`);
       retryMs = Math.max(retryMs, 5000);
     } else if (e.code === "EADDRNOTAVAIL") {
-      this.proxier.log.debug({ listener: this.spec.key }, "address not on this host yet");
+      // A ClusterIP outside loopback without --service-interface, or one being added: log once.
+      if (!this.reported.has("EADDRNOTAVAIL")) {
+        this.reported.add("EADDRNOTAVAIL");
+        this.proxier.log.warn({ listener: this.spec.key, service: this.spec.service }, `${where} is not an address of this host (yet); retrying every second`);
+      }
     } else {
       this.report(e.code ?? "error", `cannot listen on ${where}/${this.spec.protocol}: ${e.message}`);
       retryMs = Math.max(retryMs, 5000);
