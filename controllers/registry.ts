@@ -17,6 +17,7 @@ import { setupResourceQuotaController } from "./resourcequota/setup.ts";
 import { setupPersistentVolumeController } from "./volume/setup.ts";
 import { setupPVCProtectionController } from "./pvcprotection/setup.ts";
 import { setupPVProtectionController } from "./pvprotection/setup.ts";
+import { setupAttachDetachController } from "./attachdetach/setup.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
@@ -38,4 +39,5 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   "persistentvolume-binder": setupPersistentVolumeController,
   "pvc-protection": setupPVCProtectionController,
   "pv-protection": setupPVProtectionController,
+  attachdetach: setupAttachDetachController,
 };
