@@ -78,7 +78,8 @@ beforeAll(async () => {
     ingress = spawn(
       process.execPath,
       ["--import", "tsx", join(REPO, "cli/main.ts"), "ingress", "--kubeconfig", k.kubeconfig, "--http-port", String(httpPort), "--https-port", String(httpsPort), "--healthz-port", String(healthPort)],
-      { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBELAB_LOG_LEVEL: "warn" } },
+      // KUBELAB_INGRESS_TEST_LOG=FILE keeps the controller's log (access log included) for a look afterwards.
+      { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBELAB_LOG_LEVEL: process.env.KUBELAB_INGRESS_TEST_LOG ? "info" : "warn" } },
     );
     ingress.stdout!.on("data", (d: Buffer) => (ingressOut += d.toString()));
     ingress.stderr!.on("data", (d: Buffer) => (ingressOut += d.toString()));
@@ -92,6 +93,17 @@ beforeAll(async () => {
       60_000,
     );
   }
+  // Every node Ready first, so the scheduler spreads the replicas over all three zones.
+  await poll(
+    "Ready nodes in 3 zones",
+    async () => {
+      const nodes = JSON.parse(await kc(["get", "nodes", "-o", "json"])) as { items: { metadata: { labels?: Record<string, string> }; status?: { conditions?: { type: string; status: string }[] } }[] };
+      const ready = nodes.items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
+      const zones = new Set(ready.map((n) => n.metadata.labels?.["topology.kubernetes.io/zone"]));
+      return ready.length === nodes.items.length && zones.size === 3;
+    },
+    120_000,
+  );
   await kc(["create", "deployment", "web", "--image=busybox", "--replicas=6", "--", "httpd", "-f", "-p", "8080"]);
   await kc(["expose", "deployment", "web", "--port", "80", "--target-port", "8080"]);
   await kc(["create", "ingress", "web", "--class=kubelab", "--rule=web.test/*=web:80"]);
@@ -105,6 +117,7 @@ afterAll(async () => {
       await exited;
     }
   }
+  if (process.env.KUBELAB_INGRESS_TEST_LOG) writeFileSync(process.env.KUBELAB_INGRESS_TEST_LOG, ingressOut);
   await k?.stop({ clean: true });
   rmSync(tmp, { recursive: true, force: true });
 });
@@ -134,7 +147,7 @@ describe("kubelab ingress", () => {
     expect((JSON.parse(r.body) as Echo).headers?.["x-forwarded-host"]).toBe("web.test");
     await poll("status.loadBalancer", async () => (await kc(["get", "ingress", "web", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"])) === "127.0.0.1");
     expect((await get("nobody.test")).status).toBe(404);
-  });
+  }, 240_000);
 
   it("serves TLS by SNI with the certificate of a kubernetes.io/tls Secret", async () => {
     const pair = selfSignedCertificate("secure.test", ["secure.test"]);
@@ -168,7 +181,7 @@ describe("kubelab ingress", () => {
       s.on("error", reject);
     });
     expect(cn).toBe("Kubernetes Ingress Controller Fake Certificate");
-  });
+  }, 240_000);
 
   it("answers 503 for an Ingress whose Service is missing, records a Warning Event, and keeps serving the others", async () => {
     await kc(["create", "ingress", "broken", "--class=kubelab", "--rule=broken.test/*=missing:80"]);
@@ -179,7 +192,7 @@ describe("kubelab ingress", () => {
     });
     expect(events).toContain('service "default/missing" not found');
     expect((await get("web.test")).status).toBe(200);
-  });
+  }, 240_000);
 
   it("gives a Service of type LoadBalancer an address that forwards through the NodePorts to the pods", async () => {
     const up = JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components?: { name: string }[] };
@@ -214,12 +227,12 @@ describe("kubelab ingress", () => {
       return zones.size >= 2 ? true : undefined;
     }, 60_000);
     await kc(["delete", "service", "web-lb"]);
-  });
+  }, 240_000);
 
   it("serves an Ingress created without a class (our class is the default)", async () => {
     await kc(["create", "ingress", "noclass", "--rule=noclass.test/*=web:80"]);
     await poll("noclass.test served", async () => (await get("noclass.test")).status === 200);
-  });
+  }, 240_000);
 
   it("loses no request through a rolling update (maxUnavailable 0, readiness probe on 8080)", async () => {
     await kc([
@@ -252,10 +265,10 @@ describe("kubelab ingress", () => {
     process.stdout.write(`rolling update through the ingress: ${ok} requests ok, ${failures.length} failed${failures.length ? `: ${failures.slice(0, 5).join("; ")}` : ""}\n`);
     expect(ok).toBeGreaterThan(0);
     expect(failures).toEqual([]);
-  });
+  }, 240_000);
 
   it("answers 503 once the Deployment is scaled to zero", async () => {
     await kc(["scale", "deployment", "web", "--replicas=0"]);
     await poll("503 with no endpoints", async () => (await get("web.test")).status === 503, 90_000);
-  });
+  }, 240_000);
 });
