@@ -111,6 +111,9 @@ export function createProxyHandler(o: ReverseProxyOptions): (req: http.IncomingM
   const timeout = o.upstreamTimeoutMs ?? 60_000;
   return (req, res) => {
     const start = process.hrtime.bigint();
+    // A client gone mid-body is an error on req and res; the upstream request is torn down by "close".
+    req.on("error", ignore);
+    res.on("error", ignore);
     const method = req.method ?? "GET";
     const url = req.url ?? "/";
     const q = url.indexOf("?");
@@ -216,6 +219,8 @@ export function createProxyHandler(o: ReverseProxyOptions): (req: http.IncomingM
     attempt(first, false);
   };
 }
+
+function ignore(): void {}
 
 function noBody(req: http.IncomingMessage): boolean {
   const len = req.headers["content-length"];
