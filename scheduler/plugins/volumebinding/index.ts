@@ -330,6 +330,11 @@ export class VolumeBinding implements PreFilterPlugin, FilterPlugin, ReservePlug
     for (const { claim: c } of [...pv.staticBindings, ...pv.dynamicProvisions.map((claim) => ({ claim }))]) {
       const claim = volumes.pvc(c.metadata.namespace ?? "", c.metadata.name ?? "") as Readonly<PersistentVolumeClaim> | undefined;
       if (!claim || claim.metadata.uid !== c.metadata.uid) return `PVC "${c.metadata.namespace}/${c.metadata.name}" was deleted`;
+      // Our own write may not have reached the informer yet (upstream reads its assume cache here).
+      if (pv.dynamicProvisions.includes(c) && claim.metadata.resourceVersion === c.metadata.resourceVersion && c.metadata.annotations?.[AnnSelectedNode] !== nodeName) {
+        done = false;
+        continue;
+      }
       if (pv.dynamicProvisions.includes(c) && claim.metadata.annotations?.[AnnSelectedNode] !== nodeName) {
         // The provisioner removes the annotation when it fails: the signal to schedule again.
         return `provisioning failed for PVC "${claim.metadata.name}"`;
