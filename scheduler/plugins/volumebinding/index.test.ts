@@ -252,6 +252,29 @@ describe("VolumeBinding binding cycle", () => {
     expect({ code: st.code, message: st.message() }).toEqual({ code: Code.Error, message: 'binding volumes: provisioning failed for PVC "data"' });
   });
 
+  it("PreBind keeps waiting while the informer has not yet seen its own selected-node write", async () => {
+    const { client, clock, pl } = setup([claim("data", { storageClassName: "zonal" })]);
+    const stale = client.tracker("", "persistentvolumeclaims", "default", "data") as PersistentVolumeClaim;
+    let lagging = true;
+    const volumes = (pl as unknown as { handle: Handle }).handle.volumes!;
+    const live = volumes.pvc;
+    volumes.pvc = (ns, n) => (lagging ? stale : live(ns, n));
+    const pod = podWithClaims("data");
+    const done = pl.preBind(cycle(pl, pod, "a1"), pod, "a1");
+    let settled = false;
+    void done.then(() => (settled = true));
+    await flushPromises();
+    await clock.advance(100);
+    await flushPromises();
+    expect(settled).toBe(false);
+    lagging = false;
+    const pvc = client.tracker("", "persistentvolumeclaims", "default", "data") as PersistentVolumeClaim;
+    client.seed(pvInZone("pvc-uid-data", "zone-a"));
+    client.seed({ ...pvc, metadata: { ...pvc.metadata, annotations: { ...pvc.metadata.annotations, "pv.kubernetes.io/bind-completed": "yes" } }, spec: { ...pvc.spec, volumeName: "pvc-uid-data" } });
+    await clock.advance(100);
+    expect((await done).isSuccess()).toBe(true);
+  });
+
   it("PreBind gives up after the bind timeout", async () => {
     const { clock, pl } = setup([claim("data", { storageClassName: "zonal" })]);
     const pod = podWithClaims("data");
