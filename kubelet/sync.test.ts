@@ -305,10 +305,10 @@ describe("PodSyncer", () => {
     expect(e.pod("wait").status?.phase).toBe("Running");
   });
 
-  it("a PVC volume is not supported yet: FailedMount and ContainerCreating", async () => {
+  it("a PVC volume whose claim does not exist: FailedMount and ContainerCreating", async () => {
     const e = await setup();
     await e.create("pvc", { volumes: [{ name: "data", persistentVolumeClaim: { claimName: "c" } }] });
-    expect(e.recorder.events).toContain('Warning FailedMount MountVolume.SetUp failed for volume "data" : persistentVolumeClaim volumes are not supported yet');
+    expect(e.recorder.events.some((ev) => /^Warning FailedMount Unable to attach or mount volumes: unmounted volumes=\[data\], unattached volumes=\[data\]: error processing PVC [^/]+\/c: PVC c not found$/.test(ev))).toBe(true);
     expect(statusOf(e.pod("pvc"), "app").state?.waiting?.reason).toBe("ContainerCreating");
   });
 
