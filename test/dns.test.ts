@@ -8,10 +8,10 @@ import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readUpState } from "../cli/up.ts";
-import { REPO, freePort, startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { REPO, freePort, startKubelab, type Kubelab, testSlot } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
 
-const poolId = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
+const poolId = testSlot();
 const range = `127.${16 + poolId}.0.0/16`;
 const kubeDNSIP = `127.${16 + poolId}.0.10`;
 

@@ -26,8 +26,8 @@ import { limitRangeStrategy } from "./core/limitranges/strategy.ts";
 import { persistentVolumeStrategy } from "./core/persistentvolumes/strategy.ts";
 import { persistentVolumeClaimStrategy } from "./core/persistentvolumeclaims/strategy.ts";
 import { csiDriverStrategy } from "./storage/csidrivers/strategy.ts";
-import { AdmissionChain, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
-import type { StorageClass } from "../../api/index.ts";
+import { AdmissionChain, DefaultIngressClass, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
+import type { IngressClass, StorageClass } from "../../api/index.ts";
 import type { LimitRange, ResourceQuota } from "../../api/index.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
@@ -113,9 +113,11 @@ export class Registry {
     );
     const storageClasses = (): StorageClass[] =>
       this.store("storage.k8s.io", "storageclasses").cache.list("/registry/storageclasses/").items.map((i) => i.obj as StorageClass);
-    // Upstream's order: LimitRanger, …, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, …, ResourceQuota.
+    const ingressClasses = (): IngressClass[] =>
+      this.store("networking.k8s.io", "ingressclasses").cache.list("/registry/ingressclasses/").items.map((i) => i.obj as IngressClass);
+    // Upstream's order: LimitRanger, …, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, DefaultIngressClass, …, ResourceQuota.
     this.admission = new AdmissionChain(
-      [limitRanger, new DefaultStorageClass(storageClasses), new StorageObjectInUseProtection()],
+      [limitRanger, new DefaultStorageClass(storageClasses), new StorageObjectInUseProtection(), new DefaultIngressClass(ingressClasses)],
       [limitRanger, new PersistentVolumeClaimResize(storageClasses), quota],
     );
   }

@@ -1,7 +1,7 @@
 // Test harness: runs `kubelab up` as a real process on a free port and drives it with the real kubectl.
 
 import { spawn, execFile, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -43,22 +43,59 @@ export async function freePort(): Promise<number> {
   });
 }
 
+let slot: number | undefined;
+
 /**
- * A simulated-pod address range of its own for each vitest worker (VITEST_POOL_ID), so clusters in
- * parallel test files never bind the same pod IPs; all inside 127.0.0.0/8 and outside `up`'s default.
+ * This test worker's slot, 0–15: the addresses its clusters use are derived from it, so clusters
+ * in parallel test files — and in vitest runs started side by side — never bind the same pod IPs or
+ * ClusterIPs. Taken with an exclusive lock file naming the pid (a dead holder's slot is taken
+ * over), preferring VITEST_POOL_ID's own; released when the process exits.
  */
-export function testClusterCIDR(): string {
-  const id = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
-  return `127.${128 + 8 * id}.0.0/13`;
+export function testSlot(): number {
+  if (slot !== undefined) return slot;
+  const dir = join(tmpdir(), "kubelab-test-slots");
+  mkdirSync(dir, { recursive: true });
+  const first = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
+  for (let pass = 0; pass < 2 && slot === undefined; pass++) {
+    for (let i = 0; i < 16; i++) {
+      const n = (first + i) % 16;
+      const file = join(dir, `${n}.lock`);
+      try {
+        writeFileSync(file, String(process.pid), { flag: "wx" });
+        slot = n;
+        break;
+      } catch {
+        const holder = Number(readFileSync(file, "utf8").trim() || "0");
+        let alive = false;
+        try {
+          alive = holder > 0 && (process.kill(holder, 0), true);
+        } catch {
+          alive = false;
+        }
+        if (!alive && pass === 0) rmSync(file, { force: true }); // retried on the next pass
+      }
+    }
+  }
+  if (slot === undefined) throw new Error(`no free test slot in ${dir}: 16 test workers are running`);
+  const held = join(dir, `${slot}.lock`);
+  process.once("exit", () => rmSync(held, { force: true }));
+  return slot;
 }
 
 /**
- * A service range of its own for each vitest worker, so the ClusterIPs (loopback addresses with
+ * A simulated-pod address range of its own for each test worker (see testSlot); all inside
+ * 127.0.0.0/8 and outside `up`'s default.
+ */
+export function testClusterCIDR(): string {
+  return `127.${128 + 8 * testSlot()}.0.0/13`;
+}
+
+/**
+ * A service range of its own for each test worker (see testSlot), so the ClusterIPs (loopback addresses with
  * simulated nodes) of clusters in parallel test files never collide; outside `up`'s default 127.10.0.0/16.
  */
 export function testServiceCIDR(): string {
-  const id = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
-  return `127.${16 + id}.0.0/16`;
+  return `127.${16 + testSlot()}.0.0/16`;
 }
 
 /**
