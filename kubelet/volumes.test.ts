@@ -381,6 +381,19 @@ describe("VolumeManager persistentVolumeClaim volumes", () => {
     expect((result as MountError).message).toMatch(/^MountVolume.SetUp failed for volume "data" : volume node affinity of persistentvolume "pvc-1" does not admit node "n1"/);
   });
 
+  it("a mounted claim stays mounted for the pod's life; after cleanUp it is checked again", async () => {
+    const root = await tempDir();
+    const client = new FakeClient(objects({ attached: true }));
+    const vm = new VolumeManager(root, client, new FakeClock(), { nodeName: "n1", volumeDir: join(root, "cloud") });
+    const p = pod([{ name: "data", persistentVolumeClaim: { claimName: "data" } }]);
+    const first = (await vm.setUp(p, "10.0.0.1")).paths.get("data");
+    await client.resource("storage.k8s.io", "volumeattachments").delete("", volumeAttachmentName(handle, driver, "n1"));
+    expect((await vm.setUp(p, "10.0.0.1")).paths.get("data")).toBe(first);
+    await vm.cleanUp("uid-1");
+    await expect(vm.setUp(p, "10.0.0.1")).rejects.toThrow(/unattached volumes=\[data\]/);
+    expect((await stat(first!)).isDirectory()).toBe(true); // the disk outlives the pod
+  });
+
   it("a regional volume (attachRequired false) needs no attachment", async () => {
     const objs = objects();
     const pv = objs[1] as PersistentVolume;

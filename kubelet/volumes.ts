@@ -247,6 +247,8 @@ export class VolumeManager {
   private readonly now: () => number;
   private readonly nodeName: string;
   readonly volumeDir: string;
+  /** "<pod uid>/<volume>" → the claim's disk once mounted: a mounted volume stays mounted for the pod's life, as upstream's. */
+  private readonly mountedClaims = new Map<string, string>();
 
   constructor(
     private readonly rootDir: string,
@@ -278,6 +280,7 @@ export class VolumeManager {
 
   /** Removes everything the kubelet wrote for the pod. */
   async cleanUp(uid: string): Promise<void> {
+    for (const k of [...this.mountedClaims.keys()]) if (k.startsWith(`${uid}/`)) this.mountedClaims.delete(k);
     await rm(podDir(this.rootDir, uid), { recursive: true, force: true });
   }
 
@@ -300,7 +303,14 @@ export class VolumeManager {
       if (v.hostPath.type === "DirectoryOrCreate") await mkdir(v.hostPath.path, { recursive: true });
       return v.hostPath.path;
     }
-    if (v.persistentVolumeClaim) return setUpClaim({ client: this.client, nodeName: this.nodeName, volumeDir: this.volumeDir }, pod, v.name, v.persistentVolumeClaim.claimName);
+    if (v.persistentVolumeClaim) {
+      const key = `${pod.metadata.uid ?? ""}/${v.name}`;
+      const mounted = this.mountedClaims.get(key);
+      if (mounted) return mounted;
+      const path = await setUpClaim({ client: this.client, nodeName: this.nodeName, volumeDir: this.volumeDir }, pod, v.name, v.persistentVolumeClaim.claimName);
+      this.mountedClaims.set(key, path);
+      return path;
+    }
     const p = await projectionFor(this.client, pod, dir, v);
     if (p) {
       await writeProjection(v.name, p, this.now);
