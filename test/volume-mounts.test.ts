@@ -153,4 +153,26 @@ spec:
     await poll("waiter Running", async () => (await get(["get", "pod", "waiter"])).status?.phase === "Running", 90_000);
     await logsOf("waiter", "hello");
   }, 300_000);
+
+  it("with its zone's nodes cordoned, a pod of the zonal claim stays Pending with upstream's volume node affinity conflict", async () => {
+    await kc(["delete", "pod", "waiter", "--wait=false"]);
+    await poll("the rwo pods gone", async () => (await list(["get", "pods", "-l", "app=rwo"])).length === 0, 90_000);
+    const zoneNodes = (await list(["get", "nodes", "-l", `${ZONE}=${volumeZone}`])).map((n) => n.metadata.name);
+    const all = await list(["get", "nodes"]);
+    for (const n of zoneNodes) await kc(["cordon", n]);
+    await kc(["scale", "deployment", "writer", "--replicas=1"]);
+    const pod = await poll("a writer pod", async () => (await list(["get", "pods", "-l", "app=writer"]))[0], 60_000);
+    const event = await poll("FailedScheduling for the writer pod", async () => {
+      const events = await list(["get", "events", "--field-selector", `involvedObject.name=${pod.metadata.name}`]);
+      return events.find((e) => e.reason === "FailedScheduling");
+    }, 60_000);
+    const n = all.length;
+    expect(event.message).toBe(
+      `0/${n} nodes are available: ${zoneNodes.length} node(s) were unschedulable, ${n - zoneNodes.length} node(s) had volume node affinity conflict. ` +
+        `preemption: 0/${n} nodes are available: ${n} Preemption is not helpful for scheduling.`,
+    );
+    expect((await get(["get", "pod", pod.metadata.name])).spec?.nodeName).toBeUndefined();
+    for (const z of zoneNodes) await kc(["uncordon", z]);
+    await poll("the writer pod Running again in its volume's zone", async () => (await get(["get", "pod", pod.metadata.name])).status?.phase === "Running", 90_000);
+  }, 300_000);
 });
