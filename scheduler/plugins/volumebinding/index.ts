@@ -56,6 +56,8 @@ export interface PodVolumeClaims {
   bound: { claim: Readonly<PersistentVolumeClaim>; pv: Readonly<PersistentVolume> | undefined }[];
   /** Unbound claims of a WaitForFirstConsumer class: bound or provisioned once the pod has a node. */
   delayed: Readonly<PersistentVolumeClaim>[];
+  /** Static candidates for the delayed claims: unbound PVs of their classes (upstream's unboundVolumesDelayBinding), looked up once per cycle. */
+  candidates: Readonly<PersistentVolume>[];
 }
 
 /** What Filter decided for one node (upstream's PodVolumes): static bindings and claims to provision. */
@@ -187,7 +189,7 @@ export class VolumeBinding implements PreFilterPlugin, FilterPlugin, ReservePlug
     const volumes = this.handle.volumes;
     if (!volumes) return { status: Status.skip() };
     const namespace = pod.metadata.namespace ?? "";
-    const claims: PodVolumeClaims = { bound: [], delayed: [] };
+    const claims: PodVolumeClaims = { bound: [], delayed: [], candidates: [] };
     let any = false;
     for (const v of pod.spec?.volumes ?? []) {
       const claimName = v.persistentVolumeClaim?.claimName;
@@ -207,6 +209,15 @@ export class VolumeBinding implements PreFilterPlugin, FilterPlugin, ReservePlug
       claims.delayed.push(claim);
     }
     if (!any) return { status: Status.skip() };
+    if (claims.delayed.length > 0) {
+      const classes = new Set(claims.delayed.map(claimClass));
+      const names = new Set(claims.delayed.map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+      claims.candidates = (volumes.listPVs?.() ?? []).filter((o) => {
+        const pv = o as Readonly<PersistentVolume>;
+        const ref = pv.spec?.claimRef;
+        return classes.has(pv.spec?.storageClassName ?? "") && (!ref || names.has(`${ref.namespace}/${ref.name}`));
+      }) as Readonly<PersistentVolume>[];
+    }
     const data: StateData = { claims, podVolumesByNode: new Map(), clone: () => data };
     state.write(STATE_KEY, data);
     return { status: Status.success() };
@@ -228,7 +239,7 @@ export class VolumeBinding implements PreFilterPlugin, FilterPlugin, ReservePlug
       for (const claim of s.claims.delayed) {
         const key = `${claim.metadata.namespace}/${claim.metadata.name}`;
         for (const [pv, owner] of this.assumedPVs) if (owner !== key) exclude.add(pv);
-        const pv = findMatchingVolume(claim, this.candidateVolumes(), node, exclude);
+        const pv = findMatchingVolume(claim, s.claims.candidates, node, exclude);
         if (pv) {
           exclude.add(pv.metadata.name ?? "");
           podVolumes.staticBindings.push({ pv, claim });
@@ -290,10 +301,6 @@ export class VolumeBinding implements PreFilterPlugin, FilterPlugin, ReservePlug
     } finally {
       for (const b of podVolumes.staticBindings) this.assumedPVs.delete(b.pv.metadata.name ?? "");
     }
-  }
-
-  private candidateVolumes(): readonly Readonly<PersistentVolume>[] {
-    return (this.handle.volumes?.listPVs?.() ?? []) as readonly Readonly<PersistentVolume>[];
   }
 
   private async bindAPIUpdate(pv: PodVolumes, nodeName: string): Promise<void> {
