@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { CSIDriver, KubeObject, PersistentVolume, PersistentVolumeClaim, Pod, VolumeAttachment } from "../../api/index.ts";
+import type { CSIDriver, KubeObject, Node, PersistentVolume, PersistentVolumeClaim, Pod, VolumeAttachment } from "../../api/index.ts";
 import { FakeClient, FakeClock, FakeRecorder, fakeLister, newLogger } from "../../client/index.ts";
 import { AttachDetachController, volumeAttachmentName } from "./index.ts";
 
@@ -37,10 +37,10 @@ function attachment(node: string, attached: boolean, created = "2024-01-01T00:00
   };
 }
 
-async function reconcile(objects: { pods?: Pod[]; vas?: VolumeAttachment[]; pv?: PersistentVolume | null; attachDelayMs?: number; clock?: FakeClock }) {
+async function reconcile(objects: { pods?: Pod[]; vas?: VolumeAttachment[]; pv?: PersistentVolume | null; attachDelayMs?: number; clock?: FakeClock; nodes?: Node[] }) {
   const vas = objects.vas ?? [];
   const volume = objects.pv === null ? [] : [objects.pv ?? pv()];
-  const client = new FakeClient([...(vas as KubeObject[]), ...volume]);
+  const client = new FakeClient([...(vas as KubeObject[]), ...volume, ...(objects.nodes ?? [])]);
   const recorder = new FakeRecorder();
   const c = new AttachDetachController({
     client,
@@ -49,6 +49,7 @@ async function reconcile(objects: { pods?: Pod[]; vas?: VolumeAttachment[]; pv?:
     volumes: fakeLister(volume),
     attachments: fakeLister(vas),
     drivers: fakeLister([driver]),
+    ...(objects.nodes ? { nodes: fakeLister(objects.nodes) } : {}),
     recorder,
     ...(objects.attachDelayMs !== undefined ? { attachDelayMs: objects.attachDelayMs } : {}),
     ...(objects.clock ? { clock: objects.clock } : {}),
@@ -107,6 +108,17 @@ describe("AttachDetachController", () => {
   it("unscheduled and finished pods do not hold a volume", async () => {
     const { writes } = await reconcile({ pods: [pod("pending", undefined), pod("done", "n1", undefined, "Succeeded")], vas: [attachment("n1", true)] });
     expect(writes).toEqual([`delete volumeattachments ${volumeAttachmentName(HANDLE, DRIVER, "n1")}`]);
+  });
+
+  it("the node's status.volumesAttached follows its attached attachments", async () => {
+    const n1: Node = { apiVersion: "v1", kind: "Node", metadata: { name: "n1" } };
+    const attached = await reconcile({ pods: [pod("web-0", "n1")], vas: [attachment("n1", false)], nodes: [n1] });
+    expect(attached.writes).toContain("patch nodes/status n1");
+    expect((attached.client.tracker("", "nodes", "", "n1") as Node).status?.volumesAttached).toEqual([{ name: `kubernetes.io/csi/${DRIVER}^${HANDLE}`, devicePath: "" }]);
+    const withList: Node = { ...n1, status: { volumesAttached: [{ name: `kubernetes.io/csi/${DRIVER}^${HANDLE}`, devicePath: "" }] } };
+    const detached = await reconcile({ pods: [], vas: [attachment("n1", true)], nodes: [withList] });
+    expect(detached.writes).toContain("patch nodes/status n1");
+    expect((detached.client.tracker("", "nodes", "", "n1") as Node).status?.volumesAttached).toBeUndefined();
   });
 
   it("the attachments of a deleted volume are detached", async () => {

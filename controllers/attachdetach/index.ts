@@ -10,7 +10,9 @@ import { createHash } from "node:crypto";
 import {
   REGIONAL_PROVISIONER,
   ZONAL_PROVISIONER,
+  type AttachedVolume,
   type CSIDriver,
+  type Node,
   type PersistentVolume,
   type PersistentVolumeClaim,
   type Pod,
@@ -51,6 +53,8 @@ export interface AttachDetachDeps {
   volumes: Lister<PersistentVolume>;
   attachments: Lister<VolumeAttachment>;
   drivers: Lister<CSIDriver>;
+  /** With it, each touched node's status.volumesAttached is kept to its attached attachments. */
+  nodes?: Lister<Node>;
   recorder: EventRecorder;
   /** The simulated cloud's attach time (ms after the attachment is created); default 0. */
   attachDelayMs?: number;
@@ -87,7 +91,11 @@ export class AttachDetachController implements Reconciler {
         if (!isNotFound(e)) throw e;
       }
     }
-    if (!pv || !csi || !attachRequired) return;
+    const touched = new Set(mine.map((va) => va.spec.nodeName));
+    if (!pv || !csi || !attachRequired) {
+      await this.updateNodesStatus(touched, new Map());
+      return;
+    }
 
     // Attach: each node with users and no attachment, unless the volume is exclusive and used elsewhere.
     const exclusive = !multiAttachAllowed(pv);
@@ -118,7 +126,12 @@ export class AttachDetachController implements Reconciler {
     }
 
     // The simulated attacher: mark attachments of our drivers attached once the cloud's delay has passed.
-    if (!SIMULATED_ATTACHERS.has(csi.driver)) return;
+    const nowAttached = new Map<string, boolean>();
+    for (const va of mine) if (!kept.includes(va)) nowAttached.set(va.metadata.name ?? "", false);
+    if (!SIMULATED_ATTACHERS.has(csi.driver)) {
+      await this.updateNodesStatus(touched, nowAttached);
+      return;
+    }
     const delay = deps.attachDelayMs ?? 0;
     for (const va of kept) {
       if (va.status?.attached || va.metadata.deletionTimestamp) continue;
@@ -134,9 +147,39 @@ export class AttachDetachController implements Reconciler {
         if (isNotFound(e)) continue;
         throw e;
       }
+      nowAttached.set(va.metadata.name ?? "", true);
+      touched.add(va.spec.nodeName);
       for (const pod of users.get(va.spec.nodeName) ?? []) deps.recorder.event(pod, "Normal", SuccessfulAttachVolume, `AttachVolume.Attach succeeded for volume "${key}"`);
     }
+    await this.updateNodesStatus(touched, nowAttached);
     return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  }
+
+  /**
+   * Node status.volumesAttached (upstream's node status updater): `kubernetes.io/csi/<driver>^<handle>`
+   * for each attached attachment of the node, from the informer plus what this reconcile just changed.
+   */
+  private async updateNodesStatus(nodes: ReadonlySet<string>, changed: ReadonlyMap<string, boolean>): Promise<void> {
+    const lister = this.deps.nodes;
+    if (!lister) return;
+    for (const nodeName of nodes) {
+      const node = lister.get(nodeName);
+      if (!node) continue;
+      const want: AttachedVolume[] = [];
+      for (const va of this.deps.attachments.list()) {
+        if (va.spec?.nodeName !== nodeName) continue;
+        const attached = changed.get(va.metadata.name ?? "") ?? va.status?.attached ?? false;
+        const pv = this.deps.volumes.get(va.spec.source?.persistentVolumeName ?? "");
+        if (attached && pv?.spec?.csi) want.push({ name: `kubernetes.io/csi/${pv.spec.csi.driver}^${pv.spec.csi.volumeHandle}`, devicePath: "" });
+      }
+      want.sort((a, b) => a.name.localeCompare(b.name));
+      if (JSON.stringify(want) === JSON.stringify(node.status?.volumesAttached ?? [])) continue;
+      try {
+        await this.deps.client.resource<Node>("", "nodes").patch("", nodeName, "merge", { status: { volumesAttached: want.length > 0 ? want : null } }, { subresource: "status" });
+      } catch (e) {
+        if (!isNotFound(e)) throw e;
+      }
+    }
   }
 
   /** Scheduled, unfinished pods using the volume's claim, by node. */

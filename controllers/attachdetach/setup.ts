@@ -1,7 +1,7 @@
 // Wires the attach/detach controller: pods, claims, volumes, attachments and drivers all map to the
 // PersistentVolume key they concern.
 
-import type { CSIDriver, PersistentVolume, PersistentVolumeClaim, Pod, VolumeAttachment } from "../../api/index.ts";
+import type { CSIDriver, Node, PersistentVolume, PersistentVolumeClaim, Pod, VolumeAttachment } from "../../api/index.ts";
 import { newRateLimitingQueue, runController, type ObjectKey } from "../../client/index.ts";
 import type { ControllerSetup } from "../env.ts";
 import { AttachDetachController, podClaimNames } from "./index.ts";
@@ -12,6 +12,7 @@ export const setupAttachDetachController: ControllerSetup = (env) => {
   const volumes = env.informers.informer<PersistentVolume>("", "persistentvolumes");
   const attachments = env.informers.informer<VolumeAttachment>("storage.k8s.io", "volumeattachments");
   const drivers = env.informers.informer<CSIDriver>("storage.k8s.io", "csidrivers");
+  const nodes = env.informers.informer<Node>("", "nodes");
   const queue = newRateLimitingQueue<ObjectKey>({ name: "attachdetach", registry: env.registry });
 
   const enqueuePod = (pod: Readonly<Pod>): void => {
@@ -45,10 +46,11 @@ export const setupAttachDetachController: ControllerSetup = (env) => {
     volumes: volumes.lister,
     attachments: attachments.lister,
     drivers: drivers.lister,
+    nodes: nodes.lister,
     recorder: env.recorder("attachdetach-controller"),
   });
   return {
     name: "attachdetach",
-    run: (ctx) => runController(ctx, { name: "attachdetach", reconciler, queue, workers: env.workers, informers: [pods, claims, volumes, attachments, drivers] }),
+    run: (ctx) => runController(ctx, { name: "attachdetach", reconciler, queue, workers: env.workers, informers: [pods, claims, volumes, attachments, drivers, nodes] }),
   };
 };
