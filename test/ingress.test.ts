@@ -229,8 +229,10 @@ describe("kubelab ingress", () => {
     await kc(["delete", "service", "web-lb"]);
   }, 240_000);
 
-  it("serves an Ingress created without a class (our class is the default)", async () => {
+  it("gives an Ingress created without a class the default class (admission) and serves it", async () => {
     await kc(["create", "ingress", "noclass", "--rule=noclass.test/*=web:80"]);
+    // The DefaultIngressClass admission plugin gave it the default class.
+    expect(await kc(["get", "ingress", "noclass", "-o", "jsonpath={.spec.ingressClassName}"])).toBe("kubelab");
     await poll("noclass.test served", async () => (await get("noclass.test")).status === 200);
   }, 240_000);
 
