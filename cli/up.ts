@@ -321,6 +321,7 @@ export async function runUp(argv: string[]): Promise<void> {
           "--nodes", String(nodesPerZone), "--zone", zone, "--region", values.region!,
           "--name-prefix", `node-${zone}`, "--pod-cidr", zoneCIDRs[i],
           "--root-dir", join(dataDir, "kubelet", zone), "--healthz-port", String(healthPort),
+          "--volume-dir", volumeDir,
           ...leaseFlags,
         ],
       });
@@ -355,6 +356,7 @@ export async function runUp(argv: string[]): Promise<void> {
             "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
             "--cluster-dns", clusterDNS, "--cluster-domain", clusterDomain,
             "--root-dir", join(dataDir, "kubelet", name), "--healthz-port", String(healthPort),
+            "--volume-dir", volumeDir,
             ...leaseFlags,
           ],
         });
