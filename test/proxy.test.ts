@@ -149,10 +149,11 @@ beforeAll(async () => {
   await sh("ip", ["link", "set", iface, "up"]);
 
   const [a, b] = await Promise.all([
-    startKubelab({ nodes: true, extraArgs: ["--service-cluster-ip-range", range, "--cluster-cidr", `127.${128 + 8 * poolId}.0.0/14`] }),
+    startKubelab({ nodes: true, extraArgs: ["--service-cluster-ip-range", range] }),
+    // Pod addresses of its own, outside every worker's test range (127.128.0.0/9) and up's default.
     startKubelab({
       nodes: true,
-      extraArgs: ["--service-cluster-ip-range", ifaceRange, "--cluster-cidr", `127.${132 + 8 * poolId}.0.0/14`, "--zones", "local-1a", "--nodes-per-zone", "1"],
+      extraArgs: ["--service-cluster-ip-range", ifaceRange, "--cluster-cidr", `127.${32 + 2 * poolId}.0.0/15`, "--zones", "local-1a", "--nodes-per-zone", "1"],
     }),
   ]);
   k = a;
@@ -271,6 +272,7 @@ describe("kubelab proxy", () => {
       expect(answer).toBe("squatter\n");
       expect((await webPods()).has(await podAt(await clusterIP(k, "web"), 80))).toBe(true);
       for (const p of own) expect(p.child.exitCode).toBeNull();
+      for (const c of readUpState(k.dataDir)?.components.filter((x) => x.name.startsWith("proxy-")) ?? []) expect(() => process.kill(c.pid!, 0)).not.toThrow();
     } finally {
       squatter.close();
     }
@@ -316,20 +318,24 @@ describe("kubelab proxy", () => {
       const child = spawn(
         process.execPath,
         ["--import", "tsx", join(REPO, "cli/main.ts"), "dns", "--kubeconfig", k.kubeconfig, "--dns-port", String(dnsPort), "--healthz-port", String(dnsHealth), "--service-ip", dnsIP, "--name", "proxytest", "--zone", "local-1a"],
-        { cwd: REPO, stdio: "ignore" },
+        { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, KUBELAB_LOG_LEVEL: "info" } },
       );
-      own.push({ child, zone: "dns", healthPort: dnsHealth, output: () => "", exited: new Promise((r) => child.once("exit", r)) });
+      let out = "";
+      child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+      child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+      own.push({ child, zone: "dns", healthPort: dnsHealth, output: () => out, exited: new Promise((r) => child.once("exit", r)) });
       await poll("dns /readyz", async () => (await get("127.0.0.1", dnsHealth, undefined, "/readyz")).status === 200, 60_000);
     }
     const webIP = await clusterIP(k, "web");
     for (const proto of ["+notcp", "+tcp"]) {
       const answer = await poll(`dig ${proto} through the proxy`, async () => {
         const r = await sh("dig", [`@${dnsIP}`, "+time=2", "+tries=1", "+short", proto, "web.default.svc.cluster.local"]);
-        return r.out.trim() === webIP ? r.out.trim() : undefined;
+        if (r.out.trim() !== webIP) throw new Error(`dig answered ${JSON.stringify(r.out)}; listeners: ${own.map((p) => p.output().split("\n").filter((l) => l.includes(`${dnsIP}:53`)).join(" ")).join(" | ")}`);
+        return r.out.trim();
       }, 60_000, 250);
       expect(answer).toBe(webIP);
     }
-  });
+  }, 150_000);
 
   it("refuses connections once the deployment is scaled to 0", async () => {
     const ip = await clusterIP(k, "web");
@@ -340,18 +346,33 @@ describe("kubelab proxy", () => {
     await poll("ClusterIP answers again", async () => (await webPods()).has(await podAt(ip, 80)), 30_000, 100);
   });
 
-  it("hands a ClusterIP over to another zone's proxy when its holder stops, and exits 0 on SIGTERM", async () => {
+  it("hands a ClusterIP over to another zone's proxy when its holder stops", async () => {
     const ip = await clusterIP(k, "web");
-    // With up's proxies: stop one of our own instead (same code path), which holds nothing.
-    const proxies = own.filter((p) => p.zone !== "dns");
-    const victims = proxies.length > 0 ? proxies.slice(0, 2) : [startProxy(k, "local-1a", await freePort())];
-    if (proxies.length === 0) await poll("extra proxy ready", async () => (await get("127.0.0.1", victims[0].healthPort, undefined, "/readyz")).status === 200, 60_000);
-    for (const v of victims) {
-      process.kill(v.child.pid!, "SIGTERM");
-      expect(await v.exited).toBe(0);
-    }
-    // The remaining proxy holds every ClusterIP now.
+    const holder = async () => {
+      const r = await sh("ss", ["-Hltnp", "src", `${ip}:80`]);
+      const m = /pid=(\d+)/.exec(r.out);
+      return m ? Number(m[1]) : undefined;
+    };
+    const before = await holder();
+    expect(before).toBeDefined();
+    const ours = own.find((p) => p.child.pid === before);
+    process.kill(before!, "SIGTERM");
+    if (ours) expect(await ours.exited).toBe(0);
+    // Another proxy (of another zone, or `up`'s restarted one) takes the address and serves it.
+    const after = await poll("another proxy holds the ClusterIP", async () => {
+      const h = await holder();
+      return h !== undefined && h !== before ? h : undefined;
+    }, 30_000, 100);
+    expect(after).not.toBe(before);
     expect((await webPods()).has(await poll("ClusterIP served after the takeover", () => podAt(ip, 80), 30_000, 100))).toBe(true);
+  });
+
+  it("closes its listeners and exits 0 on SIGTERM", async () => {
+    const p = startProxy(k, "local-1a", await freePort());
+    await poll("extra proxy ready", async () => (await get("127.0.0.1", p.healthPort, undefined, "/readyz")).status === 200, 60_000);
+    process.kill(p.child.pid!, "SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(p.output()).not.toMatch(/"level":(50|60)/); // no error or fatal logged
   });
 });
 
@@ -365,13 +386,20 @@ describe("kubelab proxy --service-interface", () => {
     const ip = await clusterIP(c, "web2");
     expect(ip.startsWith(`10.254.${poolId}.`)).toBe(true);
     await poll(`${ip}/32 on ${iface}`, async () => (await sh("ip", ["-o", "-4", "addr", "show", "dev", iface])).out.includes(`${ip}/32`), 60_000);
-    const pod = await poll("web2 through the ClusterIP", () => podAt(ip, 80), 90_000, 200);
+    const pod = await poll("web2 through the ClusterIP", async () => {
+      try {
+        return await podAt(ip, 80);
+      } catch (e) {
+        const slices = await kc(c, ["get", "endpointslices", "-o", "wide"]);
+        throw new Error(`${(e as Error).message}; slices: ${slices}; proxy: ${p.output().split("\n").filter((l) => l.includes("10.254")).slice(-5).join("\n")}`);
+      }
+    }, 90_000, 200);
     expect(pod.startsWith("web2-")).toBe(true);
     await kc(c, ["delete", "svc", "web2"]);
     await poll(`${ip} removed from ${iface}`, async () => !(await sh("ip", ["-o", "-4", "addr", "show", "dev", iface])).out.includes(`${ip}/32`), 30_000);
     // Back to the blackhole: unreachable, never sent anywhere.
     expect(await errorCode(ip, 80)).toBe("EHOSTUNREACH");
-  });
+  }, 180_000);
 });
 
 describe("kubelab proxy flags", () => {
