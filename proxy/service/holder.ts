@@ -52,15 +52,16 @@ export function isProxyCommandLine(args: readonly string[]): boolean {
   return i >= 0 && args[i + 1] === "proxy";
 }
 
-export async function holderOf(ip: string, port: number, protocol: Protocol): Promise<Holder> {
-  const inodes = await listeningInodes(ip, port, protocol);
-  if (inodes.size === 0) return "unknown";
-  const wanted = new Set([...inodes].map((i) => `socket:[${i}]`));
+/** socket inode → pid of every process, read at most once a second (standby listeners ask together). */
+let owners: { at: number; map: Promise<Map<string, number>> } | undefined;
+
+async function scanSocketOwners(): Promise<Map<string, number>> {
+  const map = new Map<string, number>();
   let pids: string[];
   try {
     pids = (await readdir("/proc")).filter((p) => /^\d+$/.test(p));
   } catch {
-    return "unknown";
+    return map;
   }
   for (const pid of pids) {
     let fds: string[];
@@ -70,20 +71,38 @@ export async function holderOf(ip: string, port: number, protocol: Protocol): Pr
       continue;
     }
     for (const fd of fds) {
-      let target: string;
       try {
-        target = await readlink(`/proc/${pid}/fd/${fd}`);
+        const target = await readlink(`/proc/${pid}/fd/${fd}`);
+        const m = /^socket:\[(\d+)\]$/.exec(target);
+        if (m) map.set(m[1], Number(pid));
       } catch {
-        continue;
+        // closed meanwhile
       }
-      if (!wanted.has(target)) continue;
-      if (Number(pid) === process.pid) return "other";
-      try {
-        const args = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
-        return isProxyCommandLine(args) ? "peer" : "other";
-      } catch {
-        return "unknown";
-      }
+    }
+  }
+  return map;
+}
+
+function socketOwners(fresh = false): Promise<Map<string, number>> {
+  if (fresh || !owners || Date.now() - owners.at > 1000) owners = { at: Date.now(), map: scanSocketOwners() };
+  return owners.map;
+}
+
+export async function holderOf(ip: string, port: number, protocol: Protocol): Promise<Holder> {
+  const inodes = await listeningInodes(ip, port, protocol);
+  if (inodes.size === 0) return "unknown";
+  let map = await socketOwners();
+  // A socket newer than the cached scan: look again.
+  if (![...inodes].some((i) => map.has(i))) map = await socketOwners(true);
+  for (const inode of inodes) {
+    const pid = map.get(inode);
+    if (pid === undefined) continue;
+    if (pid === process.pid) return "other";
+    try {
+      const args = (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+      return isProxyCommandLine(args) ? "peer" : "other";
+    } catch {
+      return "unknown";
     }
   }
   return "unknown";
