@@ -67,7 +67,7 @@ const needsHealthCheckPort = (s: Spec | undefined) => typeOf(s) === "LoadBalance
 function invalidService(svc: KubeObject, field: string, value: unknown, detail: string) {
   const fe = fieldInvalid(field, value, detail);
   return errors.invalid("", "Service", svc.metadata.name ?? svc.metadata.generateName ?? "", [
-    { field, type: fe.type, message: formatFieldError(fe), cause: detail },
+    { field, type: fe.type, message: formatFieldError(fe) },
   ]);
 }
 
