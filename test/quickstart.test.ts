@@ -323,6 +323,20 @@ describe("README quick start, word for word", () => {
         process.kill(-up.pid, "SIGKILL");
         await exited;
       }
+      // `sh` may exit before `kubelab up` has finished its cleanup: wait until the group is empty.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          process.kill(-up.pid, 0);
+        } catch {
+          break; // ESRCH: no process left in the group
+        }
+        if (Date.now() > deadline) {
+          process.kill(-up.pid, "SIGKILL");
+          break;
+        }
+        await sleep(200);
+      }
     }
     if (started && !existed) rmSync(DATA_DIR, { recursive: true, force: true });
   }, 90_000);
