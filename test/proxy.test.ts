@@ -11,11 +11,12 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readUpState } from "../cli/up.ts";
-import { REPO, freePort, startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { REPO, freePort, startKubelab, testServiceCIDR, testSlot, type Kubelab } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
 
-const poolId = Number(process.env.VITEST_POOL_ID ?? 1) % 16;
-const range = `127.${16 + poolId}.0.0/16`;
+// This worker's slot (locked host-wide by the harness): every address below is derived from it.
+const poolId = testSlot();
+const range = testServiceCIDR();
 const squatIP = `127.${16 + poolId}.200.7`;
 const ifaceRange = `10.254.${poolId}.0/24`;
 const iface = `kptest${poolId}`;
