@@ -1,7 +1,8 @@
 // Real containers: `kubelab up --runtime containerd` (containerd + runc + the CNI bridge, started and
 // cleaned up by kubelab) runs a busybox httpd Deployment whose pods answer HTTP on their pod IPs from
 // the host; kubectl logs shows what the container printed; a container killed from outside is
-// restarted by the kubelet; after `down` nothing is left behind. Needs root and containerd (CI has both).
+// restarted by the kubelet; a Service and an Ingress reach the pods from the host, and another pod
+// reaches them by DNS name; after `down` nothing is left behind. Needs root and containerd (CI has both).
 
 import { execFileSync, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -136,6 +137,52 @@ describe.skipIf(SKIP !== "")("kubelab up --runtime containerd", () => {
     expect(await get(again.status!.podIP!, 8080)).toBe(`hello from ${name}\n`);
     const prev = await k.kubectl(["logs", name, "--previous"]);
     expect(prev.stdout).toContain(`serving /www as ${name}`);
+
+    // The data plane with real containers: a Service and an Ingress in front of the httpd pods,
+    // reached from the host through the ClusterIP (on the kubelab-svc0 interface) and the ingress,
+    // and from inside another pod by DNS name (its resolv.conf names kube-dns).
+    for (const args of [["expose", "deployment", "httpd", "--port", "80", "--target-port", "8080"], ["create", "ingress", "httpd", "--rule=httpd.example.test/*=httpd:80"]]) {
+      const r = await k.kubectl(args);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const clusterIP = (await k.kubectl(["get", "service", "httpd", "-o", "jsonpath={.spec.clusterIP}"])).stdout.trim();
+    expect(clusterIP).toMatch(/^10\.96\./);
+    const names = new Set((await pods()).map((p) => p.metadata.name));
+    const viaClusterIP = await poll("the ClusterIP from the host", async () => {
+      const body = await get(clusterIP, 80).catch(() => "");
+      return body.startsWith("hello from ") ? body : undefined;
+    });
+    expect(names).toContain(viaClusterIP.trim().replace("hello from ", ""));
+    const up = JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { dataPlane: { ingressHTTP: string } };
+    const ingressPort = Number(new URL(up.dataPlane.ingressHTTP).port);
+    const viaIngress = await poll("the ingress", async () => {
+      const body = await new Promise<string>((resolve) => {
+        const req = http.get({ host: "127.0.0.1", port: ingressPort, path: "/", headers: { host: "httpd.example.test" }, timeout: 5000 }, (res) => {
+          let b = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (b += d));
+          res.on("end", () => resolve(res.statusCode === 200 ? b : ""));
+        });
+        req.on("error", () => resolve(""));
+        req.on("timeout", () => req.destroy());
+      });
+      return body.startsWith("hello from ") ? body : undefined;
+    });
+    expect(names).toContain(viaIngress.trim().replace("hello from ", ""));
+    const client = await k.kubectl(["run", "client", "--image=localhost/busybox:latest", "--image-pull-policy=IfNotPresent", "--restart=Never", "--", "sleep", "3600"]);
+    expect(client.code, client.stderr).toBe(0);
+    await poll("the client pod Running", async () => (await k.kubectl(["get", "pod", "client", "-o", "jsonpath={.status.phase}"])).stdout === "Running");
+    const resolv = await k.kubectl(["exec", "client", "--", "cat", "/etc/resolv.conf"]);
+    expect(resolv.stdout).toMatch(/nameserver 10\.96\.0\.10/);
+    expect(resolv.stdout).toMatch(/search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
+    // busybox 1.35's `wget -T` crashes: the exec's own timeout bounds it instead.
+    const inside = await poll("wget by DNS name from inside the client pod", async () => {
+      const r = await k.kubectl(["exec", "client", "--", "wget", "-qO-", "http://httpd.default.svc.cluster.local/"], { timeoutMs: 20_000 });
+      return r.code === 0 && r.stdout.startsWith("hello from ") ? r.stdout : undefined;
+    });
+    expect(names).toContain(inside.trim().replace("hello from ", ""));
+    const short = await k.kubectl(["exec", "client", "--", "wget", "-qO-", "http://httpd/"], { timeoutMs: 20_000 });
+    expect(short.stdout, short.stderr).toMatch(/^hello from /);
 
     // down: nothing left behind.
     const dataDir = k.dataDir;
