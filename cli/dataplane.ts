@@ -3,6 +3,7 @@
 // simulated cloud's LoadBalancer). Like their upstream counterparts they run only where there are
 // nodes: with --nodes-per-zone 0 there is nothing to route to.
 
+import http from "node:http";
 import { join } from "node:path";
 import { formatIPv4, parseCIDR } from "../api/index.ts";
 import type { Supervisor } from "./supervisor.ts";
@@ -17,6 +18,8 @@ export interface DataPlaneState {
   /** Where the DNS server itself listens (the kube-dns Service's endpoint). */
   dnsEndpoint: string;
   clusterDomain: string;
+  /** The components' /readyz ports, for waitDataPlaneReady. */
+  healthPorts: number[];
 }
 
 export interface DataPlaneOptions {
@@ -47,8 +50,10 @@ export function dnsServiceIP(serviceCIDR: string): string {
 
 export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Promise<DataPlaneState> {
   const logs = join(o.dataDir, "logs");
+  const healthPorts: number[] = [];
   for (const zone of o.zones) {
     const healthPort = await o.freePort();
+    healthPorts.push(healthPort);
     sup.start({
       name: `proxy-${zone}`,
       zone,
@@ -74,6 +79,7 @@ export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Prom
     ],
   });
   const ingressHealth = await o.freePort();
+  healthPorts.push(dnsHealth, ingressHealth);
   sup.start({
     name: "ingress",
     zone: o.zones[0],
@@ -91,5 +97,33 @@ export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Prom
     dnsServiceIP: dnsIP,
     dnsEndpoint: `127.0.0.1:${dnsPort}`,
     clusterDomain: o.clusterDomain,
+    healthPorts,
   };
+}
+
+function readyz(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/readyz", timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+/**
+ * Waits until every data-plane component answers /readyz (its caches synced, the first rules or
+ * table in place, the IngressClass and kube-dns Service made), so that what `up` prints works as
+ * soon as it is printed. Returns the ports still not ready when `timeoutMs` ran out.
+ */
+export async function waitDataPlaneReady(state: DataPlaneState, timeoutMs: number, stopped: () => boolean): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = state.healthPorts;
+  while (pending.length > 0 && Date.now() < deadline && !stopped()) {
+    const ok = await Promise.all(pending.map(readyz));
+    pending = pending.filter((_, i) => !ok[i]);
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 200));
+  }
+  return pending;
 }

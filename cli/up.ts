@@ -16,7 +16,7 @@ import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
 import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
-import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, type DataPlaneState } from "./dataplane.ts";
+import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
 
 const HELP = `usage: kubelab up [flags]
 
@@ -374,6 +374,11 @@ export async function runUp(argv: string[]): Promise<void> {
     });
   }
   const dp = state.dataPlane;
+  if (dp) {
+    const late = await waitDataPlaneReady(dp, 60_000, () => stopping);
+    if (stopping) return;
+    if (late.length > 0) log.warn({ healthPorts: late }, "some data-plane components are not ready yet; see their logs");
+  }
   save(); // before "kubelab is up": whoever reads that line may read up.json next
   const shown = values["data-dir"]!;
   process.stdout.write(

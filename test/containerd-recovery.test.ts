@@ -209,7 +209,7 @@ describe.skipIf(SKIP !== "")("recovering host state after kubelab up --runtime c
       expect.stringMatching(/^ {2}removed sandbox default\/web-/),
       expect.stringMatching(/^ {2}stopped containerd \(pid \d+\)$/),
       "  deleted bridge kubelab0",
-      "  deleted service interface kubelab-svc0",
+      expect.stringMatching(/^ {2}deleted service interface kubelab-svc0( and its \d+ address(es)? \(.*\))?$/),
       expect.stringMatching(/^ {2}removed iptables chain KUBELAB-FORWARD/),
       "  removed route unreachable 10.96.0.0/16",
       ...uids.map((uid) => expect.stringContaining(`removed cgroup kubepods/besteffort/pod${uid}`)),

@@ -77,9 +77,12 @@ export class AttachDetachController implements Reconciler {
     const attachRequired = !!csi && (deps.drivers.get(csi.driver)?.spec?.attachRequired ?? true);
     const users = pv && csi && attachRequired ? this.podsByNode(pv) : new Map<string, Readonly<Pod>[]>();
 
-    // Detach: attachments to nodes no pod of this volume runs on (or of a volume that is gone).
+    // Detach: attachments to nodes no pod of this volume runs on, and those of a volume that is
+    // gone — only the ones this controller made (named as attachmentName names them): another
+    // writer's attachment of an unknown volume is left alone, as upstream's controller detaches only
+    // what its actual state of the world holds.
     const kept: Readonly<VolumeAttachment>[] = [];
-    for (const va of mine) {
+    for (const va of pv ? mine : mine.filter((a) => /^csi-[0-9a-f]{64}$/.test(a.metadata.name ?? ""))) {
       if (users.has(va.spec.nodeName) && va.spec.attacher === csi?.driver) {
         kept.push(va);
         continue;

@@ -58,6 +58,9 @@ export class IngressController {
   private synced = false;
   private stopped = false;
 
+  /** Set once our IngressClass is known to exist (found or created). */
+  private classEnsured = false;
+
   constructor(private readonly o: IngressControllerOptions) {
     this.className = o.className ?? "kubelab";
     this.certs = new CertificateStore(o.defaultCertificate);
@@ -72,9 +75,9 @@ export class IngressController {
     for (const inf of [this.ingresses, this.classes, this.services, this.slices, this.secrets] as Informer[]) inf.addEventHandler(handler);
   }
 
-  /** True once the caches have synced and the first table is in place. */
+  /** True once the caches have synced, the first table is in place and our IngressClass exists. */
   ready(): boolean {
-    return this.synced;
+    return this.synced && this.classEnsured;
   }
 
   /** Creates our IngressClass, marked default, unless one of that name exists (then it is left as the user has it). */
@@ -83,6 +86,7 @@ export class IngressController {
     for (let delay = 200; !ctx.signal.aborted; delay = Math.min(delay * 2, 5000)) {
       try {
         await rc.get("", this.className);
+        this.classEnsured = true;
         return;
       } catch (e) {
         if (isNotFound(e)) {
@@ -94,6 +98,7 @@ export class IngressController {
               spec: { controller: INGRESS_CONTROLLER_NAME },
             });
             ctx.log.info({ ingressClass: this.className }, "created IngressClass");
+            this.classEnsured = true;
             return;
           } catch (ce) {
             if ((ce as { code?: number }).code === 409) continue;
