@@ -20,6 +20,7 @@ export * from "./policy/v1.ts";
 export * from "./autoscaling/v1.ts";
 export * from "./labels.ts";
 export * from "./taints.ts";
+export * from "./nodeselector.ts";
 export * from "./fields.ts";
 export * from "./defaults.ts";
 export { validateObject, validateObjectUpdate, nameValidatorFor } from "./validation/index.ts";

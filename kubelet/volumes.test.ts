@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { KubeObject } from "../api/index.ts";
 import type { ConfigMap, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
 import { FakeClient, FakeClock } from "../client/index.ts";
-import { MountError, VolumeManager, refreshPodVolumes, volumeAttachmentName, writeAtomic, type FileProjection } from "./volumes.ts";
+import { MountError, VolumeManager, refreshPodVolumes, writeAtomic, type FileProjection } from "./volumes.ts";
+import { volumeAttachmentName } from "../api/storage/v1.ts";
 
 const dirs: string[] = [];
 afterEach(async () => {

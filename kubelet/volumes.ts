@@ -10,10 +10,10 @@
 
 import type { Dirent } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import type { ConfigMap, KeyToPath, Node, NodeSelectorRequirement, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
-import { REGIONAL_PROVISIONER, ZONAL_PROVISIONER, type CSIDriver, type VolumeAttachment } from "../api/storage/v1.ts";
+import type { ConfigMap, KeyToPath, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
+import { volumeNodeAffinityMatches } from "../api/nodeselector.ts";
+import { REGIONAL_PROVISIONER, ZONAL_PROVISIONER, volumeAttachmentName, type CSIDriver, type VolumeAttachment } from "../api/storage/v1.ts";
 import { isNotFound, type Client, type Clock } from "../client/index.ts";
 
 /** A volume that cannot be set up yet: the pod waits (FailedMount) and the sync is retried. */
@@ -204,43 +204,15 @@ export interface VolumeManagerOptions {
 /** The CSI drivers whose "disks" this kubelet can mount (kubelab's simulated cloud). */
 const KUBELAB_DRIVERS: ReadonlySet<string> = new Set([ZONAL_PROVISIONER, REGIONAL_PROVISIONER]);
 
-/** The VolumeAttachment name the attach/detach controller uses (upstream's csi attacher: csi-<sha256(handle+driver+node)>). */
-export function volumeAttachmentName(volumeHandle: string, driver: string, nodeName: string): string {
-  return `csi-${createHash("sha256").update(`${volumeHandle}${driver}${nodeName}`).digest("hex")}`;
-}
 
 /** Upstream's WaitForAttachAndMount timeout text, with the volumes still waiting. */
 function notAttached(volume: string, detail = "timed out waiting for the condition"): MountError {
   return new MountError(volume, `Unable to attach or mount volumes: unmounted volumes=[${volume}], unattached volumes=[${volume}]: ${detail}`);
 }
 
-function requirementHolds(r: Readonly<NodeSelectorRequirement>, v: string | undefined): boolean {
-  const values = r.values ?? [];
-  switch (r.operator) {
-    case "In":
-      return v !== undefined && values.includes(v);
-    case "NotIn":
-      return v === undefined || !values.includes(v);
-    case "Exists":
-      return v !== undefined;
-    case "DoesNotExist":
-      return v === undefined;
-    default:
-      return false;
-  }
-}
-
 /** The PV's required node affinity admits the node (no affinity admits every node). */
 export function volumeAdmitsNode(pv: Readonly<PersistentVolume>, node: Readonly<Node>): boolean {
-  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  if (!terms?.length) return true;
-  const labels = node.metadata.labels ?? {};
-  return terms.some(
-    (t) =>
-      !!(t.matchExpressions?.length || t.matchFields?.length) &&
-      (t.matchExpressions ?? []).every((r) => requirementHolds(r, labels[r.key])) &&
-      (t.matchFields ?? []).every((r) => r.key === "metadata.name" && requirementHolds(r, node.metadata.name)),
-  );
+  return volumeNodeAffinityMatches(pv, node);
 }
 
 export class VolumeManager {

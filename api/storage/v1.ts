@@ -1,5 +1,6 @@
 // storage.k8s.io/v1 types: StorageClass, VolumeAttachment, CSIDriver; the storage annotations and finalizers.
 
+import { createHash } from "node:crypto";
 import type { KubeObject } from "../meta.ts";
 import type { PersistentVolumeReclaimPolicy, PersistentVolumeSpec, TopologySelectorTerm } from "../core/v1.ts";
 
@@ -98,3 +99,12 @@ export const AnnDynamicallyProvisioned = "pv.kubernetes.io/provisioned-by";
 export const PVCProtectionFinalizer = "kubernetes.io/pvc-protection";
 /** Finalizer keeping a volume while a claim is bound to it. */
 export const PVProtectionFinalizer = "kubernetes.io/pv-protection";
+
+/**
+ * The VolumeAttachment name for a CSI volume on a node, as upstream's CSI attacher makes it
+ * (csi-<sha256(volumeHandle + driver + nodeName)>): the attach/detach controller creates it, the
+ * kubelet waits for it.
+ */
+export function volumeAttachmentName(volumeHandle: string, driver: string, nodeName: string): string {
+  return `csi-${createHash("sha256").update(`${volumeHandle}${driver}${nodeName}`).digest("hex")}`;
+}

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CSIDriver, KubeObject, Node, PersistentVolume, PersistentVolumeClaim, Pod, VolumeAttachment } from "../../api/index.ts";
 import { FakeClient, FakeClock, FakeRecorder, fakeLister, newLogger } from "../../client/index.ts";
-import { AttachDetachController, volumeAttachmentName } from "./index.ts";
+import { AttachDetachController } from "./index.ts";
+import { volumeAttachmentName } from "../../api/index.ts";
 
 const DRIVER = "zonal.csi.kubelab.io";
 const HANDLE = "vol-0123456789abcdef0";

@@ -6,8 +6,8 @@
 // node that still has a pod using it is not attached again: the pod gets upstream's Multi-Attach
 // Warning and waits. As the attacher it then marks the attachment attached after a simulated delay.
 
-import { createHash } from "node:crypto";
 import {
+  volumeAttachmentName,
   REGIONAL_PROVISIONER,
   ZONAL_PROVISIONER,
   type AttachedVolume,
@@ -26,10 +26,6 @@ const SIMULATED_ATTACHERS: ReadonlySet<string> = new Set([ZONAL_PROVISIONER, REG
 export const FailedAttachVolume = "FailedAttachVolume";
 export const SuccessfulAttachVolume = "SuccessfulAttachVolume";
 
-/** The attachment's name, as upstream's CSI attacher derives it. */
-export function volumeAttachmentName(volumeHandle: string, driver: string, nodeName: string): string {
-  return `csi-${createHash("sha256").update(`${volumeHandle}${driver}${nodeName}`).digest("hex")}`;
-}
 
 /** The PVC names a pod's volumes refer to. */
 export function podClaimNames(pod: Readonly<Pod>): string[] {

@@ -2,11 +2,11 @@
 
 import { createHash } from "node:crypto";
 import {
+  volumeNodeAffinityMatches,
   parseQuantity,
   REGIONAL_PROVISIONER,
   ZONAL_PROVISIONER,
   type Node,
-  type NodeSelectorRequirement,
   type PersistentVolume,
   type PersistentVolumeAccessMode,
   type PersistentVolumeClaim,
@@ -49,39 +49,9 @@ export function accessModesContain(have: readonly PersistentVolumeAccessMode[] |
   return (want ?? []).every((m) => h.has(m));
 }
 
-function requirementMatches(r: Readonly<NodeSelectorRequirement>, labels: Record<string, string>): boolean {
-  const v = labels[r.key];
-  const values = r.values ?? [];
-  switch (r.operator) {
-    case "In":
-      return v !== undefined && values.includes(v);
-    case "NotIn":
-      return v === undefined || !values.includes(v);
-    case "Exists":
-      return v !== undefined;
-    case "DoesNotExist":
-      return v === undefined;
-    case "Gt":
-      return v !== undefined && Number(v) > Number(values[0]);
-    case "Lt":
-      return v !== undefined && Number(v) < Number(values[0]);
-    default:
-      return false;
-  }
-}
-
 /** The PV's spec.nodeAffinity.required admits the node (no affinity admits every node). */
 export function volumeFitsNode(pv: Readonly<PersistentVolume>, node: Readonly<Node>): boolean {
-  const terms = pv.spec?.nodeAffinity?.required?.nodeSelectorTerms;
-  if (!terms || terms.length === 0) return true;
-  const labels = { ...(node.metadata.labels ?? {}) };
-  const fields: Record<string, string> = { "metadata.name": node.metadata.name ?? "" };
-  return terms.some(
-    (t) =>
-      (t.matchExpressions?.length || t.matchFields?.length) &&
-      (t.matchExpressions ?? []).every((r) => requirementMatches(r, labels)) &&
-      (t.matchFields ?? []).every((r) => requirementMatches(r, fields)),
-  );
+  return volumeNodeAffinityMatches(pv, node);
 }
 
 /** `vol-<17 hex>` (zonal, like EBS) or `fs-<17 hex>` (regional, like EFS), derived from the claim's uid so a retried provisioning names the same disk. */

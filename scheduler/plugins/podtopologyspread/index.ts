@@ -29,7 +29,7 @@ import {
   type PreScorePlugin,
   type ScorePlugin,
 } from "../../framework/types.ts";
-import { podMatchesNodeAffinity } from "../volumebinding/nodeselector.ts";
+import { podMatchesNodeAffinity } from "../../../api/index.ts";
 
 export const NAME = "PodTopologySpread";
 

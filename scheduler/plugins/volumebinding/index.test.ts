@@ -12,7 +12,7 @@ import {
   newVolumeBinding,
   VolumeBinding,
 } from "./index.ts";
-import { nodeSelectorMatches } from "./nodeselector.ts";
+import { nodeSelectorMatches } from "../../../api/index.ts";
 
 // ---- builders --------------------------------------------------------------------------------------
 

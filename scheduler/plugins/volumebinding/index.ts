@@ -33,7 +33,7 @@ import {
   type PreFilterResult,
   type ReservePlugin,
 } from "../../framework/types.ts";
-import { nodeSelectorMatches } from "./nodeselector.ts";
+import { nodeSelectorMatches } from "../../../api/index.ts";
 
 export const NAME = "VolumeBinding";
 

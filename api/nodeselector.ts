@@ -1,7 +1,9 @@
-// Node selector matching (v1helper.MatchNodeSelectorTerms): used for PersistentVolume node affinity
-// here and for the incoming pod's node affinity by PodTopologySpread.
+// Node selector matching (component-helpers' nodeaffinity / v1helper.MatchNodeSelectorTerms): a
+// PersistentVolume's node affinity (the scheduler's VolumeBinding, the volume controller, the
+// kubelet's mount check) and a pod's required node affinity (PodTopologySpread). Pure. The
+// scheduler's NodeAffinity plugin compiles selectors for speed (scheduler/plugins/nodeaffinity).
 
-import type { Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod } from "../../../api/index.ts";
+import type { Node, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PersistentVolume } from "./core/v1.ts";
 
 function requirementMatches(req: NodeSelectorRequirement, value: string | undefined): boolean {
   const values = req.values ?? [];
@@ -43,6 +45,12 @@ export function nodeSelectorTermMatches(term: NodeSelectorTerm, node: Readonly<N
 export function nodeSelectorMatches(selector: NodeSelector | undefined, node: Readonly<Node>): boolean {
   if (!selector) return true;
   return selector.nodeSelectorTerms.some((t) => nodeSelectorTermMatches(t, node));
+}
+
+/** The PV's spec.nodeAffinity.required admits the node (a volume without affinity admits every node). */
+export function volumeNodeAffinityMatches(pv: Readonly<PersistentVolume>, node: Readonly<Node>): boolean {
+  const required = pv.spec?.nodeAffinity?.required;
+  return !required?.nodeSelectorTerms?.length || nodeSelectorMatches(required, node);
 }
 
 /** The pod's spec.nodeSelector and required node affinity both hold on the node (RequiredNodeAffinity.Match). */
