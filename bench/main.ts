@@ -9,6 +9,7 @@ const BENCHES: Record<string, (argv: string[]) => Promise<void>> = {
   pods: (argv) => import("./pods.ts").then((m) => m.runPodsBench(argv)),
   idle: (argv) => import("./idle.ts").then((m) => m.runIdleBench(argv)),
   ingress: (argv) => import("./ingress.ts").then((m) => m.runIngressBench(argv)),
+  volumes: (argv) => import("./volumes.ts").then((m) => m.runVolumesBench(argv)),
 };
 
 const [name, ...rest] = process.argv.slice(2);
