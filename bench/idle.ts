@@ -11,10 +11,9 @@ import { parseArgs } from "node:util";
 import type { Node } from "../api/core/v1.ts";
 import { RestClient } from "../client/index.ts";
 import { freePort, testClusterCIDR } from "../test/harness/kubelab.ts";
-import { stopProcess } from "./util.ts";
+import { sleep, stopProcess } from "./util.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const rssMB = (pid: number): number => (Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1]) * 4096) / 2 ** 20;
 
 export async function runIdleBench(argv: string[]): Promise<void> {

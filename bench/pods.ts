@@ -8,10 +8,8 @@ import type { ChildProcess } from "node:child_process";
 import type { Namespace, Node, Pod } from "../api/core/v1.ts";
 import { RestClient } from "../client/index.ts";
 import { freePort, startKubelab, type Kubelab } from "../test/harness/kubelab.ts";
-import { startComponent, stopProcess } from "./util.ts";
+import { pct, sleep, startComponent, stopProcess, watchRunning } from "./util.ts";
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 /** utime+stime in clock ticks (USER_HZ = 100 on Linux) and RSS in bytes, from /proc. */
 function procStat(pid: number): { cpuTicks: number; rss: number } {
@@ -27,30 +25,7 @@ export async function measureStartup(client: RestClient, ns: string, total: numb
   await client.resource<Namespace>("", "namespaces").create("", { metadata: { name: ns } });
   await sleep(1000);
   const pods = client.resource<Pod>("", "pods");
-  const createdAt = new Map<string, number>();
-  const latency: number[] = [];
-  const ac = new AbortController();
-  let resolveAll!: () => void;
-  const all = new Promise<void>((r) => (resolveAll = r));
-  const list = await pods.list(ns);
-  const watching = (async () => {
-    let rv = list.metadata.resourceVersion ?? "";
-    while (!ac.signal.aborted) {
-      try {
-        for await (const ev of pods.watch(ns, { resourceVersion: rv, allowWatchBookmarks: true }, ac.signal)) {
-          rv = ev.object.metadata.resourceVersion ?? rv;
-          const name = ev.object.metadata.name ?? "";
-          const t0 = createdAt.get(name);
-          if (t0 === undefined || ev.object.status?.phase !== "Running") continue;
-          latency.push(performance.now() - t0);
-          createdAt.delete(name);
-          if (latency.length >= total) resolveAll();
-        }
-      } catch (e) {
-        if (!ac.signal.aborted) process.stderr.write(`watch failed, re-watching: ${(e as Error).message}\n`);
-      }
-    }
-  })();
+  const { createdAt, latency, all, stop } = await watchRunning(pods, ns, total);
   const started = performance.now();
   const creates: Promise<unknown>[] = [];
   for (let i = 0; i < total; i++) {
@@ -68,8 +43,7 @@ export async function measureStartup(client: RestClient, ns: string, total: numb
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([all, new Promise((r) => (timer = setTimeout(r, 120_000)))]);
   clearTimeout(timer);
-  ac.abort();
-  await watching;
+  await stop();
   latency.sort((a, b) => a - b);
   return { latency, offeredRate };
 }

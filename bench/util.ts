@@ -2,8 +2,56 @@
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { Pod } from "../api/core/v1.ts";
+import type { ResourceClient } from "../client/index.ts";
 
 const MAIN = fileURLToPath(new URL("../cli/main.ts", import.meta.url));
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The p-th percentile of an ascending list (NaN when empty). */
+export const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+
+/**
+ * Watches the pods of `ns` (from a list made now) and records, for each pod the caller names in
+ * `createdAt` just before creating it, the time until a watch event shows it Running. `all` resolves
+ * once `total` have; `stop` ends the watch.
+ */
+export async function watchRunning(pods: ResourceClient<Pod>, ns: string, total: number): Promise<{ createdAt: Map<string, number>; latency: number[]; all: Promise<void>; stop: () => Promise<void> }> {
+  const createdAt = new Map<string, number>();
+  const latency: number[] = [];
+  const ac = new AbortController();
+  let resolveAll!: () => void;
+  const all = new Promise<void>((r) => (resolveAll = r));
+  const list = await pods.list(ns);
+  const watching = (async () => {
+    let rv = list.metadata.resourceVersion ?? "";
+    while (!ac.signal.aborted) {
+      try {
+        for await (const ev of pods.watch(ns, { resourceVersion: rv, allowWatchBookmarks: true }, ac.signal)) {
+          rv = ev.object.metadata.resourceVersion ?? rv;
+          const name = ev.object.metadata.name ?? "";
+          const t0 = createdAt.get(name);
+          if (t0 === undefined || ev.object.status?.phase !== "Running") continue;
+          latency.push(performance.now() - t0);
+          createdAt.delete(name);
+          if (latency.length >= total) resolveAll();
+        }
+      } catch (e) {
+        if (!ac.signal.aborted) process.stderr.write(`watch failed, re-watching: ${(e as Error).message}\n`);
+      }
+    }
+  })();
+  return {
+    createdAt,
+    latency,
+    all,
+    stop: async () => {
+      ac.abort();
+      await watching;
+    },
+  };
+}
 
 /** Runs `total` async operations with `concurrency` in flight; returns ops/s and per-op latencies (ms). */
 export async function drive(total: number, concurrency: number, op: (i: number) => Promise<void>): Promise<{ rate: number; lat: number[] }> {

@@ -7,10 +7,8 @@ import { parseArgs } from "node:util";
 import type { Namespace, Node, PersistentVolumeClaim, Pod } from "../api/core/v1.ts";
 import { RestClient } from "../client/index.ts";
 import { startKubelab, type Kubelab } from "../test/harness/kubelab.ts";
-import { drive } from "./util.ts";
+import { drive, pct, sleep, watchRunning } from "./util.ts";
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
 interface Round {
   running: number;
@@ -25,30 +23,7 @@ async function round(client: RestClient, ns: string, total: number, volumes: boo
   await sleep(1000);
   const pods = client.resource<Pod>("", "pods");
   const claims = client.resource<PersistentVolumeClaim>("", "persistentvolumeclaims");
-  const createdAt = new Map<string, number>();
-  const latency: number[] = [];
-  const ac = new AbortController();
-  let resolveAll!: () => void;
-  const all = new Promise<void>((r) => (resolveAll = r));
-  const list = await pods.list(ns);
-  const watching = (async () => {
-    let rv = list.metadata.resourceVersion ?? "";
-    while (!ac.signal.aborted) {
-      try {
-        for await (const ev of pods.watch(ns, { resourceVersion: rv, allowWatchBookmarks: true }, ac.signal)) {
-          rv = ev.object.metadata.resourceVersion ?? rv;
-          const name = ev.object.metadata.name ?? "";
-          const t0 = createdAt.get(name);
-          if (t0 === undefined || ev.object.status?.phase !== "Running") continue;
-          latency.push(performance.now() - t0);
-          createdAt.delete(name);
-          if (latency.length >= total) resolveAll();
-        }
-      } catch (e) {
-        if (!ac.signal.aborted) process.stderr.write(`watch failed, re-watching: ${(e as Error).message}\n`);
-      }
-    }
-  })();
+  const { createdAt, latency, all, stop } = await watchRunning(pods, ns, total);
   const started = performance.now();
   await drive(total, concurrency, async (i) => {
     const name = `p-${i}`;
@@ -76,8 +51,7 @@ async function round(client: RestClient, ns: string, total: number, volumes: boo
   await Promise.race([all, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
   clearTimeout(timer);
   const totalS = (performance.now() - started) / 1000;
-  ac.abort();
-  await watching;
+  await stop();
   latency.sort((a, b) => a - b);
   return { running: latency.length, totalS, latency };
 }

@@ -1,9 +1,9 @@
-// What every long-running component process shares: its /healthz, /readyz and /metrics server and
-// the duration flags (upstream's names and formats).
+// What every long-running component process shares: its API client from --kubeconfig, its
+// /healthz, /readyz and /metrics server and the duration flags (upstream's names and formats).
 
 import http from "node:http";
 import type { Registry } from "prom-client";
-import type { Logger } from "../client/index.ts";
+import { RestClient, loadKubeconfig, type Logger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 
 /** Serves /healthz and /livez (always ok), /readyz (`ready()`, else 503 with `notReady`) and /metrics on 127.0.0.1:port. */
@@ -39,4 +39,13 @@ export function parseDuration(flag: string, v: string): number {
   if (!m) throw new CliError(`--${flag}: "${v}" is not a duration like 15s or 500ms`, 2);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
   return Math.round(Number(m[1]) * unit);
+}
+
+/** The REST client of --kubeconfig FILE; an unreadable file is a one-line CLI error naming it. */
+export function clientFromKubeconfig(path: string): RestClient {
+  try {
+    return new RestClient(loadKubeconfig(path));
+  } catch (e) {
+    throw new CliError(`cannot read kubeconfig ${path}: ${(e as Error).message}`);
+  }
 }

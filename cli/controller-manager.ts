@@ -6,8 +6,6 @@ import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import {
-  RestClient,
-  loadKubeconfig,
   newEventRecorder,
   newLogger,
   newSharedInformerFactory,
@@ -18,7 +16,7 @@ import {
 } from "../client/index.ts";
 import { CONTROLLERS, DEFAULT_CONTROLLER_MANAGER_CONFIG, type ControllerEnv, type ControllerManagerConfig } from "../controllers/index.ts";
 import { CliError } from "./errors.ts";
-import { parseDuration, serveHealth } from "./component.ts";
+import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
 
 const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
 
@@ -126,13 +124,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
   if (cmConfig.nodeMonitorPeriodMs <= 0) throw new CliError("--node-monitor-period must be positive", 2);
   if ((cmConfig.resourceQuotaSyncPeriodMs ?? 0) <= 0) throw new CliError("--resource-quota-sync-period must be positive", 2);
   const log = newLogger("controller-manager");
-  let config;
-  try {
-    config = loadKubeconfig(values.kubeconfig);
-  } catch (e) {
-    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
-  }
-  const client = new RestClient(config);
+  const client = clientFromKubeconfig(values.kubeconfig);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let running = false;

@@ -5,7 +5,7 @@
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { parseIPv4, type EndpointSlice, type KubeObject, type Namespace, type Service } from "../api/index.ts";
-import { RestClient, loadKubeconfig, newLogger, newSharedInformerFactory, type Context } from "../client/index.ts";
+import { newLogger, newSharedInformerFactory, type Context } from "../client/index.ts";
 import {
   DnsServer,
   KUBE_DNS_NAMESPACE,
@@ -17,7 +17,7 @@ import {
   listerCache,
   sliceName,
 } from "../proxy/dns/index.ts";
-import { serveHealth } from "./component.ts";
+import { clientFromKubeconfig, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab dns --kubeconfig FILE [flags]
@@ -85,12 +85,7 @@ export async function runDns(argv: string[]): Promise<void> {
   if (!DNS_LABEL.test(name) || sliceName(name).length > 63) throw new CliError(`--name must be a DNS label of at most ${63 - sliceName("").length} characters, got "${name}"`, 2);
 
   const log = newLogger("dns");
-  let client: RestClient;
-  try {
-    client = new RestClient(loadKubeconfig(values.kubeconfig));
-  } catch (e) {
-    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
-  }
+  const client = clientFromKubeconfig(values.kubeconfig);
 
   const stop = new AbortController();
   const ctx: Context = { signal: stop.signal, log };

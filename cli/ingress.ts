@@ -7,10 +7,10 @@ import type net from "node:net";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { RestClient, loadKubeconfig, newEventRecorder, newLogger, newSharedInformerFactory, type Context } from "../client/index.ts";
+import { newEventRecorder, newLogger, newSharedInformerFactory, type Context } from "../client/index.ts";
 import { IngressController, IngressMetrics, createProxyHandler, createUpgradeHandler, newUpstreamAgent, selectContext, selfSignedCertificate } from "../proxy/ingress/index.ts";
 import { LoadBalancerController } from "../proxy/loadbalancer/index.ts";
-import { serveHealth } from "./component.ts";
+import { clientFromKubeconfig, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab ingress --kubeconfig FILE [flags]
@@ -71,12 +71,7 @@ export async function runIngress(argv: string[]): Promise<void> {
   const log = newLogger("ingress");
   // The access log writes asynchronously (buffered), so a request never waits on the log file.
   const accessLog = newLogger("ingress", { destination: pino.destination({ dest: 2, sync: false }) as unknown as NodeJS.WritableStream });
-  let client: RestClient;
-  try {
-    client = new RestClient(loadKubeconfig(values.kubeconfig));
-  } catch (e) {
-    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
-  }
+  const client = clientFromKubeconfig(values.kubeconfig);
   const statusIP = bind === "0.0.0.0" || bind === "::" ? "127.0.0.1" : bind;
 
   const registry = new Registry();

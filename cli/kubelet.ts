@@ -6,10 +6,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
-import { RestClient, isLocalAddress, loadKubeconfig, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
+import { isLocalAddress, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
 import { Kubelet, POOL_LABEL, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
 import { CliError } from "./errors.ts";
-import { parseDuration, serveHealth } from "./component.ts";
+import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
 
 const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:///PATH | --simulate) [flags]
 
@@ -157,13 +157,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
   const region = values.region!;
 
   const log = newLogger("kubelet");
-  let config;
-  try {
-    config = loadKubeconfig(values.kubeconfig);
-  } catch (e) {
-    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
-  }
-  const client = new RestClient(config);
+  const client = clientFromKubeconfig(values.kubeconfig);
   const dns = parseDNSFlags(values["cluster-dns"], values["cluster-domain"], values["resolv-conf"]);
   // A CRI kubelet always forms pod DNS (containerd would copy the host's file otherwise); a simulated
   // pool only passes it through when asked.

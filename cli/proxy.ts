@@ -5,10 +5,10 @@
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { parseCIDR, type EndpointSlice, type IPv4CIDR, type KubeObject, type Node, type Service } from "../api/index.ts";
-import { RestClient, loadKubeconfig, newEventRecorder, newLogger, newSharedInformerFactory, objectKey, type Context } from "../client/index.ts";
+import { newEventRecorder, newLogger, newSharedInformerFactory, objectKey, type Context } from "../client/index.ts";
 import { INDEX_BY_SERVICE, indexSliceByService, sliceServiceKey } from "../proxy/endpoints.ts";
 import { Proxier, ProxyMetrics } from "../proxy/service/index.ts";
-import { parseDuration, serveHealth } from "./component.ts";
+import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab proxy --kubeconfig FILE [flags]
@@ -75,12 +75,7 @@ export async function runProxy(argv: string[]): Promise<void> {
   if (zone !== undefined && !/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(zone)) throw new CliError(`--zone must be a label value like local-1a, got "${zone}"`, 2);
 
   const log = newLogger("proxy");
-  let client: RestClient;
-  try {
-    client = new RestClient(loadKubeconfig(values.kubeconfig));
-  } catch (e) {
-    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
-  }
+  const client = clientFromKubeconfig(values.kubeconfig);
   const stop = new AbortController();
   const ctx: Context = { signal: stop.signal, log };
   const factory = newSharedInformerFactory(client);

@@ -4,10 +4,10 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { RestClient, loadKubeconfig, newLogger, runLeaderElection, type Context } from "../client/index.ts";
+import { newLogger, runLeaderElection, type Context } from "../client/index.ts";
 import { Scheduler, type Profile } from "../scheduler/index.ts";
 import { inTreeRegistry } from "../scheduler/plugins/registry.ts";
-import { parseDuration, serveHealth } from "./component.ts";
+import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab scheduler --kubeconfig FILE [flags]
@@ -73,12 +73,7 @@ export async function runScheduler(argv: string[]): Promise<void> {
   const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
 
   const log = newLogger("scheduler");
-  let client: RestClient;
-  try {
-    client = new RestClient(loadKubeconfig(values.kubeconfig));
-  } catch (e) {
-    throw new CliError(`cannot read kubeconfig ${values.kubeconfig}: ${(e as Error).message}`);
-  }
+  const client = clientFromKubeconfig(values.kubeconfig);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   let running = false;
