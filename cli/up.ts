@@ -5,7 +5,7 @@ import https from "node:https";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { formatIPv4, parseCIDR, subnets } from "../api/index.ts";
+import { formatIPv4, parseCIDR } from "../api/index.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
@@ -17,6 +17,13 @@ import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
+import { DEFAULT_CLUSTER_CIDR, loadTopologyFile, overrideTopology, topologyDocument } from "../controllers/cloud/topology.ts";
+import type { Topology } from "../controllers/cloud/types.ts";
+import { clientFromKubeconfig } from "./component.ts";
+import type { Node } from "../api/index.ts";
+import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
+import { stringify as toYAML } from "yaml";
 
 const HELP = `usage: kubelab up [flags]
 
@@ -24,12 +31,19 @@ const HELP = `usage: kubelab up [flags]
   --port P           apiserver port on 127.0.0.1 (default 6443)
   --etcd URLS        use this etcd (comma-separated client URLs) instead of the embedded store
   --tls-san NAME     extra name or IP for the serving certificate (repeatable)
-  --zones LIST       availability zones, comma-separated (default local-1a,local-1b,local-1c)
-  --region R         the zones' region (default local-1)
-  --nodes-per-zone N nodes in each zone (default 2 simulated, 1 on containerd; 0: no kubelets)
-  --runtime R        sim (a simulated kubelet pool per zone, default) or containerd (real containers;
-                     needs root, containerd, runc, the CNI plugins and busybox-static)
-  --cluster-cidr C   simulated pod addresses, split between the zones' pools (default 127.64.0.0/10)
+  --topology FILE    the simulated cloud: region, zones and their subnets, node groups, serverless
+                     profiles (default deploy/topologies/default.yaml: 3 zones, node group general of
+                     2 m5.2xlarge nodes per zone, up to 10, serverless profile for namespace serverless)
+  --zones LIST       with the default topology: its zones, comma-separated (default local-1a,local-1b,local-1c)
+  --region R         with the default topology: the zones' region (default local-1)
+  --nodes-per-zone N with the default topology: nodes in each zone (default 2 simulated, 1 on
+                     containerd; 0: no kubelets, no cloud controller, no data plane)
+  --runtime R        sim (simulated nodes, a kubelet pool per zone, default) or containerd (real
+                     containers; needs root, containerd, runc, the CNI plugins and busybox-static)
+  --cluster-cidr C   the zones' subnets when the topology does not set them, split equally (default
+                     127.64.0.0/10); simulated node and pod addresses come from the zone's subnet
+  --scale-down-unneeded-time D, --scale-down-delay-after-add D, --scan-interval D
+                     the cluster autoscaler's timings (defaults 10m, 10m, 10s)
   --node-monitor-grace-period D               node lifecycle controller (default 50s)
   --default-not-ready-toleration-seconds N    added to every pod by admission (default 300)
   --default-unreachable-toleration-seconds N  added to every pod by admission (default 300)
@@ -123,15 +137,6 @@ async function waitReady(port: number, ca: string, timeoutMs: number, isDead: ()
   throw new CliError(`the apiserver did not become ready within ${timeoutMs / 1000}s (${last})`);
 }
 
-/** Splits an IPv4 CIDR into `parts` equal consecutive blocks (parts rounded up to a power of two). */
-export function splitCIDR(cidr: string, parts: number): string[] {
-  const c = parseCIDR(cidr);
-  if (!c) throw new CliError(`--cluster-cidr: "${cidr}" is not an IPv4 CIDR like 127.64.0.0/10`, 2);
-  const prefix = c.prefix + Math.ceil(Math.log2(Math.max(1, parts)));
-  if (prefix > 24) throw new CliError(`--cluster-cidr ${cidr} is too small for ${parts} zones (each needs at least a /24)`, 2);
-  return subnets(c, prefix, parts);
-}
-
 function intFlag(flag: string, v: string, min: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new CliError(`--${flag} must be an integer >= ${min}, got "${v}"`, 2);
@@ -146,11 +151,15 @@ export async function runUp(argv: string[]): Promise<void> {
       port: { type: "string", default: "6443" },
       etcd: { type: "string" },
       "tls-san": { type: "string", multiple: true, default: [] },
-      zones: { type: "string", default: "local-1a,local-1b,local-1c" },
-      region: { type: "string", default: "local-1" },
+      topology: { type: "string" },
+      zones: { type: "string" },
+      region: { type: "string" },
+      "scale-down-unneeded-time": { type: "string" },
+      "scale-down-delay-after-add": { type: "string" },
+      "scan-interval": { type: "string" },
       "nodes-per-zone": { type: "string" },
       runtime: { type: "string", default: "sim" },
-      "cluster-cidr": { type: "string", default: "127.64.0.0/10" },
+      "cluster-cidr": { type: "string" },
       "node-monitor-grace-period": { type: "string" },
       "default-not-ready-toleration-seconds": { type: "string" },
       "default-unreachable-toleration-seconds": { type: "string" },
@@ -178,10 +187,23 @@ export async function runUp(argv: string[]): Promise<void> {
   const storage = values.etcd ? etcdStorageURL(values.etcd) : `file://${join(dataDir, "store")}`;
   const runtime = values.runtime!;
   if (runtime !== "sim" && runtime !== "containerd") throw new CliError(`--runtime must be sim or containerd, got "${runtime}"`, 2);
-  const zones = values.zones!.split(",").map((z) => z.trim()).filter(Boolean);
-  if (zones.length === 0) throw new CliError("--zones needs at least one zone", 2);
-  const nodesPerZone = intFlag("nodes-per-zone", values["nodes-per-zone"] ?? (runtime === "sim" ? "2" : "1"), 0);
-  const zoneCIDRs = splitCIDR(values["cluster-cidr"]!, zones.length);
+  const nodesPerZoneFlag = values["nodes-per-zone"] !== undefined ? intFlag("nodes-per-zone", values["nodes-per-zone"], 0) : undefined;
+  const topology = resolveTopology(values.topology, {
+    zones: values.zones,
+    region: values.region,
+    nodesPerZone: nodesPerZoneFlag,
+    clusterCIDR: values["cluster-cidr"],
+    runtime,
+  });
+  const zones = topology.zones.map((z) => z.name);
+  const region = topology.region;
+  const nodesPerZone = nodesPerZoneFlag ?? (runtime === "sim" ? 2 : 1);
+  // Simulated nodes come from the topology's node groups and serverless profiles; --nodes-per-zone 0 runs none.
+  const cloud = runtime === "sim" && nodesPerZoneFlag !== 0 && (topology.nodeGroups.length > 0 || topology.serverless.length > 0);
+  const hasNodes = runtime === "sim" ? cloud : nodesPerZone > 0;
+  for (const f of ["scale-down-unneeded-time", "scale-down-delay-after-add", "scan-interval"] as const) {
+    if (values[f] !== undefined) parseDuration(f, values[f]);
+  }
   if (values["node-monitor-grace-period"] !== undefined) parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]);
   for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight"] as const) {
     if (values[f] !== undefined) intFlag(f, values[f], 0);
@@ -306,27 +328,48 @@ export async function runUp(argv: string[]): Promise<void> {
     });
   }
 
-  // Kubelets: a simulated pool per zone, or real ones on one containerd.
+  // Nodes: the simulated cloud (a cloud controller launching instances of the topology's node groups,
+  // a kubelet pool per zone running them), or real kubelets on one containerd.
   let nodesLine = "no nodes (--nodes-per-zone 0)";
-  if (nodesPerZone > 0 && runtime === "sim") {
-    for (const [i, zone] of zones.entries()) {
-      const healthPort = await freePort();
+  let expectedNodes = 0;
+  if (cloud) {
+    const topologyFile = join(dataDir, "topology.yaml");
+    writeFileSync(topologyFile, "# The topology this cluster runs (written by kubelab up; read by the cloud controller).\n" + toYAML(topologyDocument(topology)));
+    const healthPort = await freePort();
+    const caFlags: string[] = [];
+    for (const f of ["scale-down-unneeded-time", "scale-down-delay-after-add", "scan-interval"] as const) {
+      if (values[f] !== undefined) caFlags.push(`--${f}`, values[f]);
+    }
+    sup.start({
+      name: "cloud-controller",
+      healthPort,
+      logFile: join(dataDir, "logs", "cloud-controller.log"),
+      args: ["cloud-controller", "--kubeconfig", kubeconfig, "--topology", topologyFile, "--leader-elect", "--port", String(healthPort), ...caFlags],
+    });
+    for (const z of topology.zones) {
+      const poolHealthPort = await freePort();
       sup.start({
-        name: `kubelet-${zone}`,
-        zone,
-        healthPort,
-        logFile: join(dataDir, "logs", `kubelet-${zone}.log`),
+        name: `kubelet-${z.name}`,
+        zone: z.name,
+        healthPort: poolHealthPort,
+        logFile: join(dataDir, "logs", `kubelet-${z.name}.log`),
         args: [
-          "kubelet", "--kubeconfig", kubeconfig, "--simulate",
-          "--nodes", String(nodesPerZone), "--zone", zone, "--region", values.region!,
-          "--name-prefix", `node-${zone}`, "--pod-cidr", zoneCIDRs[i],
-          "--root-dir", join(dataDir, "kubelet", zone), "--healthz-port", String(healthPort),
+          "kubelet", "--kubeconfig", kubeconfig, "--simulate", "--cloud",
+          "--zone", z.name, "--region", region, "--subnet", z.subnet,
+          "--root-dir", join(dataDir, "kubelet", z.name), "--healthz-port", String(poolHealthPort),
           "--volume-dir", volumeDir,
           ...leaseFlags,
         ],
       });
     }
-    nodesLine = `${zones.length * nodesPerZone} simulated nodes in ${zones.join(", ")} (region ${values.region})`;
+    expectedNodes = topology.nodeGroups.reduce((n, g) => n + g.desiredSize * g.zones.length, 0);
+    const groups = topology.nodeGroups.map((g) => `${g.name} (${g.instanceType}, ${g.minSize === g.maxSize ? g.minSize : `${g.minSize}-${g.maxSize}`} per zone)`);
+    const profiles = topology.serverless.map((p) => p.name);
+    nodesLine =
+      `${expectedNodes} simulated nodes in ${zones.join(", ")} (region ${region})` +
+      (groups.length ? `; node group${groups.length > 1 ? "s" : ""} ${groups.join(", ")}` : "") +
+      (profiles.length ? `; serverless profile${profiles.length > 1 ? "s" : ""} ${profiles.join(", ")}` : "") +
+      `; a cloud controller with the cluster autoscaler`;
   } else if (nodesPerZone > 0) {
     try {
       // A bridge held by a dead kubelab is reclaimed at once; one held by a live one is an error naming it.
@@ -352,7 +395,7 @@ export async function runUp(argv: string[]): Promise<void> {
           logFile: join(dataDir, "logs", `kubelet-${name}.log`),
           args: [
             "kubelet", "--kubeconfig", kubeconfig, "--runtime-endpoint", containerd.endpoint,
-            "--node-name", name, "--zone", zone, "--region", values.region!,
+            "--node-name", name, "--zone", zone, "--region", region,
             "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
             "--cluster-dns", clusterDNS, "--cluster-domain", clusterDomain,
             "--root-dir", join(dataDir, "kubelet", name), "--healthz-port", String(healthPort),
@@ -362,11 +405,12 @@ export async function runUp(argv: string[]): Promise<void> {
         });
       }
     }
-    nodesLine = `${zones.length * nodesPerZone} containerd nodes in ${zones.join(", ")} (pods on ${containerd.podSubnet})`;
+    expectedNodes = zones.length * nodesPerZone;
+    nodesLine = `${expectedNodes} containerd nodes in ${zones.join(", ")} (pods on ${containerd.podSubnet})`;
   }
 
   // The data plane: a proxy per zone, cluster DNS and the ingress controller (only with nodes).
-  if (nodesPerZone > 0) {
+  if (hasNodes) {
     state.dataPlane = await startDataPlane(sup, {
       dataDir, kubeconfig, zones, runtime, serviceCIDR, ingressHTTPPort, ingressHTTPSPort, clusterDomain,
       serviceInterface: containerd?.serviceInterface,
@@ -378,6 +422,12 @@ export async function runUp(argv: string[]): Promise<void> {
     const late = await waitDataPlaneReady(dp, 60_000, () => stopping);
     if (stopping) return;
     if (late.length > 0) log.warn({ healthPorts: late }, "some data-plane components are not ready yet; see their logs");
+  }
+  // "kubelab is up" means the nodes are there: whoever creates a Deployment next gets every zone.
+  if (expectedNodes > 0) {
+    const ready = await waitNodesReady(kubeconfig, expectedNodes, 90_000, () => stopping);
+    if (stopping) return;
+    if (ready < expectedNodes) log.warn({ ready, expected: expectedNodes }, "not every node is Ready yet; see the kubelet and cloud-controller logs");
   }
   save(); // before "kubelab is up": whoever reads that line may read up.json next
   const shown = values["data-dir"]!;
@@ -404,4 +454,61 @@ export async function runUp(argv: string[]): Promise<void> {
     ].join("\n"),
   );
   save();
+}
+
+/** The package root (holds deploy/): two levels up from this file in the sources, three from dist/. */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5 && !existsSync(join(dir, "deploy", "topologies", "default.yaml")); i++) dir = dirname(dir);
+  return dir;
+}
+
+export const DEFAULT_TOPOLOGY = () => join(packageRoot(), "deploy", "topologies", "default.yaml");
+
+/**
+ * --topology FILE, or the default topology edited by the shorthand flags (--zones, --region,
+ * --nodes-per-zone, --cluster-cidr). A file sets its zones and region itself: those flags are refused with it.
+ */
+export function resolveTopology(
+  file: string | undefined,
+  o: { zones?: string; region?: string; nodesPerZone?: number; clusterCIDR?: string; runtime: string },
+): Topology {
+  if (file !== undefined) {
+    for (const [flag, v] of [["zones", o.zones], ["region", o.region], ["nodes-per-zone", o.nodesPerZone]] as const) {
+      if (v !== undefined && !(flag === "nodes-per-zone" && v === 0)) throw new CliError(`--${flag} cannot be combined with --topology: the topology file sets the ${flag === "nodes-per-zone" ? "node groups' sizes" : flag}`, 2);
+    }
+    if (o.runtime !== "sim") throw new CliError("--topology needs --runtime sim: containerd nodes are not launched by the simulated cloud", 2);
+  }
+  let t: Topology;
+  try {
+    t = loadTopologyFile(file ?? DEFAULT_TOPOLOGY(), { clusterCIDR: o.clusterCIDR });
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+  if (file !== undefined) return t;
+  const zones = o.zones?.split(",").map((z) => z.trim()).filter(Boolean);
+  if (zones !== undefined && zones.length === 0) throw new CliError("--zones needs at least one zone", 2);
+  try {
+    return overrideTopology(t, { zones, region: o.region, nodesPerZone: o.nodesPerZone === 0 ? undefined : o.nodesPerZone, clusterCIDR: o.clusterCIDR ?? DEFAULT_CLUSTER_CIDR });
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+}
+
+/** Polls the Node list until `want` nodes are Ready (or the deadline); returns how many were. */
+async function waitNodesReady(kubeconfig: string, want: number, timeoutMs: number, isStopping: () => boolean): Promise<number> {
+  const client = clientFromKubeconfig(kubeconfig);
+  const deadline = Date.now() + timeoutMs;
+  let ready = 0;
+  while (Date.now() < deadline && !isStopping()) {
+    try {
+      const list = await client.resource<Node>("", "nodes").list("");
+      ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
+      if (ready >= want) return ready;
+    } catch {
+      // the apiserver restarting: try again
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return ready;
 }

@@ -247,7 +247,7 @@ spec:
       const t = await kc(["describe", "pod", name]);
       return t.includes("Started") ? t : undefined;
     });
-    expect(text).toMatch(/Successfully assigned default\/\S+ to node-local-1[abc]-\d/);
+    expect(text).toMatch(/Successfully assigned default\/\S+ to general-local-1[abc]-\d/);
     expect(text).toMatch(/Created\s+.*[Cc]reated container/);
     expect(text).toMatch(/Started\s+.*Started container web/);
     expect(text).toMatch(/IP:\s+127\./);

@@ -80,7 +80,7 @@ describe("a zone's kubelets stop", () => {
       expect(n.status?.conditions?.find((c) => c.type === "Ready")?.reason).toBe("NodeStatusUnknown");
     }
     const table = await k.kubectl(["get", "nodes"]);
-    expect(table.stdout).toMatch(/node-local-1a-\d\s+NotReady/);
+    expect(table.stdout).toMatch(/general-local-1a-\d\s+NotReady/);
 
     // After tolerationSeconds the taint manager deletes the pods; the ReplicaSet replaces them elsewhere.
     const replaced = await poll("6 ready pods outside local-1a, the old ones terminating", async () => {

@@ -112,7 +112,8 @@ export async function startKubelab(opts: { etcd?: string; dataDir?: string; port
     // With nodes, `up` runs the data plane too: give it addresses no parallel test cluster uses.
     const extra = opts.extraArgs ?? [];
     const containerd = extra.includes("containerd");
-    if (!extra.includes("--cluster-cidr")) args.push("--cluster-cidr", testClusterCIDR());
+    // A topology file with its own subnets takes them from testClusterCIDR() itself (--cluster-cidr is refused then).
+    if (!extra.includes("--cluster-cidr") && !extra.includes("--topology")) args.push("--cluster-cidr", testClusterCIDR());
     if (!extra.includes("--service-cluster-ip-range") && !containerd) args.push("--service-cluster-ip-range", testServiceCIDR());
     if (!extra.includes("--ingress-http-port")) args.push("--ingress-http-port", String(await freePort()));
     if (!extra.includes("--ingress-https-port")) args.push("--ingress-https-port", String(await freePort()));
