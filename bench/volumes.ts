@@ -86,13 +86,14 @@ export async function runVolumesBench(argv: string[]): Promise<void> {
   let k: Kubelab | undefined;
   let client: RestClient | undefined;
   try {
-    k = await startKubelab({ nodes: true });
+    // m5.2xlarge nodes hold 58 pods (their ENI limit): 500 pods need 9 of them.
+    k = await startKubelab({ nodes: true, extraArgs: ["--nodes-per-zone", "3"] });
     client = RestClient.fromKubeconfig(k.kubeconfig, { userAgent: "kubelab-bench" });
     let nodes: Node[] = [];
     for (let i = 0; ; i++) {
       nodes = (await client.resource<Node>("", "nodes").list("")).items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"));
-      if (nodes.length >= 6) break;
-      if (i > 600) throw new Error(`only ${nodes.length} of 6 nodes became Ready`);
+      if (nodes.length >= 9) break;
+      if (i > 600) throw new Error(`only ${nodes.length} of 9 nodes became Ready`);
       await sleep(100);
     }
     const capacity = nodes.reduce((s, n) => s + Number(n.status?.allocatable?.pods ?? 110), 0);
