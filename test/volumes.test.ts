@@ -240,7 +240,7 @@ describe("storage on kubelab up", () => {
     await poll("claim released after its pod", async () => !(await getClaim("inuse")));
   });
 
-  it("bad input gets an Event and disturbs nothing else: RWX on the zonal class, an unknown class", async () => {
+  it("bad input gets an Event and disturbs nothing else: RWX on the zonal class, an unknown class, a claim larger than the class allows", async () => {
     const nodes = (await client.resource<Node>("", "nodes").list("")).items;
     await ok(["apply", "-f", "-"], claimYaml("rwx", "kubelab-zonal", "1Gi", ["ReadWriteMany"]));
     await claims().patch(NS, "rwx", "merge", { metadata: { annotations: { "volume.kubernetes.io/selected-node": nodes[0]!.metadata.name } } });
@@ -254,6 +254,12 @@ describe("storage on kubelab up", () => {
     await ok(["apply", "-f", "-"], claimYaml("nope", "no-such-class", "1Gi"));
     await waitForEvent(NS, "nope", 'Warning ProvisioningFailed storageclass.storage.k8s.io "no-such-class" not found');
     expect((await getClaim("nope"))?.status?.phase).toBe("Pending");
+
+    // Larger than any class allows (the zonal class's 16Ti, like gp3): refused by the provisioner, claim kept Pending.
+    await ok(["apply", "-f", "-"], claimYaml("huge", "kubelab-zonal", "17Ti"));
+    await claims().patch(NS, "huge", "merge", { metadata: { annotations: { "volume.kubernetes.io/selected-node": nodes[0]!.metadata.name } } });
+    await waitForEvent(NS, "huge", "Warning ProvisioningFailed failed to provision volume with StorageClass \"kubelab-zonal\": rpc error: code = OutOfRange desc = requested size 17Ti is more than the class's maxSize 16Ti");
+    expect((await getClaim("huge"))?.status?.phase).toBe("Pending");
 
     // Everything else still works.
     await ok(["apply", "-f", "-"], claimYaml("after", "kubelab-regional", "1Gi"));
