@@ -7,7 +7,8 @@ import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
 import { isLocalAddress, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
-import { Kubelet, POOL_LABEL, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
+import { Kubelet, POOL_LABEL, runCloudPool, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
+import { SubnetIPAM } from "../kubelet/runtime/sim/vpc.ts";
 import { CliError } from "./errors.ts";
 import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
 
@@ -17,6 +18,12 @@ const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:
   --runtime-endpoint URL     the CRI socket of containerd, e.g. unix:///run/containerd/containerd.sock
                              (one kubelet; required without --simulate)
   --simulate                 run --nodes simulated nodes in this process instead
+  --cloud                    with --simulate: run the zone's instances of the simulated cloud instead
+                             of --nodes: one node per instance the cloud controller lists in the
+                             zone's kube-system ConfigMaps (label kubelab.io/cloud), with the node
+                             group's capacity, labels and taints; needs --subnet
+  --subnet CIDR              with --cloud: the zone's VPC subnet inside 127.0.0.0/8; node and pod
+                             addresses come from it (AWS keeps 5 of each subnet: a /28 holds 11)
   --nodes N                  simulated nodes (default 1)
   --name-prefix P            simulated node i is P-i (default node-<zone>); every node of the pool
                              carries the label kubelab.io/pool=P
@@ -87,6 +94,8 @@ export async function runKubelet(argv: string[]): Promise<void> {
     options: {
       kubeconfig: { type: "string" },
       simulate: { type: "boolean", default: false },
+      cloud: { type: "boolean", default: false },
+      subnet: { type: "string" },
       nodes: { type: "string" },
       zone: { type: "string", default: "local-1a" },
       region: { type: "string", default: "local-1" },
@@ -120,7 +129,23 @@ export async function runKubelet(argv: string[]): Promise<void> {
     if (values["runtime-endpoint"]) throw new CliError("--runtime-endpoint and --simulate are exclusive", 2);
     if (values["node-name"]) throw new CliError("--node-name is for a single kubelet; simulated nodes are named by --name-prefix", 2);
     if (values["node-ip"]) throw new CliError("--node-ip is for a single kubelet; each simulated node uses the .1 of its /24 of --pod-cidr", 2);
-  } else {
+  }
+  const cloud = values.cloud!;
+  if (cloud) {
+    if (!simulate) throw new CliError("--cloud needs --simulate: the simulated cloud launches simulated nodes", 2);
+    for (const f of ["nodes", "name-prefix", "pod-cidr", "capacity"] as const) {
+      if (values[f] !== undefined) throw new CliError(`--${f} cannot be combined with --cloud: the cloud controller's instances and their node group set it`, 2);
+    }
+    if (!values.subnet) throw new CliError("--cloud needs --subnet (the zone's VPC subnet)", 2);
+    try {
+      new SubnetIPAM(values.zone!, values.subnet); // the same checks the pool makes: CIDR, loopback, room
+    } catch (e) {
+      throw new CliError(`--subnet: ${(e as Error).message}`, 2);
+    }
+  } else if (values.subnet !== undefined) {
+    throw new CliError("--subnet needs --cloud", 2);
+  }
+  if (!simulate) {
     if (!values["runtime-endpoint"]) throw new CliError("--runtime-endpoint is required (or --simulate for simulated nodes)", 2);
     if (values.nodes !== undefined) throw new CliError("--nodes needs --simulate", 2);
     if (values["name-prefix"] !== undefined) throw new CliError("--name-prefix needs --simulate", 2);
@@ -139,7 +164,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
   // Simulated pods and node servers bind their addresses: only loopback keeps every packet on this machine.
   if (simulate && !isLoopbackCIDR(podCIDR!)) throw new CliError(`--pod-cidr ${podCIDR} must lie inside 127.0.0.0/8 with --simulate`, 2);
   const namePrefix = values["name-prefix"] ?? `node-${values.zone!}`;
-  if (simulate) {
+  if (simulate && !cloud) {
     const prefixErrors = isValidLabelValue(namePrefix);
     if (prefixErrors.length) throw new CliError(`--name-prefix "${namePrefix}" must be a valid label value (the pool's nodes carry it as ${POOL_LABEL}): ${prefixErrors.join("; ")}`, 2);
     try {
@@ -195,7 +220,9 @@ export async function runKubelet(argv: string[]): Promise<void> {
 
   const health = await serveHealth(healthzPort, registry, () => agents.length > 0, log, "node agents not started");
   try {
-    if (simulate) {
+    if (cloud) {
+      await runCloudPool(ctx, { client, zone, region, subnet: values.subnet!, rootDir, port, log, kubelet: kubeletOpts, onAgents: (a) => (agents = a) });
+    } else if (simulate) {
       await runPool(ctx, {
         client,
         nodes,

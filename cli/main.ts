@@ -17,7 +17,11 @@ commands:
   dns         cluster DNS behind the kube-dns Service (--kubeconfig FILE [--service-ip IP])
   proxy       the service proxy: ClusterIP and NodePort forwarding (--kubeconfig FILE [--zone Z])
   kubelet     run a node agent on containerd (--kubeconfig FILE --runtime-endpoint unix:///SOCK)
-              or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z)
+              or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z), or a zone's
+              cloud instances (--simulate --cloud --zone Z --subnet CIDR)
+  cloud-controller
+              the simulated cloud: node groups, cluster autoscaler, serverless nodes
+              (--kubeconfig FILE --topology FILE [--leader-elect])
   ingress     run the ingress controller and the LoadBalancer (--kubeconfig FILE [--http-port P] [--https-port P])
 
 Run 'kubelab <command> --help' for a command's flags.`;
@@ -32,6 +36,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   "controller-manager": (argv) => import("./controller-manager.ts").then((m) => m.runControllerManager(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runScheduler(argv)),
   kubelet: (argv) => import("./kubelet.ts").then((m) => m.runKubelet(argv)),
+  "cloud-controller": (argv) => import("./cloud-controller.ts").then((m) => m.runCloudController(argv)),
   ingress: (argv) => import("./ingress.ts").then((m) => m.runIngress(argv)),
   dns: (argv) => import("./dns.ts").then((m) => m.runDns(argv)),
   proxy: (argv) => import("./proxy.ts").then((m) => m.runProxy(argv)),

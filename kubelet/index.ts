@@ -11,6 +11,7 @@ export { VolumeManager, hostsFileContent } from "./volumes.ts";
 export { registerNode, runNodeLease, runNodeStatus } from "./node.ts";
 export { startKubeletServer, type KubeletServerOptions } from "./server.ts";
 export { runPool, splitNodeCIDRs, nodeIPOf, POOL_LABEL, type PoolOptions } from "./pool.ts";
+export { runCloudPool, wantedInstances, type CloudPoolOptions } from "./cloudpool.ts";
 export { SimRuntime, type SimRuntimeOptions } from "./runtime/sim.ts";
 // The containerd side (runtime/cri.ts, runtime/containerd.ts) is NOT re-exported here: it pulls in
 // grpc-js and the CRI codecs, so callers import it on demand (a simulated pool never loads it).

@@ -139,7 +139,11 @@ export function initialNode(opts: KubeletOptions, nowMs: number): Node {
     apiVersion: "v1",
     kind: "Node",
     metadata: { name: opts.nodeName, labels: nodeLabels(opts) },
-    spec: opts.podCIDR ? { podCIDR: opts.podCIDR, podCIDRs: [opts.podCIDR] } : {},
+    spec: {
+      ...(opts.podCIDR ? { podCIDR: opts.podCIDR, podCIDRs: [opts.podCIDR] } : {}),
+      ...(opts.providerID ? { providerID: opts.providerID } : {}),
+      ...(opts.registerWithTaints?.length ? { taints: opts.registerWithTaints.map((t) => ({ ...t })) } : {}),
+    },
     status: { ...staticStatus(opts), conditions: computeConditions(undefined, { ready: false, message: NOT_YET_READY_MESSAGE }, nowMs).conditions },
   };
   return node;
@@ -199,10 +203,11 @@ async function reconcileExistingNode(opts: KubeletOptions, wanted: Node): Promis
   const labels = wanted.metadata.labels ?? {};
   const labelPatch: Record<string, string> = {};
   for (const [k, v] of Object.entries(labels)) if (existing.metadata.labels?.[k] !== v) labelPatch[k] = v;
-  const meta: { metadata?: { labels: Record<string, string> }; spec?: { podCIDR: string; podCIDRs: string[] } } = {};
+  const meta: { metadata?: { labels: Record<string, string> }; spec?: { podCIDR?: string; podCIDRs?: string[]; providerID?: string } } = {};
   if (Object.keys(labelPatch).length) meta.metadata = { labels: labelPatch };
-  // spec.podCIDR cannot change once set; only fill it in.
+  // spec.podCIDR and spec.providerID cannot change once set; only fill them in.
   if (opts.podCIDR && !existing.spec?.podCIDR) meta.spec = { podCIDR: opts.podCIDR, podCIDRs: [opts.podCIDR] };
+  if (opts.providerID && !existing.spec?.providerID) meta.spec = { ...(meta.spec ?? {}), providerID: opts.providerID };
   if (meta.metadata || meta.spec) await nodes.patch("", opts.nodeName, "merge", meta);
   // Conditions are left to the status loop, which judges readiness; the rest is ours.
   const { conditions: _ignored, ...rest } = wanted.status ?? {};

@@ -1,7 +1,7 @@
 // The kubelet's contracts: what one node agent needs (KubeletOptions) and what it offers to the
 // process that hosts it (a single-node `kubelab kubelet`, or a pool of simulated nodes).
 
-import type { Node, Pod } from "../api/core/v1.ts";
+import type { Node, Pod, Taint } from "../api/core/v1.ts";
 import type { Client, Clock, Context, EventRecorder, Informer, Logger } from "../client/index.ts";
 import type { Runtime } from "./runtime/types.ts";
 import type { KubeletDNSOptions } from "./dns.ts";
@@ -45,6 +45,10 @@ export interface KubeletOptions {
   capacity?: Record<string, string>;
   /** Extra node labels (beyond hostname/zone/region/os/arch). */
   labels?: Record<string, string>;
+  /** spec.taints at registration only (upstream's --register-with-taints). */
+  registerWithTaints?: Taint[];
+  /** spec.providerID (the cloud instance, e.g. kubelab:///local-1a/i-0123456789abcdef0); set once. */
+  providerID?: string;
   /** status.nodeInfo.containerRuntimeVersion, e.g. "containerd://1.6.20" or "sim://0.1.0". */
   runtimeVersion?: string;
   recorder: EventRecorder;

@@ -21,6 +21,7 @@ import { join, posix } from "node:path";
 import { newLogger, realClock, type Clock, type Logger } from "../../client/index.ts";
 import { imageExists, imageInfo, normalizeImageRef } from "./sim/image.ts";
 import { PodIPAllocator } from "./sim/ipam.ts";
+import type { PodAddressAllocator } from "./sim/vpc.ts";
 import { LogSink, type LogFile } from "./sim/logs.ts";
 import { parseGoDuration } from "./sim/duration.ts";
 import { runScript, scriptFromArgv, type PendingCommand, type Script, type ShellFiles, type ShellHost } from "./sim/shell.ts";
@@ -49,8 +50,14 @@ import {
 export interface SimRuntimeOptions {
   nodeName: string;
   zone: string;
-  /** Any IPv4 CIDR inside 127.0.0.0/8 (construction fails otherwise); `.1` is the node, pods get `.2` up. */
-  podCIDR: string;
+  /** Any IPv4 CIDR inside 127.0.0.0/8 (construction fails otherwise); `.1` is the node, pods get `.2` up. Not with `ipam`. */
+  podCIDR?: string;
+  /**
+   * Pod addresses from elsewhere instead of podCIDR: the zone's VPC subnet shared by every node of
+   * a cloud pool (sim/vpc.ts). `nodeIP` is then the node's own address.
+   */
+  ipam?: PodAddressAllocator;
+  nodeIP?: string;
   clock?: Clock;
   log?: Logger;
   /** A random extra start delay in [0, startJitterMs) per container (default 0). */
@@ -153,12 +160,12 @@ function matchLabels(labels: Record<string, string>, selector: Record<string, st
 export class SimRuntime implements Runtime {
   readonly nodeName: string;
   readonly zone: string;
-  /** The node's own address: the first host of podCIDR. */
+  /** The node's own address: the first host of podCIDR (or as given with `ipam`). */
   readonly nodeIP: string;
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly jitterMs: number;
-  private readonly ipam: PodIPAllocator;
+  private readonly ipam: PodAddressAllocator;
   private readonly logs: LogSink;
   private readonly sandboxes = new Map<string, SimSandbox>();
   private readonly containers = new Map<string, SimContainer>();
@@ -169,8 +176,16 @@ export class SimRuntime implements Runtime {
   constructor(opts: SimRuntimeOptions) {
     this.nodeName = opts.nodeName;
     this.zone = opts.zone;
-    this.ipam = new PodIPAllocator(opts.podCIDR); // throws on a CIDR outside 127.0.0.0/8
-    this.nodeIP = this.ipam.nodeIP;
+    if (opts.ipam) {
+      if (!opts.nodeIP) throw new Error("a simulated runtime with a shared IPAM needs the node's own address (nodeIP)");
+      this.ipam = opts.ipam;
+      this.nodeIP = opts.nodeIP;
+    } else {
+      if (!opts.podCIDR) throw new Error("a simulated runtime needs a podCIDR or an IPAM");
+      const own = new PodIPAllocator(opts.podCIDR); // throws on a CIDR outside 127.0.0.0/8
+      this.ipam = own;
+      this.nodeIP = own.nodeIP;
+    }
     this.clock = opts.clock ?? realClock;
     this.log = (opts.log ?? newLogger("sim-runtime")).child({ node: opts.nodeName });
     this.jitterMs = Math.max(0, opts.startJitterMs ?? 0);
@@ -423,6 +438,15 @@ export class SimRuntime implements Runtime {
       c.servers = [];
     }
     await this.logs.flush();
+  }
+
+  /** The node's instance is gone: closes, and gives every sandbox's address back (a shared subnet outlives the node). */
+  async destroy(): Promise<void> {
+    await this.close();
+    for (const sb of this.sandboxes.values()) this.ipam.release(sb.ip);
+    this.sandboxes.clear();
+    this.containers.clear();
+    this.names.clear();
   }
 
   /** Writes every buffered log line to disk (they also go out on their own within ~50 ms). */
