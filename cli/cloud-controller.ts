@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { newLogger, runLeaderElection, type Context } from "../client/index.ts";
 import { runNodeGroups } from "../controllers/cloud/nodegroups.ts";
+import { runServerless } from "../controllers/cloud/serverless.ts";
 import { loadTopologyFile } from "../controllers/cloud/topology.ts";
 import type { Topology } from "../controllers/cloud/types.ts";
 import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
@@ -100,6 +101,7 @@ export async function runCloudController(argv: string[]): Promise<void> {
     try {
       await Promise.all([
         guard("nodegroups", runNodeGroups(ic, { client, topology, log })),
+        guard("serverless", runServerless(ic, { client, topology, log: log.child({ controller: "serverless" }) })),
       ]);
     } finally {
       c.signal.removeEventListener("abort", onAbort);

@@ -74,3 +74,4 @@ export { DefaultIngressClass, defaultIngressClass } from "./defaultingressclass.
 export { DefaultStorageClass, defaultStorageClass, isDefaultStorageClass } from "./defaultstorageclass.ts";
 export { StorageObjectInUseProtection } from "./storageobjectinuseprotection.ts";
 export { PersistentVolumeClaimResize } from "./persistentvolumeclaimresize.ts";
+export { ServerlessProfileAdmission } from "./serverlessprofile.ts";

@@ -26,8 +26,8 @@ import { limitRangeStrategy } from "./core/limitranges/strategy.ts";
 import { persistentVolumeStrategy } from "./core/persistentvolumes/strategy.ts";
 import { persistentVolumeClaimStrategy } from "./core/persistentvolumeclaims/strategy.ts";
 import { csiDriverStrategy } from "./storage/csidrivers/strategy.ts";
-import { AdmissionChain, DefaultIngressClass, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
-import type { IngressClass, StorageClass } from "../../api/index.ts";
+import { AdmissionChain, DefaultIngressClass, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, ServerlessProfileAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
+import type { ConfigMap, IngressClass, StorageClass } from "../../api/index.ts";
 import type { LimitRange, ResourceQuota } from "../../api/index.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
@@ -115,9 +115,10 @@ export class Registry {
       this.store("storage.k8s.io", "storageclasses").cache.list("/registry/storageclasses/").items.map((i) => i.obj as StorageClass);
     const ingressClasses = (): IngressClass[] =>
       this.store("networking.k8s.io", "ingressclasses").cache.list("/registry/ingressclasses/").items.map((i) => i.obj as IngressClass);
-    // Upstream's order: LimitRanger, …, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, DefaultIngressClass, …, ResourceQuota.
+    // Upstream's order: LimitRanger, …, DefaultStorageClass, StorageObjectInUseProtection, PersistentVolumeClaimResize, DefaultIngressClass, …, ResourceQuota;
+    // ServerlessProfile last among the mutating ones, where MutatingAdmissionWebhook (EKS's Fargate webhook) runs.
     this.admission = new AdmissionChain(
-      [limitRanger, new DefaultStorageClass(storageClasses), new StorageObjectInUseProtection(), new DefaultIngressClass(ingressClasses)],
+      [limitRanger, new DefaultStorageClass(storageClasses), new StorageObjectInUseProtection(), new DefaultIngressClass(ingressClasses), new ServerlessProfileAdmission((ns) => this.cachedIn<ConfigMap>("configmaps", ns))],
       [limitRanger, new PersistentVolumeClaimResize(storageClasses), quota],
     );
   }
