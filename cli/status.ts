@@ -29,7 +29,8 @@ interface Row {
 function probe(c: ComponentState, path: string, ca: string | undefined): Promise<string> {
   if (!c.healthPort) return Promise.resolve("-");
   return new Promise((done) => {
-    const opts = { host: "127.0.0.1", port: c.healthPort, path, timeout: 2000 };
+    // A component without /healthz and /readyz (etcd) answers both on its own health path.
+    const opts = { host: "127.0.0.1", port: c.healthPort, path: c.healthPath ?? path, timeout: 2000 };
     const req = c.healthScheme === "https" ? https.get({ ...opts, ca }, onRes) : http.get(opts, onRes);
     function onRes(res: http.IncomingMessage): void {
       res.resume();

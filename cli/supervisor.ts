@@ -12,8 +12,12 @@ export interface ComponentSpec {
   /** The port of its /healthz and /readyz: http on 127.0.0.1, or https for the apiserver. */
   healthPort?: number;
   healthScheme?: "http" | "https";
-  /** Arguments after `kubelab`, e.g. ["apiserver", "--port", "6443"]. */
+  /** Arguments after `kubelab`, e.g. ["apiserver", "--port", "6443"] (or after `command`). */
   args: string[];
+  /** Another program instead of a kubelab component (etcd): its path. */
+  command?: string;
+  /** Its health check path when it has no /healthz and /readyz (etcd: /health). */
+  healthPath?: string;
   logFile: string;
 }
 
@@ -25,6 +29,7 @@ export interface ComponentState {
   zone?: string;
   healthPort?: number;
   healthScheme?: "http" | "https";
+  healthPath?: string;
   logFile: string;
 }
 
@@ -60,7 +65,8 @@ export class Supervisor {
     if (this.stopping) return;
     const fd = openSync(r.spec.logFile, "a");
     // The same runtime (and tsx loader, via execArgv) as this process.
-    const child = spawn(process.execPath, [...process.execArgv, MAIN, ...r.spec.args], {
+    const [cmd, argv] = r.spec.command ? [r.spec.command, r.spec.args] : [process.execPath, [...process.execArgv, MAIN, ...r.spec.args]];
+    const child = spawn(cmd, argv, {
       stdio: ["ignore", fd, fd],
       env: { ...process.env, KUBELAB_LOG_LEVEL: process.env.KUBELAB_LOG_LEVEL ?? "info" },
     });
@@ -91,6 +97,7 @@ export class Supervisor {
       restarts: r.restarts,
       ...(r.spec.zone ? { zone: r.spec.zone } : {}),
       ...(r.spec.healthPort ? { healthPort: r.spec.healthPort, healthScheme: r.spec.healthScheme ?? "http" } : {}),
+      ...(r.spec.healthPath ? { healthPath: r.spec.healthPath } : {}),
       logFile: r.spec.logFile,
     }));
   }

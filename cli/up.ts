@@ -17,6 +17,7 @@ import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
+import { etcdBinary, etcdClusterStorageURL, etcdMemberSpecs, planEtcdCluster, waitEtcdQuorum } from "./etcdcluster.ts";
 import { DEFAULT_CLUSTER_CIDR, loadTopologyFile, overrideTopology, topologyDocument } from "../controllers/cloud/topology.ts";
 import type { Topology } from "../controllers/cloud/types.ts";
 import { clientFromKubeconfig } from "./component.ts";
@@ -29,7 +30,9 @@ const HELP = `usage: kubelab up [flags]
 
   --data-dir DIR     where the cluster keeps its store, certificates, logs and kubeconfig (default .kubelab)
   --port P           apiserver port on 127.0.0.1 (default 6443)
-  --etcd URLS        use this etcd (comma-separated client URLs) instead of the embedded store
+  --etcd URLS        use this etcd (comma-separated client URLs) instead of the embedded store;
+                     --etcd spawn runs a three-member etcd cluster (the etcd binary on PATH, one
+                     member per zone, loopback ports, data under DIR/etcd)
   --tls-san NAME     extra name or IP for the serving certificate (repeatable)
   --topology FILE    the simulated cloud: region, zones and their subnets, node groups, serverless
                      profiles (default deploy/topologies/default.yaml: 3 zones, node group general of
@@ -183,8 +186,9 @@ export async function runUp(argv: string[]): Promise<void> {
   const dataDir = resolve(values["data-dir"]!);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
-  if (values.etcd === "spawn") throw new CliError("--etcd spawn is not available yet; pass client URLs (e.g. --etcd http://127.0.0.1:2379)", 2);
-  const storage = values.etcd ? etcdStorageURL(values.etcd) : `file://${join(dataDir, "store")}`;
+  const spawnEtcd = values.etcd === "spawn";
+  const etcdBin = spawnEtcd ? etcdBinary() : undefined;
+  let storage = values.etcd && !spawnEtcd ? etcdStorageURL(values.etcd) : `file://${join(dataDir, "store")}`;
   const runtime = values.runtime!;
   if (runtime !== "sim" && runtime !== "containerd") throw new CliError(`--runtime must be sim or containerd, got "${runtime}"`, 2);
   const nodesPerZoneFlag = values["nodes-per-zone"] !== undefined ? intFlag("nodes-per-zone", values["nodes-per-zone"], 0) : undefined;
@@ -237,6 +241,9 @@ export async function runUp(argv: string[]): Promise<void> {
   // The `kubernetes` Service's ClusterIP (the range's first address) is a name of the apiserver too.
   const pki = ensurePki(join(dataDir, "pki"), [...(values["tls-san"] ?? []), formatIPv4(parseCIDR(serviceCIDR)!.network + 1)]);
   const kubeconfig = join(dataDir, "kubeconfig");
+  // --etcd spawn: the members' ports are fixed at the first start (their data remembers the peer URLs).
+  const etcdPlan = spawnEtcd ? await planEtcdCluster(dataDir, zones, freePort) : undefined;
+  if (etcdPlan) storage = etcdClusterStorageURL(etcdPlan);
   const state: UpState = { pid: process.pid, port, storage, kubeconfig, components: [] };
   const save = () => writeFileSync(upStatePath(dataDir), JSON.stringify({ ...state, components: sup.processes() }, null, 2));
   const sup = new Supervisor(log, () => save());
@@ -275,6 +282,15 @@ export async function runUp(argv: string[]): Promise<void> {
     if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
   }
   admission.push("--service-cluster-ip-range", serviceCIDR);
+  if (etcdPlan) {
+    for (const spec of etcdMemberSpecs(etcdPlan, dataDir, etcdBin!)) sup.start(spec);
+    try {
+      await waitEtcdQuorum(etcdPlan, 60_000, () => stopping);
+    } catch (e) {
+      await stop(`startup failed: ${(e as Error).message}`, 1);
+      return;
+    }
+  }
   sup.start({
     name: "apiserver",
     healthPort: port,
@@ -433,7 +449,7 @@ export async function runUp(argv: string[]): Promise<void> {
   const shown = values["data-dir"]!;
   process.stdout.write(
     [
-      `kubelab is up: apiserver https://127.0.0.1:${port} on ${values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected), ${nodesLine}`,
+      `kubelab is up: apiserver https://127.0.0.1:${port} on ${etcdPlan ? `a ${etcdPlan.members.length}-member etcd cluster (${etcdPlan.members.map((m) => `${m.name} 127.0.0.1:${m.clientPort}`).join(", ")})` : values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected), ${nodesLine}`,
       ``,
       `  export KUBECONFIG=${existsSync(kubeconfig) ? kubeconfig : shown + "/kubeconfig"}`,
       `  kubectl get nodes -L topology.kubernetes.io/zone`,
