@@ -65,8 +65,10 @@ export interface ApiServerOptions {
   /**
    * Keep the default/kubernetes Service and its endpoints naming this apiserver (kube-apiserver
    * always does; off by default here so in-process test servers keep an empty default namespace).
+   * Its endpoints name advertiseAddress:advertisePort (default the bound port; behind the cluster
+   * endpoint of several apiservers, the endpoint's, so that every apiserver writes the same).
    */
-  kubernetesService?: { advertiseAddress?: string };
+  kubernetesService?: { advertiseAddress?: string; advertisePort?: number };
 }
 
 /**
@@ -181,7 +183,7 @@ export class ApiServer {
     this.log.info({ port: bound, host, tls: !!this.opts.tls }, "apiserver listening");
     if (this.opts.kubernetesService) {
       const advertiseAddress = this.opts.kubernetesService.advertiseAddress ?? (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host);
-      this.kubernetesService = new KubernetesServiceController(this.registry, { advertiseAddress, port: bound }, this.log);
+      this.kubernetesService = new KubernetesServiceController(this.registry, { advertiseAddress, port: this.opts.kubernetesService.advertisePort ?? bound }, this.log);
       this.kubernetesService.start();
     }
     return bound;

@@ -16,6 +16,9 @@ const HELP = `usage: kubelab apiserver [flags]
   --bind ADDR                address to listen on (default 127.0.0.1)
   --advertise-address IP     the address the default/kubernetes Service's endpoints name (default: --bind,
                              or 127.0.0.1 when that is 0.0.0.0)
+  --advertise-port P         the port those endpoints name (default --port; behind the cluster
+                             endpoint of several apiservers, the endpoint's port, so that every
+                             apiserver writes the same endpoints)
   --tls-cert-file FILE       serving certificate (PEM)
   --tls-private-key-file F   serving key (PEM)
   --token-auth-file FILE     bearer tokens, one "token,user,uid[,groups]" per line
@@ -81,6 +84,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
       port: { type: "string", default: "6443" },
       bind: { type: "string", default: "127.0.0.1" },
       "advertise-address": { type: "string" },
+      "advertise-port": { type: "string" },
       "tls-cert-file": { type: "string" },
       "tls-private-key-file": { type: "string" },
       "token-auth-file": { type: "string" },
@@ -117,6 +121,10 @@ export async function runApiserver(argv: string[]): Promise<void> {
     maxMutatingRequestsInflight: parseSeconds("max-mutating-requests-inflight", values["max-mutating-requests-inflight"]!),
     requestTimeoutMs: parseGoDuration("request-timeout", values["request-timeout"]!),
   };
+  const advertisePort = values["advertise-port"] !== undefined ? Number(values["advertise-port"]) : undefined;
+  if (advertisePort !== undefined && !(/^\d+$/.test(values["advertise-port"]!) && advertisePort > 0 && advertisePort < 65536)) {
+    throw new CliError(`--advertise-port must be a port number, got "${values["advertise-port"]}"`, 2);
+  }
   const log = newLogger("apiserver");
   const backend = await openBackend(values.storage!).catch((e: Error) => {
     throw new CliError(`cannot open storage ${values.storage}: ${e.message}`);
@@ -128,7 +136,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
     limits,
     tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8") },
     authenticators: insecure ? [] : [TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
-    kubernetesService: { advertiseAddress: values["advertise-address"] },
+    kubernetesService: { advertiseAddress: values["advertise-address"], ...(advertisePort !== undefined ? { advertisePort } : {}) },
   });
   if (values["advertise-address"] !== undefined && !isIPv4(values["advertise-address"])) throw new CliError(`--advertise-address must be an IPv4 address, got "${values["advertise-address"]}"`, 2);
   const bound = await server.start(port, values.bind);

@@ -10,6 +10,7 @@ commands:
   down        stop the cluster started by 'up' in --data-dir, or remove what a dead one left
               (--all-stale: every dead cluster on this host)
   status      show each process of that cluster: zone, pid, restarts, /healthz, /readyz
+  certs       write the CA, apiserver certificate, admin token and kubeconfig (--data-dir DIR [--tls-san NAME]... [--server URL])
   apiserver   run the API server (--storage URL --port P --bind ADDR)
   controller-manager
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
@@ -19,6 +20,8 @@ commands:
   kubelet     run a node agent on containerd (--kubeconfig FILE --runtime-endpoint unix:///SOCK)
               or simulated nodes (--kubeconfig FILE --simulate --nodes N --zone Z), or a zone's
               cloud instances (--simulate --cloud --zone Z --subnet CIDR)
+  endpoint    the cluster endpoint: a TCP load balancer over apiservers, health-checked on /readyz
+              (--listen HOST:PORT --backends HOST:PORT,...)
   cloud-controller
               the simulated cloud: node groups, cluster autoscaler, serverless nodes
               (--kubeconfig FILE --topology FILE [--leader-elect])
@@ -32,10 +35,12 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   up: (argv) => import("./up.ts").then((m) => m.runUp(argv)),
   down: (argv) => import("./down.ts").then((m) => m.runDown(argv)),
   status: (argv) => import("./status.ts").then((m) => m.runStatus(argv)),
+  certs: (argv) => import("./certs.ts").then((m) => m.runCerts(argv)),
   apiserver: (argv) => import("./apiserver.ts").then((m) => m.runApiserver(argv)),
   "controller-manager": (argv) => import("./controller-manager.ts").then((m) => m.runControllerManager(argv)),
   scheduler: (argv) => import("./scheduler.ts").then((m) => m.runScheduler(argv)),
   kubelet: (argv) => import("./kubelet.ts").then((m) => m.runKubelet(argv)),
+  endpoint: (argv) => import("./endpoint.ts").then((m) => m.runEndpoint(argv)),
   "cloud-controller": (argv) => import("./cloud-controller.ts").then((m) => m.runCloudController(argv)),
   ingress: (argv) => import("./ingress.ts").then((m) => m.runIngress(argv)),
   dns: (argv) => import("./dns.ts").then((m) => m.runDns(argv)),

@@ -30,6 +30,9 @@ const HELP = `usage: kubelab up [flags]
 
   --data-dir DIR     where the cluster keeps its store, certificates, logs and kubeconfig (default .kubelab)
   --port P           apiserver port on 127.0.0.1 (default 6443)
+  --apiservers N     N apiservers (with --etcd) behind the cluster endpoint on --port, a TCP load
+                     balancer health-checking each one's /readyz (default 1: the apiserver itself
+                     on --port)
   --etcd URLS        use this etcd (comma-separated client URLs) instead of the embedded store;
                      --etcd spawn runs a three-member etcd cluster (the etcd binary on PATH, one
                      member per zone, loopback ports, data under DIR/etcd)
@@ -153,6 +156,7 @@ export async function runUp(argv: string[]): Promise<void> {
       "data-dir": { type: "string", default: ".kubelab" },
       port: { type: "string", default: "6443" },
       etcd: { type: "string" },
+      apiservers: { type: "string", default: "1" },
       "tls-san": { type: "string", multiple: true, default: [] },
       topology: { type: "string" },
       zones: { type: "string" },
@@ -187,6 +191,8 @@ export async function runUp(argv: string[]): Promise<void> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
   const spawnEtcd = values.etcd === "spawn";
+  const apiservers = intFlag("apiservers", values.apiservers!, 1);
+  if (apiservers > 1 && !values.etcd) throw new CliError(`--apiservers ${apiservers} needs --etcd (spawn or URLs): the embedded store belongs to one apiserver`, 2);
   const etcdBin = spawnEtcd ? etcdBinary() : undefined;
   let storage = values.etcd && !spawnEtcd ? etcdStorageURL(values.etcd) : `file://${join(dataDir, "store")}`;
   const runtime = values.runtime!;
@@ -291,22 +297,36 @@ export async function runUp(argv: string[]): Promise<void> {
       return;
     }
   }
-  sup.start({
-    name: "apiserver",
-    healthPort: port,
-    healthScheme: "https",
-    logFile: join(dataDir, "logs", "apiserver.log"),
-    args: [
-      "apiserver",
-      "--storage", storage,
-      "--port", String(port),
-      "--bind", "127.0.0.1",
-      "--tls-cert-file", join(pki.dir, "apiserver.crt"),
-      "--tls-private-key-file", join(pki.dir, "apiserver.key"),
-      "--token-auth-file", pki.tokenFile,
-      ...admission,
-    ],
-  });
+  const apiserverArgs = (p: number, extra: string[]) => [
+    "apiserver",
+    "--storage", storage,
+    "--port", String(p),
+    "--bind", "127.0.0.1",
+    "--tls-cert-file", join(pki.dir, "apiserver.crt"),
+    "--tls-private-key-file", join(pki.dir, "apiserver.key"),
+    "--token-auth-file", pki.tokenFile,
+    ...admission,
+    ...extra,
+  ];
+  if (apiservers === 1) {
+    sup.start({ name: "apiserver", healthPort: port, healthScheme: "https", logFile: join(dataDir, "logs", "apiserver.log"), args: apiserverArgs(port, []) });
+  } else {
+    // Several apiservers on one etcd, spread over the zones, behind the cluster endpoint on --port
+    // (EKS's NLB); they advertise the endpoint, so each writes the same default/kubernetes endpoints.
+    const backends: string[] = [];
+    for (let i = 1; i <= apiservers; i++) {
+      const p = await freePort();
+      backends.push(`127.0.0.1:${p}`);
+      sup.start({ name: `apiserver-${i}`, zone: zones[(i - 1) % zones.length], healthPort: p, healthScheme: "https", logFile: join(dataDir, "logs", `apiserver-${i}.log`), args: apiserverArgs(p, ["--advertise-port", String(port)]) });
+    }
+    const endpointHealth = await freePort();
+    sup.start({
+      name: "endpoint",
+      healthPort: endpointHealth,
+      logFile: join(dataDir, "logs", "endpoint.log"),
+      args: ["endpoint", "--listen", `127.0.0.1:${port}`, "--backends", backends.join(","), "--health-ca", join(pki.dir, "ca.crt"), "--port", String(endpointHealth)],
+    });
+  }
   try {
     await waitReady(port, pki.caCert, 60_000, () => stopping);
   } catch (e) {
@@ -449,7 +469,7 @@ export async function runUp(argv: string[]): Promise<void> {
   const shown = values["data-dir"]!;
   process.stdout.write(
     [
-      `kubelab is up: apiserver https://127.0.0.1:${port} on ${etcdPlan ? `a ${etcdPlan.members.length}-member etcd cluster (${etcdPlan.members.map((m) => `${m.name} 127.0.0.1:${m.clientPort}`).join(", ")})` : values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected), ${nodesLine}`,
+      `kubelab is up: ${apiservers > 1 ? `${apiservers} apiservers behind the cluster endpoint` : "apiserver"} https://127.0.0.1:${port} on ${etcdPlan ? `a ${etcdPlan.members.length}-member etcd cluster (${etcdPlan.members.map((m) => `${m.name} 127.0.0.1:${m.clientPort}`).join(", ")})` : values.etcd ? "etcd " + values.etcd : "the embedded store (" + join(shown, "store") + ")"}, 2 schedulers and 2 controller-managers (leader-elected), ${nodesLine}`,
       ``,
       `  export KUBECONFIG=${existsSync(kubeconfig) ? kubeconfig : shown + "/kubeconfig"}`,
       `  kubectl get nodes -L topology.kubernetes.io/zone`,
