@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { newLogger, runLeaderElection, type Context } from "../client/index.ts";
+import { runAutoscaler } from "../controllers/cloud/autoscaler/index.ts";
 import { runNodeGroups } from "../controllers/cloud/nodegroups.ts";
 import { runServerless } from "../controllers/cloud/serverless.ts";
 import { loadTopologyFile } from "../controllers/cloud/topology.ts";
@@ -57,15 +58,13 @@ export async function runCloudController(argv: string[]): Promise<void> {
   if (!values.topology) throw new CliError("--topology is required", 2);
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port!) || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
-  const _scanIntervalMs = parseDuration("scan-interval", values["scan-interval"]!);
-  const _scaleDownUnneededTimeMs = parseDuration("scale-down-unneeded-time", values["scale-down-unneeded-time"]!);
-  const _scaleDownDelayAfterAddMs = parseDuration("scale-down-delay-after-add", values["scale-down-delay-after-add"]!);
-  if (_scanIntervalMs < 100) throw new CliError(`--scan-interval must be at least 100ms, got "${values["scan-interval"]}"`, 2);
+  const scanIntervalMs = parseDuration("scan-interval", values["scan-interval"]!);
+  const scaleDownUnneededTimeMs = parseDuration("scale-down-unneeded-time", values["scale-down-unneeded-time"]!);
+  const scaleDownDelayAfterAddMs = parseDuration("scale-down-delay-after-add", values["scale-down-delay-after-add"]!);
+  if (scanIntervalMs < 100) throw new CliError(`--scan-interval must be at least 100ms, got "${values["scan-interval"]}"`, 2);
   const leaseDurationMs = parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"]!);
   const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
   const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
-  void _scaleDownUnneededTimeMs;
-  void _scaleDownDelayAfterAddMs;
   let topology: Topology;
   try {
     topology = loadTopologyFile(values.topology);
@@ -101,6 +100,7 @@ export async function runCloudController(argv: string[]): Promise<void> {
     try {
       await Promise.all([
         guard("nodegroups", runNodeGroups(ic, { client, topology, log })),
+        guard("autoscaler", runAutoscaler(ic, { client, topology, log: log.child({ controller: "cluster-autoscaler" }), scanIntervalMs, scaleDownUnneededTimeMs, scaleDownDelayAfterAddMs, metricsRegistry: registry })),
         guard("serverless", runServerless(ic, { client, topology, log: log.child({ controller: "serverless" }) })),
       ]);
     } finally {
