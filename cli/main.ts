@@ -9,6 +9,7 @@ commands:
   up          start a local cluster (embedded store or --etcd) and write DIR/kubeconfig
   down        stop the cluster started by 'up' in --data-dir, or remove what a dead one left
               (--all-stale: every dead cluster on this host)
+  ctl         stop, start, kill, restart, pause or resume one process of that cluster (ACTION NAME)
   status      show each process of that cluster: zone, pid, restarts, /healthz, /readyz
   certs       write the CA, apiserver certificate, admin token and kubeconfig (--data-dir DIR [--tls-san NAME]... [--server URL])
   apiserver   run the API server (--storage URL --port P --bind ADDR)
@@ -34,6 +35,7 @@ Run 'kubelab <command> --help' for a command's flags.`;
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   up: (argv) => import("./up.ts").then((m) => m.runUp(argv)),
   down: (argv) => import("./down.ts").then((m) => m.runDown(argv)),
+  ctl: (argv) => import("./ctl.ts").then((m) => m.runCtl(argv)),
   status: (argv) => import("./status.ts").then((m) => m.runStatus(argv)),
   certs: (argv) => import("./certs.ts").then((m) => m.runCerts(argv)),
   apiserver: (argv) => import("./apiserver.ts").then((m) => m.runApiserver(argv)),

@@ -30,6 +30,10 @@ export interface ComponentState {
   healthPort?: number;
   healthScheme?: "http" | "https";
   healthPath?: string;
+  /** Held down through the control socket (not restarted). */
+  held?: boolean;
+  /** SIGSTOPped through the control socket. */
+  paused?: boolean;
   logFile: string;
 }
 
@@ -40,7 +44,14 @@ interface Running {
   backoffMs: number;
   startedAt: number;
   timer?: NodeJS.Timeout;
+  /** Held down (control socket `stop`): not restarted until `start`. */
+  held: boolean;
+  /** SIGSTOPped (control socket `pause`) until `resume`. */
+  paused: boolean;
 }
+
+/** What the control socket may do to a component. */
+export type ComponentAction = "stop" | "start" | "kill" | "pause" | "resume" | "restart";
 
 // main.ts under tsx (npm run kubelab, tests), main.js in the compiled build (npm start).
 const MAIN = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "./main.js" : "./main.ts", import.meta.url));
@@ -56,7 +67,7 @@ export class Supervisor {
 
   start(spec: ComponentSpec): void {
     if (this.stopping) return; // started after stop(): nothing may outlive the supervisor
-    const r: Running = { spec, restarts: 0, backoffMs: 1000, startedAt: 0 };
+    const r: Running = { spec, restarts: 0, backoffMs: 1000, startedAt: 0, held: false, paused: false };
     this.running.set(spec.name, r);
     this.spawn(r);
   }
@@ -77,8 +88,13 @@ export class Supervisor {
     this.onChange();
     child.on("exit", (code, signal) => {
       r.child = undefined;
+      r.paused = false;
       this.onChange();
       if (this.stopping) return;
+      if (r.held) {
+        this.log.warn({ component: r.spec.name, code, signal }, "component stopped; held down until started again");
+        return;
+      }
       // Restart with exponential backoff, reset after a minute of healthy running.
       if (Date.now() - r.startedAt > 60_000) r.backoffMs = 1000;
       this.log.warn({ component: r.spec.name, code, signal, restartInMs: r.backoffMs }, "component exited; restarting");
@@ -86,8 +102,59 @@ export class Supervisor {
         r.restarts++;
         this.spawn(r);
       }, r.backoffMs);
-      r.backoffMs = Math.min(r.backoffMs * 2, 30_000);
+      r.backoffMs = Math.max(1000, Math.min(r.backoffMs * 2, 30_000));
     });
+  }
+
+  /**
+   * Acts on one component (the control socket's verbs): `stop` SIGTERMs it and holds it down,
+   * `start` releases the hold and starts it now, `kill` SIGKILLs it (restarted as a crash would
+   * be), `restart` SIGTERMs it (restarted at once), `pause`/`resume` SIGSTOP/SIGCONT it. Throws
+   * an Error naming the problem (unknown component, nothing to act on).
+   */
+  act(name: string, action: ComponentAction): ComponentState {
+    const r = this.running.get(name);
+    if (!r) throw new Error(`no component named "${name}" (components: ${[...this.running.keys()].join(", ")})`);
+    const child = r.child;
+    const alive = !!child && child.exitCode === null && child.signalCode === null;
+    switch (action) {
+      case "stop":
+        r.held = true;
+        if (r.timer) clearTimeout(r.timer);
+        if (alive) {
+          if (r.paused) child!.kill("SIGCONT");
+          child!.kill("SIGTERM");
+        }
+        break;
+      case "start":
+        r.held = false;
+        if (!alive) {
+          if (r.timer) clearTimeout(r.timer);
+          r.backoffMs = 1000;
+          this.spawn(r);
+        }
+        break;
+      case "kill":
+      case "restart":
+        if (!alive) throw new Error(`${name} is not running`);
+        if (action === "restart") r.backoffMs = 0;
+        if (r.paused) child!.kill("SIGCONT");
+        child!.kill(action === "kill" ? "SIGKILL" : "SIGTERM");
+        break;
+      case "pause":
+        if (!alive) throw new Error(`${name} is not running`);
+        child!.kill("SIGSTOP");
+        r.paused = true;
+        break;
+      case "resume":
+        if (!alive) throw new Error(`${name} is not running`);
+        child!.kill("SIGCONT");
+        r.paused = false;
+        break;
+    }
+    this.log.info({ component: name, action }, "component action");
+    this.onChange();
+    return this.processes().find((p) => p.name === name)!;
   }
 
   processes(): ComponentState[] {
@@ -95,6 +162,8 @@ export class Supervisor {
       name: r.spec.name,
       pid: r.child?.pid,
       restarts: r.restarts,
+      ...(r.held ? { held: true } : {}),
+      ...(r.paused ? { paused: true } : {}),
       ...(r.spec.zone ? { zone: r.spec.zone } : {}),
       ...(r.spec.healthPort ? { healthPort: r.spec.healthPort, healthScheme: r.spec.healthScheme ?? "http" } : {}),
       ...(r.spec.healthPath ? { healthPath: r.spec.healthPath } : {}),
@@ -120,6 +189,7 @@ export class Supervisor {
             clearTimeout(killer);
             resolve();
           });
+          if (r.paused) child.kill("SIGCONT"); // a stopped process cannot act on SIGTERM
           child.kill("SIGTERM");
         }),
       );

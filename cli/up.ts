@@ -17,6 +17,7 @@ import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
+import { controlSocketPath, serveControl } from "./control.ts";
 import { etcdBinary, etcdClusterStorageURL, etcdMemberSpecs, planEtcdCluster, waitEtcdQuorum } from "./etcdcluster.ts";
 import { DEFAULT_CLUSTER_CIDR, loadTopologyFile, overrideTopology, topologyDocument } from "../controllers/cloud/topology.ts";
 import type { Topology } from "../controllers/cloud/types.ts";
@@ -254,6 +255,13 @@ export async function runUp(argv: string[]): Promise<void> {
   const save = () => writeFileSync(upStatePath(dataDir), JSON.stringify({ ...state, components: sup.processes() }, null, 2));
   const sup = new Supervisor(log, () => save());
   save();
+  // Other commands (kubelab ctl, status, chaos) act on the processes through DATA/control.sock.
+  let control: Awaited<ReturnType<typeof serveControl>> | undefined;
+  try {
+    control = await serveControl(dataDir, sup, log);
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, "no control socket: kubelab ctl will not reach this cluster");
+  }
 
   let containerd: ContainerdHost | undefined;
   let containerdStarting: Promise<ContainerdHost> | undefined;
@@ -267,6 +275,8 @@ export async function runUp(argv: string[]): Promise<void> {
     stopping = true;
     log.info({ why }, "stopping the cluster");
     await sup.stop(5_000);
+    control?.close();
+    rmSync(controlSocketPath(dataDir), { force: true });
     const host = containerd ?? (await containerdStarting?.catch(() => undefined));
     if (host) {
       try {
@@ -339,6 +349,8 @@ export async function runUp(argv: string[]): Promise<void> {
     const healthPort = await freePort();
     sup.start({
       name: `scheduler-${n}`,
+      // Spread over the zones, as EKS runs its control plane in several Availability Zones.
+      zone: zones[(n - 1) % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", `scheduler-${n}.log`),
       args: ["scheduler", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort)],
@@ -358,6 +370,7 @@ export async function runUp(argv: string[]): Promise<void> {
     const healthPort = await freePort();
     sup.start({
       name: `controller-manager-${n}`,
+      zone: zones[n % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", `controller-manager-${n}.log`),
       args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...cmFlags],
@@ -378,6 +391,7 @@ export async function runUp(argv: string[]): Promise<void> {
     }
     sup.start({
       name: "cloud-controller",
+      zone: zones[2 % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", "cloud-controller.log"),
       args: ["cloud-controller", "--kubeconfig", kubeconfig, "--topology", topologyFile, "--leader-elect", "--port", String(healthPort), ...caFlags],

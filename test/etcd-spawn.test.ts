@@ -3,6 +3,7 @@
 // others elect a new one, the supervisor brings the killed member back on its data and ports, and
 // every object written before, during and after is there.
 
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -22,6 +23,11 @@ interface Component {
 }
 const components = (): Component[] => (JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components: Component[] }).components;
 const pidOf = (name: string) => components().find((c) => c.name === name)?.pid;
+const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "cli/main.ts", ...args], { encoding: "utf8", timeout: 30_000 });
+const stateOf = (name: string) => {
+  const row = cli("status", "--data-dir", k.dataDir).stdout.split("\n").find((l) => l.startsWith(name + " "));
+  return row?.split(/\s+/)[3];
+};
 
 /** One ConfigMap create through kubectl; a retry is allowed only for a request that did not reach etcd's quorum in time. */
 async function write(name: string, timeoutMs = 30_000): Promise<number> {
@@ -57,8 +63,7 @@ describe("up --etcd spawn", () => {
     expect(plan.members.map((m) => m.zone)).toEqual(["local-1a", "local-1b", "local-1c"]);
     expect(k.output()).toContain("on a 3-member etcd cluster");
     const status = await poll("every member healthy in kubelab status", async () => {
-      const { spawnSync } = await import("node:child_process");
-      const r = spawnSync(process.execPath, ["--import", "tsx", "cli/main.ts", "status", "--data-dir", k.dataDir], { encoding: "utf8" });
+      const r = cli("status", "--data-dir", k.dataDir);
       const rows = r.stdout.split("\n").filter((l) => l.startsWith("etcd-"));
       return rows.length === 3 && rows.every((l) => /running\s+\d+\s+ok\s+ok/.test(l)) ? rows : undefined;
     });
@@ -91,4 +96,37 @@ describe("up --etcd spawn", () => {
     const names = await readAll();
     expect(names).toEqual(expect.arrayContaining(written));
   }, 120_000);
+
+  it("kubelab status names the leader of each lease and of etcd", async () => {
+    const leader = await poll("an etcd leader", () => etcdLeader(plan));
+    const out = await poll("leaders shown", async () => {
+      const r = cli("status", "--data-dir", k.dataDir);
+      return /kube-system\/kube-scheduler\s+scheduler-[12]\s/.test(r.stdout) && /kube-system\/kube-controller-manager\s+controller-manager-[12]\s/.test(r.stdout) ? r.stdout : undefined;
+    }, 60_000, 1000);
+    expect(out).toMatch(new RegExp(`etcd\\s+${leader.name}`));
+    expect(out).toMatch(/scheduler-1\s+local-1a\s/);
+    expect(out).toMatch(/scheduler-2\s+local-1b\s/);
+  }, 90_000);
+
+  it("kubelab ctl pauses, resumes, holds down and starts a process through the control socket", async () => {
+    const pid = pidOf("controller-manager-2")!;
+    expect(cli("ctl", "--data-dir", k.dataDir, "pause", "controller-manager-2").stdout).toContain("controller-manager-2: pause done (paused");
+    expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(" ")[2]).toBe("T");
+    expect(stateOf("controller-manager-2")).toBe("paused");
+    cli("ctl", "--data-dir", k.dataDir, "resume", "controller-manager-2");
+    expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(" ")[2]).not.toBe("T");
+    expect(cli("ctl", "--data-dir", k.dataDir, "stop", "controller-manager-2").stdout).toContain("held down");
+    await poll("controller-manager-2 exited and held", async () => stateOf("controller-manager-2") === "held", 20_000);
+    // Held: not restarted (the supervisor's first restart would come within a second).
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(stateOf("controller-manager-2")).toBe("held");
+    cli("ctl", "--data-dir", k.dataDir, "start", "controller-manager-2");
+    await poll("controller-manager-2 running again", async () => stateOf("controller-manager-2") === "running" && pidOf("controller-manager-2") !== pid, 20_000);
+    const bad = cli("ctl", "--data-dir", k.dataDir, "pause", "nope");
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim()).toMatch(/^kubelab: no component named "nope" \(components: etcd-local-1a, /);
+    const usage = cli("ctl", "--data-dir", k.dataDir, "explode", "scheduler-1");
+    expect(usage.status).toBe(2);
+    expect(usage.stderr.trim()).toBe("kubelab: unknown action \"explode\": one of stop, start, kill, restart, pause, resume");
+  }, 90_000);
 });

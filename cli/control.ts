@@ -1,0 +1,83 @@
+// The control socket of `kubelab up` (DATA/control.sock): an HTTP API on a unix socket through
+// which other commands act on the running cluster's processes — `kubelab ctl` by hand, `kubelab
+// status` for the live state, and the chaos experiments. Only processes of this machine (with
+// access to the data dir) can reach it.
+//
+//   GET  /v1/components                    every component: name, zone, pid, restarts, held, paused
+//   POST /v1/components/<name>/<action>    stop (and hold down) | start | kill | restart | pause | resume
+
+import { existsSync, rmSync } from "node:fs";
+import * as http from "node:http";
+import { join } from "node:path";
+import type { Logger } from "../client/index.ts";
+import type { ComponentAction, ComponentState, Supervisor } from "./supervisor.ts";
+
+export const ACTIONS: readonly ComponentAction[] = ["stop", "start", "kill", "restart", "pause", "resume"];
+
+export function controlSocketPath(dataDir: string): string {
+  return join(dataDir, "control.sock");
+}
+
+function send(res: http.ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "Content-Type": "application/json" }).end(JSON.stringify(body) + "\n");
+}
+
+/** Serves the control API until the returned server is closed. A stale socket file (a dead `up`) is replaced. */
+export async function serveControl(dataDir: string, sup: Supervisor, log: Logger): Promise<http.Server> {
+  const path = controlSocketPath(dataDir);
+  if (existsSync(path)) rmSync(path, { force: true });
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? "/").split("?")[0]!;
+    if (req.method === "GET" && url === "/v1/components") return send(res, 200, { components: sup.processes() });
+    const m = /^\/v1\/components\/([^/]+)\/([a-z]+)$/.exec(url);
+    if (!m) return send(res, 404, { error: `no such endpoint: ${req.method} ${url}` });
+    if (req.method !== "POST") return send(res, 405, { error: `${url} takes POST` });
+    const [, name, action] = m as unknown as [string, string, ComponentAction];
+    if (!ACTIONS.includes(action)) return send(res, 400, { error: `unknown action "${action}" (one of ${ACTIONS.join(", ")})` });
+    try {
+      return send(res, 200, { component: sup.act(decodeURIComponent(name), action) });
+    } catch (e) {
+      const msg = (e as Error).message;
+      return send(res, /^no component/.test(msg) ? 404 : 409, { error: msg });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  log.info({ socket: path }, "control socket listening");
+  return server;
+}
+
+/** One request to a running `up`'s control socket; rejects with the server's error text, or why it could not be reached. */
+export function controlRequest<T = unknown>(dataDir: string, method: "GET" | "POST", path: string, timeoutMs = 5000): Promise<T> {
+  const socketPath = controlSocketPath(dataDir);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, method, path, timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => {
+        let parsed: { error?: string } & T;
+        try {
+          parsed = JSON.parse(body) as { error?: string } & T;
+        } catch {
+          reject(new Error(`bad answer from ${socketPath}: ${body.slice(0, 200)}`));
+          return;
+        }
+        if (res.statusCode === 200) resolve(parsed);
+        else reject(new Error(parsed.error ?? `HTTP ${res.statusCode}`));
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`)));
+    req.on("error", (e) => reject((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ECONNREFUSED" ? new Error(`kubelab is not running from ${dataDir} (no control socket)`) : e));
+    req.end();
+  });
+}
+
+export async function listComponents(dataDir: string): Promise<ComponentState[]> {
+  return (await controlRequest<{ components: ComponentState[] }>(dataDir, "GET", "/v1/components")).components;
+}
