@@ -1,7 +1,9 @@
 // A small process manager for `kubelab up`: starts components as child processes, restarts those that die, stops them by PID.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, closeSync } from "node:fs";
+import { openSync, closeSync, readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../client/index.ts";
 
@@ -48,7 +50,13 @@ interface Running {
   held: boolean;
   /** SIGSTOPped (control socket `pause`) until `resume`. */
   paused: boolean;
+  /** Liveness: health checks failed in a row, and whether one ever passed since the start. */
+  healthFails: number;
+  healthPassed: boolean;
 }
+
+/** Liveness probing, as kubeadm's static pods' livenessProbe (period 10 s, timeout 15 s, 8 failures), plus a grace after a start. */
+export const LIVENESS = { periodMs: 10_000, timeoutMs: 15_000, failureThreshold: 8, startGraceMs: 60_000 };
 
 /** What the control socket may do to a component. */
 export type ComponentAction = "stop" | "start" | "kill" | "pause" | "resume" | "restart";
@@ -60,14 +68,50 @@ export class Supervisor {
   private readonly running = new Map<string, Running>();
   private stopping = false;
 
+  private liveness?: NodeJS.Timeout;
+
   constructor(
     private readonly log: Logger,
     private readonly onChange: () => void = () => {},
+    /** The CA of https health endpoints (the apiservers'). */
+    private readonly healthCA?: string,
   ) {}
+
+  /**
+   * Health-checks every running component with a health port every LIVENESS.periodMs; one that
+   * fails LIVENESS.failureThreshold checks in a row (after it first passed, or after the start
+   * grace) is SIGKILLed and so restarted — a hung etcd member or apiserver, not only a dead one.
+   * A component stopped on purpose (`ctl pause`, or SIGSTOP from outside: state T) is left alone.
+   */
+  startLiveness(): void {
+    if (this.liveness) return;
+    this.liveness = setInterval(() => {
+      for (const r of this.running.values()) void this.probe(r);
+    }, LIVENESS.periodMs);
+    this.liveness.unref();
+  }
+
+  private async probe(r: Running): Promise<void> {
+    const child = r.child;
+    if (!child?.pid || !r.spec.healthPort || r.held || r.paused || this.stopping) return;
+    if (processState(child.pid) === "T") return;
+    const ok = await healthGet(r.spec.healthPort, r.spec.healthScheme ?? "http", r.spec.healthPath ?? "/healthz", this.healthCA);
+    if (r.child !== child) return;
+    if (ok) {
+      r.healthFails = 0;
+      r.healthPassed = true;
+      return;
+    }
+    if (!r.healthPassed && Date.now() - r.startedAt < LIVENESS.startGraceMs) return;
+    if (++r.healthFails < LIVENESS.failureThreshold) return;
+    this.log.warn({ component: r.spec.name, pid: child.pid, failures: r.healthFails }, "component failed its health checks; killing it to restart it");
+    r.healthFails = 0;
+    child.kill("SIGKILL");
+  }
 
   start(spec: ComponentSpec): void {
     if (this.stopping) return; // started after stop(): nothing may outlive the supervisor
-    const r: Running = { spec, restarts: 0, backoffMs: 1000, startedAt: 0, held: false, paused: false };
+    const r: Running = { spec, restarts: 0, backoffMs: 1000, startedAt: 0, held: false, paused: false, healthFails: 0, healthPassed: false };
     this.running.set(spec.name, r);
     this.spawn(r);
   }
@@ -84,6 +128,8 @@ export class Supervisor {
     closeSync(fd);
     r.child = child;
     r.startedAt = Date.now();
+    r.healthFails = 0;
+    r.healthPassed = false;
     this.log.info({ component: r.spec.name, pid: child.pid }, "component started");
     this.onChange();
     child.on("exit", (code, signal) => {
@@ -177,6 +223,7 @@ export class Supervisor {
    */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
+    if (this.liveness) clearInterval(this.liveness);
     const waits: Promise<void>[] = [];
     for (const r of this.running.values()) {
       if (r.timer) clearTimeout(r.timer);
@@ -196,4 +243,28 @@ export class Supervisor {
     }
     await Promise.all(waits);
   }
+}
+
+/** The state letter of /proc/<pid>/stat (R, S, D, T for stopped, Z...), or undefined. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+/** GET a health path on 127.0.0.1: true on 200 within LIVENESS.timeoutMs. */
+function healthGet(port: number, scheme: "http" | "https", path: string, ca: string | undefined): Promise<boolean> {
+  return new Promise((resolve) => {
+    const opts = { host: "127.0.0.1", port, path, timeout: LIVENESS.timeoutMs };
+    const onRes = (res: http.IncomingMessage): void => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    };
+    const req = scheme === "https" ? https.get({ ...opts, ca, rejectUnauthorized: !!ca }, onRes) : http.get(opts, onRes);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", () => resolve(false));
+  });
 }

@@ -253,8 +253,9 @@ export async function runUp(argv: string[]): Promise<void> {
   if (etcdPlan) storage = etcdClusterStorageURL(etcdPlan);
   const state: UpState = { pid: process.pid, port, storage, kubeconfig, components: [] };
   const save = () => writeFileSync(upStatePath(dataDir), JSON.stringify({ ...state, components: sup.processes() }, null, 2));
-  const sup = new Supervisor(log, () => save());
+  const sup = new Supervisor(log, () => save(), pki.caCert);
   save();
+  sup.startLiveness();
   // Other commands (kubelab ctl, status, chaos) act on the processes through DATA/control.sock.
   let control: Awaited<ReturnType<typeof serveControl>> | undefined;
   try {
