@@ -2,11 +2,34 @@
 // /healthz, /readyz and /metrics server and the duration flags (upstream's names and formats).
 
 import http from "node:http";
-import type { Registry } from "prom-client";
-import { RestClient, loadKubeconfig, type Logger } from "../client/index.ts";
+import { Registry, register as globalRegistry, type Metric } from "prom-client";
+import { RestClient, defaultClientMetrics, loadKubeconfig, type Logger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 
-/** Serves /healthz and /livez (always ok), /readyz (`ready()`, else 503 with `notReady`) and /metrics on 127.0.0.1:port. */
+/**
+ * What /metrics serves: the component's registry, then the process-wide ones — the client metrics
+ * (rest_client_*, leader_election_master_status) and prom-client's global registry, where anything
+ * created without a registry reports (work queues given none) — as upstream's components serve
+ * their legacy registry. A name already taken by an earlier registry is left out of the later ones:
+ * one exposition never declares a family twice.
+ */
+export async function scrape(registry: Registry): Promise<string> {
+  const merged = new Registry();
+  const seen = new Set<string>();
+  for (const r of [registry, defaultClientMetrics().registry, globalRegistry]) {
+    for (const m of r.getMetricsAsArray()) {
+      if (seen.has(m.name)) continue;
+      seen.add(m.name);
+      merged.registerMetric(m as unknown as Metric);
+    }
+  }
+  return merged.metrics();
+}
+
+/**
+ * Serves /healthz and /livez (always ok), /readyz (`ready()`, else 503 with `notReady`) and /metrics
+ * (`registry` and the process-wide registries: see scrape) on 127.0.0.1:port.
+ */
 export function serveHealth(port: number, registry: Registry, ready: () => boolean, log: Logger, notReady: string): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -16,7 +39,7 @@ export function serveHealth(port: number, registry: Registry, ready: () => boole
       const ok = ready();
       res.writeHead(ok ? 200 : 503, { "Content-Type": "text/plain" }).end(ok ? "ok" : notReady);
     } else if (path === "/metrics") {
-      registry.metrics().then(
+      scrape(registry).then(
         (m) => res.writeHead(200, { "Content-Type": registry.contentType }).end(m),
         (e: Error) => res.writeHead(500).end(e.message),
       );

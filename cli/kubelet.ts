@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
 import { isLocalAddress, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
-import { Kubelet, POOL_LABEL, runCloudPool, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
+import { Kubelet, POOL_LABEL, registerKubeletMetrics, runCloudPool, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
 import { SubnetIPAM } from "../kubelet/runtime/sim/vpc.ts";
 import { CliError } from "./errors.ts";
 import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
@@ -192,14 +192,8 @@ export async function runKubelet(argv: string[]): Promise<void> {
   let agents: readonly NodeAgent[] = [];
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  new Gauge({
-    name: "kubelet_running_pods",
-    help: "Number of pods that have a running pod sandbox, summed over the nodes of this process",
-    registers: [registry],
-    collect() {
-      this.set(agents.reduce((n, a) => n + a.podCount(), 0));
-    },
-  });
+  // Upstream's kubelet_* (kubelet/metrics.ts): histograms over every node of this process, gauges summed over them.
+  registerKubeletMetrics(registry);
   new Gauge({
     name: "kubelab_kubelet_nodes",
     help: "Node agents run by this process",

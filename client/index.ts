@@ -36,4 +36,5 @@ export {
 } from "./workqueue.ts";
 export { runController, processKey, enqueueOnChange, enqueueOwner, controllerOwnerKey, type ControllerOptions } from "./controller.ts";
 export { runLeaderElection, microTime, type LeaderElectionOptions } from "./leaderelection.ts";
+export { ClientMetrics, defaultClientMetrics, type LeaderElectionMetrics, type RestClientMetrics } from "./metrics.ts";
 export { newEventRecorder, KubeEventRecorder, type EventRecorderOptions } from "./events.ts";

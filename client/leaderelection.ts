@@ -5,6 +5,7 @@
 import type { Lease, LeaseSpec } from "../api/index.ts";
 import { realClock } from "./clock.ts";
 import { isConflict, isNotFound } from "./errors.ts";
+import { defaultClientMetrics, type LeaderElectionMetrics } from "./metrics.ts";
 import type { Client, Clock, Context } from "./types.ts";
 
 export interface LeaderElectionOptions {
@@ -29,6 +30,8 @@ export interface LeaderElectionOptions {
   onNewLeader?(identity: string): void;
   /** Clear the holder when ctx aborts while leading, so another candidate takes over at once (default true). */
   releaseOnCancel?: boolean;
+  /** Where leader_election_master_status{name} goes; default the process-wide registry (client/metrics.ts). */
+  metrics?: LeaderElectionMetrics;
 }
 
 /** metav1.MicroTime: RFC 3339 with microseconds, "2006-01-02T15:04:05.000000Z". */
@@ -68,6 +71,10 @@ class LeaderElector {
 
   async run(ctx: Context): Promise<void> {
     const log = ctx.log.child({ lease: `${this.o.namespace}/${this.o.name}`, identity: this.o.identity });
+    // client-go reports only once leading; a candidate says 0 from the start here, so a standby is
+    // visible as one (and "exactly one 1 per lease" is checkable across the candidates).
+    const metrics = this.o.metrics ?? defaultClientMetrics();
+    metrics.leaderOff(this.o.name);
     // Acquire.
     for (;;) {
       if (ctx.signal.aborted) return;
@@ -75,6 +82,7 @@ class LeaderElector {
       await this.clock.sleep(this.retryMs, ctx.signal);
     }
     log.info("became leader");
+    metrics.leaderOn(this.o.name);
     const leading = new AbortController();
     const onAbort = (): void => leading.abort();
     ctx.signal.addEventListener("abort", onAbort, { once: true });
@@ -94,6 +102,7 @@ class LeaderElector {
       }
       if (ctx.signal.aborted && (this.o.releaseOnCancel ?? true)) await this.release().catch((e: unknown) => log.warn({ err: e }, "failed to release lease"));
     } finally {
+      metrics.leaderOff(this.o.name);
       ctx.signal.removeEventListener("abort", onAbort);
       leading.abort();
       this.o.onStoppedLeading();

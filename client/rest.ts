@@ -9,6 +9,7 @@ import { dirname, resolve as resolvePath } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { RESOURCES, type DeleteOptions, type KubeObject, type ResourceInfo } from "../api/index.ts";
 import { ClientError, type StatusBody } from "./errors.ts";
+import { defaultClientMetrics, type RestClientMetrics } from "./metrics.ts";
 import type { Client, ListOptions, ObjectList, PatchType, ResourceClient, WatchEvent, WriteOptions } from "./types.ts";
 
 /** Where and how to reach the apiserver. */
@@ -40,6 +41,8 @@ export interface RestClientOptions extends RestConfig {
   maxRetries?: number;
   /** Waits; injectable for tests. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Where rest_client_requests_total and rest_client_request_duration_seconds go; default the process-wide registry (client/metrics.ts). */
+  metrics?: RestClientMetrics;
 }
 
 /** client-go's rule (checkWait): 429, or any 5xx, with an integer Retry-After header in seconds. */
@@ -195,9 +198,14 @@ export class RestClient implements Client {
   /** Watches hold their connection for minutes: they get their own agent, so they never starve requests. */
   private readonly watchAgent: http.Agent;
   private readonly mod: typeof http | typeof https;
+  private readonly metrics: RestClientMetrics;
+  /** client-go's host label: the base URL's host[:port]. */
+  private readonly host: string;
 
   constructor(private readonly opts: RestClientOptions) {
     this.url = new URL(opts.server);
+    this.metrics = opts.metrics ?? defaultClientMetrics();
+    this.host = this.url.host;
     const tls = this.url.protocol === "https:";
     this.mod = tls ? https : http;
     const maxSockets = opts.maxConnections ?? 32;
@@ -247,9 +255,17 @@ export class RestClient implements Client {
 
   /** Sends a request and parses the JSON response; error responses reject with a ClientError. */
   async requestJSON<R = unknown>(spec: RequestSpec): Promise<R> {
-    const res = await this.sendWithRetry(spec);
-    const text = await readBody(res);
-    const code = res.statusCode ?? 0;
+    // As client-go's Request.request: the latency covers every attempt and reading the answer, failed or not.
+    const start = performance.now();
+    let text: string;
+    let code: number;
+    try {
+      const res = await this.sendWithRetry(spec);
+      text = await readBody(res);
+      code = res.statusCode ?? 0;
+    } finally {
+      this.metrics.requestLatency(spec.method, this.host, (performance.now() - start) / 1000);
+    }
     if (code < 200 || code >= 300) throw errorFromResponse(code, text);
     return (text ? JSON.parse(text) : undefined) as R;
   }
@@ -271,8 +287,21 @@ export class RestClient implements Client {
     }
   }
 
-  /** Starts a request and resolves with the response once its headers arrive. */
+  /** Starts a request and resolves with the response once its headers arrive; each call is one rest_client_requests_total. */
   send(spec: RequestSpec): Promise<http.IncomingMessage> {
+    return this.sendOnce(spec).then(
+      (res) => {
+        this.metrics.requestResult(String(res.statusCode ?? 0), spec.method, this.host);
+        return res;
+      },
+      (e: unknown) => {
+        this.metrics.requestResult("<error>", spec.method, this.host);
+        throw e;
+      },
+    );
+  }
+
+  private sendOnce(spec: RequestSpec): Promise<http.IncomingMessage> {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(spec.query ?? {})) if (v !== undefined) qs.set(k, String(v));
     const search = qs.size ? `?${qs.toString()}` : "";

@@ -157,6 +157,16 @@ export class RateLimitingQueue<K = ObjectKey> implements WorkQueue<K> {
       );
     const registry = opts.registry === undefined ? defaultRegistry : opts.registry;
     if (registry) this.metrics = workqueueMetrics(registry);
+    if (this.metrics) {
+      // As client-go's queue metrics provider: a queue's series exist from its creation, at zero,
+      // so every queue of a process is listed before it sees its first key.
+      const labels = { name: this.name };
+      this.metrics.depth.set(labels, 0);
+      this.metrics.adds.inc(labels, 0);
+      this.metrics.retries.inc(labels, 0);
+      this.metrics.queueDuration.zero(labels);
+      this.metrics.workDuration.zero(labels);
+    }
   }
 
   add(key: K): void {

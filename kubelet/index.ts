@@ -1,6 +1,7 @@
 // The kubelet's public surface: the node agent, its contracts and the runtime contract.
 
 export { Kubelet } from "./kubelet.ts";
+export { kubeletMetrics, registerKubeletMetrics, trackNode, type NodeMetricsSource, type RuntimeCounts } from "./metrics.ts";
 export * from "./types.ts";
 export * from "./runtime/types.ts";
 export { PodSyncer, type PodSyncerOptions } from "./sync.ts";

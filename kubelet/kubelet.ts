@@ -2,9 +2,10 @@
 // the logs server (server.ts) and the pod side (sync.ts: pod workers, PLEG, probes, status, volumes).
 
 import { join } from "node:path";
-import { realClock, type Clock, type Context } from "../client/index.ts";
+import { realClock, type Clock, type Context, type Logger } from "../client/index.ts";
 import { registerNode, runNodeLease, runNodeStatus } from "./node.ts";
 import { cgroupParentFor, removePodCgroups } from "./cgroups.ts";
+import { trackNode, type RuntimeCounts } from "./metrics.ts";
 import { startKubeletServer } from "./server.ts";
 import { PodSyncer } from "./sync.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
@@ -31,6 +32,13 @@ export class Kubelet implements NodeAgent {
         if (this.runtimeName === "containerd") await removePodCgroups(uid).catch(() => undefined);
       },
     });
+    // kubelet_pod_start_duration_seconds: a sync that leaves the kubelet's own status Running.
+    this.pods.workers.podRunning = (uid) => this.pods.statusManager.getPodStatus(uid)?.phase === "Running";
+  }
+
+  /** The last PLEG relist's running pods and containers (kubelet/metrics.ts). */
+  runtimeCounts(): RuntimeCounts {
+    return this.pods.pleg.runtimeCounts();
   }
 
   podCount(): number {
@@ -52,6 +60,15 @@ export class Kubelet implements NodeAgent {
     await registerNode(c, this.opts);
     await this.checkRuntimeOnce(c);
     if (ctx.signal.aborted) return;
+    const untrack = trackNode(this); // kubelet_node_name and the running gauges count this node while it runs
+    try {
+      await this.runRegistered(c, log);
+    } finally {
+      untrack();
+    }
+  }
+
+  private async runRegistered(c: Context, log: Logger): Promise<void> {
     const server = await startKubeletServer({
       host: this.opts.nodeIP,
       port: this.opts.port,

@@ -4,6 +4,7 @@
 // pod sync asks the runtime for the status of changed containers only.
 
 import type { Clock, Context, Logger } from "../client/index.ts";
+import { kubeletMetrics, type ContainerStateLabel, type RuntimeCounts } from "./metrics.ts";
 import {
   isRuntimeNotFound,
   LABEL_NODE,
@@ -51,6 +52,19 @@ function plegState(s: Container["state"] | PodSandbox["state"] | undefined): Ple
   }
 }
 
+function containerStateLabel(s: Container["state"]): ContainerStateLabel {
+  switch (s) {
+    case "CONTAINER_CREATED":
+      return "created";
+    case "CONTAINER_RUNNING":
+      return "running";
+    case "CONTAINER_EXITED":
+      return "exited";
+    default:
+      return "unknown";
+  }
+}
+
 function byNewest<T extends { createdAt: number; id: string }>(a: T, b: T): number {
   return b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
@@ -71,6 +85,7 @@ export class GenericPLEG {
   private readonly sandboxCache = new Map<string, PodSandboxStatus>();
   private lastRelist = 0;
   private readonly started: number;
+  private counts: RuntimeCounts = { runningPods: 0, containers: { created: 0, running: 0, exited: 0, unknown: 0 } };
 
   constructor(private readonly opts: PLEGOptions) {
     this.started = opts.clock.now();
@@ -96,8 +111,23 @@ export class GenericPLEG {
     return { ok: true, message: "" };
   }
 
+  /** Running pods and containers by state as of the last relist (kubelet_running_pods, kubelet_running_containers). */
+  runtimeCounts(): RuntimeCounts {
+    return this.counts;
+  }
+
   /** One relist: list, refresh the cache for changed containers, emit events per pod. */
   async relist(): Promise<void> {
+    const start = this.opts.clock.now();
+    if (this.lastRelist) kubeletMetrics.plegRelistInterval.observe((start - this.lastRelist) / 1000);
+    try {
+      await this.relistOnce();
+    } finally {
+      kubeletMetrics.plegRelistDuration.observe((this.opts.clock.now() - start) / 1000);
+    }
+  }
+
+  private async relistOnce(): Promise<void> {
     const selector = { [LABEL_NODE]: this.opts.nodeName };
     const [sandboxes, containers] = await Promise.all([
       this.opts.runtime.listPodSandbox({ labelSelector: selector }),
@@ -112,6 +142,9 @@ export class GenericPLEG {
       if (old !== cur.state) events.push(...eventsFor(cur.uid, id, old, cur.state));
     }
     for (const [id, old] of this.last) if (!next.has(id)) events.push(...eventsFor(old.uid, id, old.state, "non-existent"));
+    const counts: RuntimeCounts = { runningPods: new Set(sandboxes.filter((s) => s.state === "SANDBOX_READY").map((s) => s.metadata.uid)).size, containers: { created: 0, running: 0, exited: 0, unknown: 0 } };
+    for (const c of containers) counts.containers[containerStateLabel(c.state)]++;
+    this.counts = counts;
     // Refresh the cache for what changed before anyone is told, so their sync reads fresh statuses.
     await Promise.all([
       ...containers.map((c) => this.refreshContainer(c)),

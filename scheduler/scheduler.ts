@@ -45,6 +45,12 @@ type Result = "scheduled" | "unschedulable" | "error";
 interface SchedulerMetrics {
   attempts: Counter<"result" | "profile">;
   duration: Histogram<"result" | "profile">;
+  sli: Histogram<"attempts">;
+}
+
+/** Upstream's attempts label of scheduler_pod_scheduling_sli_duration_seconds: the count, or "15+". */
+function attemptsLabel(attempts: number): string {
+  return attempts >= 15 ? "15+" : String(attempts);
 }
 
 /**
@@ -120,6 +126,13 @@ export class Scheduler {
           help: "Scheduling attempt latency in seconds (scheduling algorithm + binding).",
           labelNames: ["result", "profile"] as const,
           buckets: [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384],
+          registers: [opts.metricsRegistry],
+        }),
+        sli: new Histogram({
+          name: "scheduler_pod_scheduling_sli_duration_seconds",
+          help: "E2e latency for a pod being scheduled, from the time the pod enters the scheduling queue and might involve multiple scheduling attempts.",
+          labelNames: ["attempts"] as const,
+          buckets: Array.from({ length: 20 }, (_, i) => 0.01 * 2 ** i), // ExponentialBuckets(0.01, 2, 20)
           registers: [opts.metricsRegistry],
         }),
       };
@@ -226,6 +239,7 @@ export class Scheduler {
       }
       this.cache.finishBinding(assumed);
       this.observe(fwk, "scheduled", started);
+      this.metrics?.sli.observe({ attempts: attemptsLabel(qp.attempts) }, (this.clock.now() - qp.initialAttemptTimestamp) / 1000);
       this.recorder.event(qp.pod, "Normal", "Scheduled", `Successfully assigned ${objectKey(qp.pod)} to ${host}`);
       fwk.runPostBindPlugins(state, assumed, host);
       this.queue.done(qp.pod);
