@@ -9,6 +9,8 @@ commands:
   up          start a local cluster (embedded store or --etcd) and write DIR/kubeconfig
   down        stop the cluster started by 'up' in --data-dir, or remove what a dead one left
               (--all-stale: every dead cluster on this host)
+  chaos       run a chaos experiment against that cluster, list the built-ins, inject one fault
+              (run FILE|NAME, list, inject FAULT --for D TARGET, schema)
   ctl         stop, start, kill, restart, pause or resume one process of that cluster (ACTION NAME)
   status      show each process of that cluster: zone, pid, restarts, /healthz, /readyz
   certs       write the CA, apiserver certificate, admin token and kubeconfig (--data-dir DIR [--tls-san NAME]... [--server URL])
@@ -35,6 +37,7 @@ Run 'kubelab <command> --help' for a command's flags.`;
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   up: (argv) => import("./up.ts").then((m) => m.runUp(argv)),
   down: (argv) => import("./down.ts").then((m) => m.runDown(argv)),
+  chaos: (argv) => import("./chaos.ts").then((m) => m.runChaos(argv)),
   ctl: (argv) => import("./ctl.ts").then((m) => m.runCtl(argv)),
   status: (argv) => import("./status.ts").then((m) => m.runStatus(argv)),
   certs: (argv) => import("./certs.ts").then((m) => m.runCerts(argv)),

@@ -31,6 +31,8 @@ const HELP = `usage: kubelab up [flags]
 
   --data-dir DIR     where the cluster keeps its store, certificates, logs and kubeconfig (default .kubelab)
   --port P           apiserver port on 127.0.0.1 (default 6443)
+  --fast             the chaos timing profile: node grace period 10s, NoExecute tolerations 5s,
+                     leader leases 6s (renew 4s, retry 1s); explicit flags win
   --apiservers N     N apiservers (with --etcd) behind the cluster endpoint on --port, a TCP load
                      balancer health-checking each one's /readyz (default 1: the apiserver itself
                      on --port)
@@ -158,6 +160,7 @@ export async function runUp(argv: string[]): Promise<void> {
       port: { type: "string", default: "6443" },
       etcd: { type: "string" },
       apiservers: { type: "string", default: "1" },
+      fast: { type: "boolean", default: false },
       "tls-san": { type: "string", multiple: true, default: [] },
       topology: { type: "string" },
       zones: { type: "string" },
@@ -215,6 +218,14 @@ export async function runUp(argv: string[]): Promise<void> {
   for (const f of ["scale-down-unneeded-time", "scale-down-delay-after-add", "scan-interval"] as const) {
     if (values[f] !== undefined) parseDuration(f, values[f]);
   }
+  // --fast: the timing profile of the chaos experiments — failures are noticed and acted on in
+  // seconds (node grace 10s, NoExecute tolerations 5s, leader leases 6s), not minutes.
+  if (values.fast) {
+    values["node-monitor-grace-period"] ??= "10s";
+    values["default-not-ready-toleration-seconds"] ??= "5";
+    values["default-unreachable-toleration-seconds"] ??= "5";
+  }
+  const leaderFlags = values.fast ? ["--leader-elect-lease-duration", "6s", "--leader-elect-renew-deadline", "4s", "--leader-elect-retry-period", "1s"] : [];
   if (values["node-monitor-grace-period"] !== undefined) parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]);
   for (const f of ["default-not-ready-toleration-seconds", "default-unreachable-toleration-seconds", "max-requests-inflight", "max-mutating-requests-inflight"] as const) {
     if (values[f] !== undefined) intFlag(f, values[f], 0);
@@ -354,7 +365,7 @@ export async function runUp(argv: string[]): Promise<void> {
       zone: zones[(n - 1) % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", `scheduler-${n}.log`),
-      args: ["scheduler", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort)],
+      args: ["scheduler", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...leaderFlags],
     });
   }
   // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
@@ -374,7 +385,7 @@ export async function runUp(argv: string[]): Promise<void> {
       zone: zones[n % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", `controller-manager-${n}.log`),
-      args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...cmFlags],
+      args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...leaderFlags, ...cmFlags],
     });
   }
 
@@ -395,7 +406,7 @@ export async function runUp(argv: string[]): Promise<void> {
       zone: zones[2 % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", "cloud-controller.log"),
-      args: ["cloud-controller", "--kubeconfig", kubeconfig, "--topology", topologyFile, "--leader-elect", "--port", String(healthPort), ...caFlags],
+      args: ["cloud-controller", "--kubeconfig", kubeconfig, "--topology", topologyFile, "--leader-elect", "--port", String(healthPort), ...leaderFlags, ...caFlags],
     });
     for (const z of topology.zones) {
       const poolHealthPort = await freePort();
@@ -508,7 +519,7 @@ export async function runUp(argv: string[]): Promise<void> {
 }
 
 /** The package root (holds deploy/): two levels up from this file in the sources, three from dist/. */
-function packageRoot(): string {
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5 && !existsSync(join(dir, "deploy", "topologies", "default.yaml")); i++) dir = dirname(dir);
   return dir;

@@ -1,0 +1,99 @@
+// Faults as small objects with inject() and revert() (CONVENTIONS: the runner always reverts).
+// Process faults go through the cluster's control socket, so the supervisor knows a paused or
+// held-down process is meant to be so: kill (SIGKILL, restarted as after a crash), restart
+// (SIGTERM, restarted at once), pause (SIGSTOP until revert), stop (SIGTERM and held down until
+// revert); a zone outage pauses every process of the zone (its kubelets — so its nodes go silent —,
+// its proxy, etcd member and apiserver, and the control-plane processes placed there);
+// lease-expire releases a leader Lease (holderIdentity cleared), as an expired lease is free for
+// the standby to take.
+
+import type { Lease } from "../api/index.ts";
+import { microTime } from "../client/index.ts";
+import type { Cluster } from "./cluster.ts";
+import type { FaultSpec } from "./types.ts";
+
+export interface Fault {
+  readonly spec: FaultSpec;
+  /** Acts; returns what the target resolved to ("scheduler-2 (pid 4242)"). */
+  inject(): Promise<string>;
+  /** Undoes what inject did (nothing for instant faults); safe to call twice, and after a failed inject. */
+  revert(): Promise<void>;
+}
+
+const described = (c: { name: string; pid?: number }) => `${c.name}${c.pid ? ` (pid ${c.pid})` : ""}`;
+
+async function resolveProcess(cluster: Cluster, spec: FaultSpec): Promise<string> {
+  const t = spec.target;
+  if (t.component) return t.component;
+  if (t.leaderOf) return (await cluster.leaderOf(t.leaderOf)).name;
+  if (t.etcdLeader) return (await cluster.etcdLeader()).name;
+  throw new Error(`${spec.kind} needs target.component, target.leaderOf or target.etcdLeader`);
+}
+
+class ProcessFault implements Fault {
+  private acted: string[] = [];
+  constructor(
+    readonly spec: FaultSpec,
+    private readonly cluster: Cluster,
+  ) {}
+
+  async inject(): Promise<string> {
+    const names = this.spec.kind === "zone-outage" ? (await this.cluster.zoneProcesses(this.spec.target.zone!)).map((c) => c.name) : [await resolveProcess(this.cluster, this.spec)];
+    const action = { kill: "kill", restart: "restart", pause: "pause", stop: "stop", "zone-outage": "pause" }[this.spec.kind as "kill"] as "kill" | "restart" | "pause" | "stop";
+    const done: string[] = [];
+    for (const name of names) {
+      const before = (await this.cluster.components()).find((c) => c.name === name);
+      await this.cluster.act(name, action);
+      this.acted.push(name);
+      done.push(described({ name, pid: before?.pid }));
+    }
+    return done.join(", ");
+  }
+
+  async revert(): Promise<void> {
+    const undo = this.spec.kind === "stop" ? "start" : this.spec.kind === "pause" || this.spec.kind === "zone-outage" ? "resume" : undefined;
+    if (!undo) return;
+    const errors: string[] = [];
+    for (const name of this.acted) {
+      try {
+        await this.cluster.act(name, undo);
+      } catch (e) {
+        // A paused process that was killed meanwhile is not running: nothing to resume.
+        if (!/not running/.test((e as Error).message)) errors.push(`${name}: ${(e as Error).message}`);
+      }
+    }
+    this.acted = [];
+    if (errors.length) throw new Error(`revert of ${this.spec.name}: ${errors.join("; ")}`);
+  }
+}
+
+class LeaseExpire implements Fault {
+  constructor(
+    readonly spec: FaultSpec,
+    private readonly cluster: Cluster,
+  ) {}
+
+  async inject(): Promise<string> {
+    const leases = this.cluster.client.resource<Lease>("coordination.k8s.io", "leases");
+    const name = this.spec.target.lease!;
+    for (let attempt = 0; ; attempt++) {
+      const l = await leases.get("kube-system", name);
+      const holder = l.spec?.holderIdentity ?? "";
+      try {
+        // What an expired lease looks like to a candidate: no holder, renewed long ago.
+        await leases.update({ ...l, spec: { ...l.spec, holderIdentity: "", renewTime: microTime(Date.now() - 3_600_000) } });
+        return `kube-system/${name} (held by ${holder || "nobody"})`;
+      } catch (e) {
+        if ((e as { code?: number }).code !== 409 || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  async revert(): Promise<void> {
+    // Nothing to undo: the candidates elect a leader on their own.
+  }
+}
+
+export function newFault(spec: FaultSpec, cluster: Cluster): Fault {
+  return spec.kind === "lease-expire" ? new LeaseExpire(spec, cluster) : new ProcessFault(spec, cluster);
+}
