@@ -48,6 +48,16 @@ export class Cluster {
     return (await controlRequest<{ component: ComponentState }>(this.dataDir, "POST", `/v1/components/${encodeURIComponent(name)}/${action}`)).component;
   }
 
+  /** Sets the links of a component (or one link by name) of the fault proxy (`up --chaos`). */
+  async setLink(component: string, mode: "ok" | "cut" | "reset" | "delay" | "throttle", params: Record<string, number> = {}): Promise<{ name: string }[]> {
+    const q = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)] as [string, string])).toString();
+    return (await controlRequest<{ links: { name: string }[] }>(this.dataDir, "POST", `/v1/links/${encodeURIComponent(component)}/${mode}${q ? `?${q}` : ""}`)).links;
+  }
+
+  async links(): Promise<{ name: string; component: string }[]> {
+    return (await controlRequest<{ links: { name: string; component: string }[] }>(this.dataDir, "GET", "/v1/links")).links;
+  }
+
   /** The ingress HTTP port (for {ingressHTTP} in probe URLs). */
   ingressPorts(): { http?: string; https?: string } {
     const dp = this.state.dataPlane;

@@ -11,7 +11,7 @@ import type { Checks, Experiment, FaultKind, FaultSpec, FaultTarget, ProbeSpec }
 export const EXPERIMENT_API_VERSION = "kubelab.io/v1alpha1";
 
 const DURATION = "^[0-9]+(\\.[0-9]+)?(ms|s|m)$";
-const FAULT_KINDS: FaultKind[] = ["kill", "pause", "stop", "restart", "zone-outage", "lease-expire"];
+const FAULT_KINDS: FaultKind[] = ["kill", "pause", "stop", "restart", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle"];
 
 /** The experiment's JSON Schema (draft 2020-12). */
 export const EXPERIMENT_SCHEMA = {
@@ -111,6 +111,8 @@ export const EXPERIMENT_SCHEMA = {
         fault: { enum: FAULT_KINDS },
         at: { type: "string", pattern: DURATION },
         for: { type: "string", pattern: DURATION },
+        latency: { type: "string", pattern: DURATION, description: "link-delay: added to each chunk each way" },
+        bytesPerSecond: { type: "integer", minimum: 1, description: "link-throttle: bandwidth each way" },
         target: {
           type: "object",
           additionalProperties: false,
@@ -185,8 +187,12 @@ const TARGETS: Record<FaultKind, (keyof FaultTarget)[]> = {
   restart: ["component", "leaderOf", "etcdLeader"],
   "zone-outage": ["zone"],
   "lease-expire": ["lease"],
+  "link-cut": ["component", "zone"],
+  "link-reset": ["component", "zone"],
+  "link-delay": ["component", "zone"],
+  "link-throttle": ["component", "zone"],
 };
-const LASTING: FaultKind[] = ["pause", "stop", "zone-outage"];
+const LASTING: FaultKind[] = ["pause", "stop", "zone-outage", "link-cut", "link-reset", "link-delay", "link-throttle"];
 
 interface RawProbe {
   name: string;
@@ -213,7 +219,7 @@ interface RawDoc {
     observe?: string;
     journalRate?: number;
     steadyState: RawProbe[];
-    method: { name?: string; fault: FaultKind; target: FaultTarget; at: string; for?: string }[];
+    method: { name?: string; fault: FaultKind; target: FaultTarget; at: string; for?: string; latency?: string; bytesPerSecond?: number }[];
     checks?: { recoverWithin?: string; maxObjectsLost?: number; maxFailedRequests?: number; maxWatchGaps?: number };
   };
 }
@@ -266,7 +272,13 @@ export function loadExperiment(text: string, source: string): Experiment {
     const lasting = LASTING.includes(f.fault);
     if (lasting && !f.for) throw new Error(`${source}: ${path}.for: ${f.fault} needs a duration (for: 30s)`);
     if (!lasting && f.for) throw new Error(`${source}: ${path}.for: ${f.fault} is instant; remove for`);
+    if (f.fault === "link-delay" && !f.latency) throw new Error(`${source}: ${path}.latency: link-delay needs a latency (latency: 200ms)`);
+    if (f.fault === "link-throttle" && !f.bytesPerSecond) throw new Error(`${source}: ${path}.bytesPerSecond: link-throttle needs bytesPerSecond`);
+    if (f.latency && f.fault !== "link-delay") throw new Error(`${source}: ${path}.latency: only link-delay takes a latency`);
+    if (f.bytesPerSecond && f.fault !== "link-throttle") throw new Error(`${source}: ${path}.bytesPerSecond: only link-throttle takes bytesPerSecond`);
     return {
+      ...(f.latency ? { latencyMs: at(`${path}.latency`, () => parseDurationMs(f.latency!)) } : {}),
+      ...(f.bytesPerSecond ? { bytesPerSecond: f.bytesPerSecond } : {}),
       name: f.name ?? `${f.fault} ${key === "etcdLeader" ? "etcd leader" : key === "leaderOf" ? `leader of ${f.target.leaderOf}` : String(f.target[key])}`,
       kind: f.fault,
       target: f.target,

@@ -94,6 +94,40 @@ class LeaseExpire implements Fault {
   }
 }
 
+/** link-cut, link-reset, link-delay, link-throttle: the fault proxy's links of a component or of a zone's processes. */
+class LinkFault implements Fault {
+  private set: string[] = [];
+  constructor(
+    readonly spec: FaultSpec,
+    private readonly cluster: Cluster,
+  ) {}
+
+  async inject(): Promise<string> {
+    const t = this.spec.target;
+    const all = await this.cluster.links();
+    const components = t.zone ? (await this.cluster.zoneProcesses(t.zone)).map((c) => c.name).filter((n) => all.some((l) => l.component === n)) : [t.component!];
+    if (components.length === 0) throw new Error(`no process of zone ${t.zone} has a link`);
+    const mode = this.spec.kind.slice("link-".length) as "cut" | "reset" | "delay" | "throttle";
+    const params: Record<string, number> = mode === "delay" ? { latencyMs: this.spec.latencyMs! } : mode === "throttle" ? { bytesPerSecond: this.spec.bytesPerSecond! } : {};
+    const names: string[] = [];
+    for (const c of components) {
+      const links = await this.cluster.setLink(c, mode, params);
+      this.set.push(c);
+      names.push(...links.map((l) => l.name));
+    }
+    return `${mode} ${names.join(", ")}`;
+  }
+
+  async revert(): Promise<void> {
+    const errors: string[] = [];
+    for (const c of this.set) await this.cluster.setLink(c, "ok").catch((e: unknown) => errors.push(`${c}: ${(e as Error).message}`));
+    this.set = [];
+    if (errors.length) throw new Error(`revert of ${this.spec.name}: ${errors.join("; ")}`);
+  }
+}
+
 export function newFault(spec: FaultSpec, cluster: Cluster): Fault {
-  return spec.kind === "lease-expire" ? new LeaseExpire(spec, cluster) : new ProcessFault(spec, cluster);
+  if (spec.kind === "lease-expire") return new LeaseExpire(spec, cluster);
+  if (spec.kind.startsWith("link-")) return new LinkFault(spec, cluster);
+  return new ProcessFault(spec, cluster);
 }

@@ -23,7 +23,7 @@ export interface FaultTarget {
   lease?: string;
 }
 
-export type FaultKind = "kill" | "pause" | "stop" | "restart" | "zone-outage" | "lease-expire";
+export type FaultKind = "kill" | "pause" | "stop" | "restart" | "zone-outage" | "lease-expire" | "link-cut" | "link-reset" | "link-delay" | "link-throttle";
 
 export interface FaultSpec {
   /** A label for the report (default: kind and target). */
@@ -32,8 +32,12 @@ export interface FaultSpec {
   target: FaultTarget;
   /** When it starts, from t = 0 (ms; the YAML says "5s"). */
   atMs: number;
-  /** How long it lasts before the runner reverts it (pause, stop, zone-outage); kill, restart and lease-expire are instant. */
+  /** How long it lasts before the runner reverts it (pause, stop, zone-outage, link-*); kill, restart and lease-expire are instant. */
   forMs?: number;
+  /** link-delay: the latency added to each chunk each way. */
+  latencyMs?: number;
+  /** link-throttle: bytes per second each way. */
+  bytesPerSecond?: number;
 }
 
 export type ProbeKind = "http" | "object" | "api";

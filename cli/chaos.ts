@@ -24,6 +24,8 @@ const HELP = `usage: kubelab chaos <command> [--data-dir .kubelab] ...
   list                                 the built-in experiments (deploy/experiments)
   inject FAULT --for D TARGET          one fault by hand, reverted after D (Ctrl-C reverts it too):
                                        FAULT kill|restart|pause|stop|zone-outage|lease-expire,
+                                       link-cut|link-reset|link-delay --latency D|
+                                       link-throttle --bytes-per-second N (with up --chaos),
                                        TARGET --component NAME | --leader-of LEASE | --etcd-leader
                                        | --zone Z | --lease LEASE
   schema                               print the experiment JSON Schema`;
@@ -53,6 +55,8 @@ export async function runChaos(argv: string[]): Promise<void> {
       "etcd-leader": { type: "boolean" },
       zone: { type: "string" },
       lease: { type: "string" },
+      latency: { type: "string" },
+      "bytes-per-second": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -121,7 +125,7 @@ export async function runChaos(argv: string[]): Promise<void> {
   }
   if (cmd === "inject") {
     const kind = rest[0] as FaultKind | undefined;
-    const kinds: FaultKind[] = ["kill", "restart", "pause", "stop", "zone-outage", "lease-expire"];
+    const kinds: FaultKind[] = ["kill", "restart", "pause", "stop", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle"];
     if (!kind || !kinds.includes(kind) || rest.length !== 1) throw new CliError(`usage: kubelab chaos inject ${kinds.join("|")} --for D TARGET`, 2);
     const target: FaultTarget = {};
     if (values.component) target.component = values.component;
@@ -130,7 +134,7 @@ export async function runChaos(argv: string[]): Promise<void> {
     if (values.zone) target.zone = values.zone;
     if (values.lease) target.lease = values.lease;
     if (Object.keys(target).length !== 1) throw new CliError("name exactly one target: --component NAME, --leader-of LEASE, --etcd-leader, --zone Z or --lease LEASE", 2);
-    const lasting = kind === "pause" || kind === "stop" || kind === "zone-outage";
+    const lasting = kind === "pause" || kind === "stop" || kind === "zone-outage" || kind.startsWith("link-");
     if (lasting && !values.for) throw new CliError(`${kind} needs --for D (e.g. --for 30s)`, 2);
     if (!lasting && values.for) throw new CliError(`${kind} is instant; --for does not apply`, 2);
     let forMs = 0;
@@ -145,7 +149,18 @@ export async function runChaos(argv: string[]): Promise<void> {
     } catch (e) {
       throw new CliError((e as Error).message);
     }
-    const fault = newFault({ name: kind, kind, target, atMs: 0, ...(lasting ? { forMs } : {}) }, cluster);
+    let latencyMs: number | undefined;
+    if (kind === "link-delay") {
+      if (!values.latency) throw new CliError("link-delay needs --latency D (e.g. --latency 200ms)", 2);
+      try {
+        latencyMs = parseDurationMs(values.latency);
+      } catch (e) {
+        throw new CliError(`--latency: ${(e as Error).message}`, 2);
+      }
+    }
+    const bytesPerSecond = values["bytes-per-second"] !== undefined ? Number(values["bytes-per-second"]) : undefined;
+    if (kind === "link-throttle" && !(bytesPerSecond! > 0 && Number.isInteger(bytesPerSecond))) throw new CliError("link-throttle needs --bytes-per-second N (a positive integer)", 2);
+    const fault = newFault({ name: kind, kind, target, atMs: 0, ...(lasting ? { forMs } : {}), ...(latencyMs ? { latencyMs } : {}), ...(bytesPerSecond ? { bytesPerSecond } : {}) }, cluster);
     let resolved: string;
     try {
       resolved = await fault.inject();

@@ -5,10 +5,13 @@
 //
 //   GET  /v1/components                    every component: name, zone, pid, restarts, held, paused
 //   POST /v1/components/<name>/<action>    stop (and hold down) | start | kill | restart | pause | resume
+//   GET  /v1/links                         with up --chaos: every component's link to the apiserver or etcd
+//   POST /v1/links/<component>/<mode>      ok (heal) | cut | reset | delay?latencyMs=N | throttle?bytesPerSecond=N
 
 import { existsSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
+import type { LinkMode, Links } from "../chaos/linkproxy.ts";
 import type { Logger } from "../client/index.ts";
 import type { ComponentAction, ComponentState, Supervisor } from "./supervisor.ts";
 
@@ -23,12 +26,43 @@ function send(res: http.ServerResponse, code: number, body: unknown): void {
 }
 
 /** Serves the control API until the returned server is closed. A stale socket file (a dead `up`) is replaced. */
-export async function serveControl(dataDir: string, sup: Supervisor, log: Logger): Promise<http.Server> {
+export async function serveControl(dataDir: string, sup: Supervisor, log: Logger, links?: Links): Promise<http.Server> {
   const path = controlSocketPath(dataDir);
   if (existsSync(path)) rmSync(path, { force: true });
   const server = http.createServer((req, res) => {
-    const url = (req.url ?? "/").split("?")[0]!;
+    const [url, query] = (req.url ?? "/").split("?") as [string, string | undefined];
     if (req.method === "GET" && url === "/v1/components") return send(res, 200, { components: sup.processes() });
+    if (url === "/v1/links" || url.startsWith("/v1/links/")) {
+      if (!links) return send(res, 404, { error: "this cluster has no fault proxy: start it with kubelab up --chaos" });
+      if (req.method === "GET" && url === "/v1/links") return send(res, 200, { links: links.list() });
+      const lm = /^\/v1\/links\/([^/]+)\/([a-z]+)$/.exec(url);
+      if (!lm || req.method !== "POST") return send(res, 404, { error: `no such endpoint: ${req.method} ${url}` });
+      const q = new URLSearchParams(query ?? "");
+      let mode: LinkMode;
+      const num = (k: string) => Number(q.get(k));
+      switch (lm[2]) {
+        case "ok":
+        case "cut":
+        case "reset":
+          mode = { mode: lm[2] };
+          break;
+        case "delay":
+          if (!(num("latencyMs") > 0)) return send(res, 400, { error: "delay needs latencyMs > 0" });
+          mode = { mode: "delay", latencyMs: num("latencyMs") };
+          break;
+        case "throttle":
+          if (!(num("bytesPerSecond") > 0)) return send(res, 400, { error: "throttle needs bytesPerSecond > 0" });
+          mode = { mode: "throttle", bytesPerSecond: num("bytesPerSecond") };
+          break;
+        default:
+          return send(res, 400, { error: `unknown link mode "${lm[2]}" (ok, cut, reset, delay, throttle)` });
+      }
+      try {
+        return send(res, 200, { links: links.set(decodeURIComponent(lm[1]!), mode) });
+      } catch (e) {
+        return send(res, 404, { error: (e as Error).message });
+      }
+    }
     const m = /^\/v1\/components\/([^/]+)\/([a-z]+)$/.exec(url);
     if (!m) return send(res, 404, { error: `no such endpoint: ${req.method} ${url}` });
     if (req.method !== "POST") return send(res, 405, { error: `${url} takes POST` });

@@ -25,6 +25,8 @@ export interface DataPlaneState {
 export interface DataPlaneOptions {
   dataDir: string;
   kubeconfig: string;
+  /** The kubeconfig of one component (with up --chaos: its own, through its fault-proxy link); default `kubeconfig`. */
+  kubeconfigFor?: (component: string) => Promise<string>;
   zones: string[];
   runtime: "sim" | "containerd";
   serviceCIDR: string;
@@ -50,6 +52,7 @@ export function dnsServiceIP(serviceCIDR: string): string {
 
 export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Promise<DataPlaneState> {
   const logs = join(o.dataDir, "logs");
+  const kc = (component: string) => o.kubeconfigFor?.(component) ?? Promise.resolve(o.kubeconfig);
   const healthPorts: number[] = [];
   for (const zone of o.zones) {
     const healthPort = await o.freePort();
@@ -60,7 +63,7 @@ export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Prom
       healthPort,
       logFile: join(logs, `proxy-${zone}.log`),
       args: [
-        "proxy", "--kubeconfig", o.kubeconfig, "--zone", zone, "--healthz-port", String(healthPort),
+        "proxy", "--kubeconfig", await kc(`proxy-${zone}`), "--zone", zone, "--healthz-port", String(healthPort),
         ...(o.serviceInterface ? ["--service-interface", o.serviceInterface] : []),
       ],
     });
@@ -73,7 +76,7 @@ export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Prom
     healthPort: dnsHealth,
     logFile: join(logs, "dns.log"),
     args: [
-      "dns", "--kubeconfig", o.kubeconfig, "--bind", "127.0.0.1", "--dns-port", String(dnsPort),
+      "dns", "--kubeconfig", await kc("dns"), "--bind", "127.0.0.1", "--dns-port", String(dnsPort),
       "--service-ip", dnsIP, "--cluster-domain", o.clusterDomain, "--healthz-port", String(dnsHealth),
       "--zone", o.zones[0], "--name", "dns",
     ],
@@ -86,7 +89,7 @@ export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Prom
     healthPort: ingressHealth,
     logFile: join(logs, "ingress.log"),
     args: [
-      "ingress", "--kubeconfig", o.kubeconfig, "--bind", "127.0.0.1",
+      "ingress", "--kubeconfig", await kc("ingress"), "--bind", "127.0.0.1",
       "--http-port", String(o.ingressHTTPPort), "--https-port", String(o.ingressHTTPSPort),
       "--healthz-port", String(ingressHealth),
     ],

@@ -17,6 +17,7 @@ import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
+import { Links } from "../chaos/linkproxy.ts";
 import { controlSocketPath, serveControl } from "./control.ts";
 import { etcdBinary, etcdClusterStorageURL, etcdMemberSpecs, planEtcdCluster, waitEtcdQuorum } from "./etcdcluster.ts";
 import { DEFAULT_CLUSTER_CIDR, loadTopologyFile, overrideTopology, topologyDocument } from "../controllers/cloud/topology.ts";
@@ -31,6 +32,9 @@ const HELP = `usage: kubelab up [flags]
 
   --data-dir DIR     where the cluster keeps its store, certificates, logs and kubeconfig (default .kubelab)
   --port P           apiserver port on 127.0.0.1 (default 6443)
+  --chaos            every component reaches the apiserver, and every apiserver etcd, through a
+                     link of the fault proxy (in this process), which chaos experiments can cut,
+                     delay, throttle or reset
   --fast             the chaos timing profile: node grace period 10s, NoExecute tolerations 5s,
                      leader leases 6s (renew 4s, retry 1s); explicit flags win
   --apiservers N     N apiservers (with --etcd) behind the cluster endpoint on --port, a TCP load
@@ -161,6 +165,7 @@ export async function runUp(argv: string[]): Promise<void> {
       etcd: { type: "string" },
       apiservers: { type: "string", default: "1" },
       fast: { type: "boolean", default: false },
+      chaos: { type: "boolean", default: false },
       "tls-san": { type: "string", multiple: true, default: [] },
       topology: { type: "string" },
       zones: { type: "string" },
@@ -267,10 +272,12 @@ export async function runUp(argv: string[]): Promise<void> {
   const sup = new Supervisor(log, () => save(), pki.caCert);
   save();
   sup.startLiveness();
+  // --chaos: the fault proxy; each component's link to the apiserver (and each apiserver's to etcd).
+  const links = values.chaos ? new Links(log) : undefined;
   // Other commands (kubelab ctl, status, chaos) act on the processes through DATA/control.sock.
   let control: Awaited<ReturnType<typeof serveControl>> | undefined;
   try {
-    control = await serveControl(dataDir, sup, log);
+    control = await serveControl(dataDir, sup, log, links);
   } catch (e) {
     log.warn({ err: (e as Error).message }, "no control socket: kubelab ctl will not reach this cluster");
   }
@@ -288,6 +295,7 @@ export async function runUp(argv: string[]): Promise<void> {
     log.info({ why }, "stopping the cluster");
     await sup.stop(5_000);
     control?.close();
+    links?.close();
     rmSync(controlSocketPath(dataDir), { force: true });
     const host = containerd ?? (await containerdStarting?.catch(() => undefined));
     if (host) {
@@ -319,7 +327,18 @@ export async function runUp(argv: string[]): Promise<void> {
       return;
     }
   }
-  const apiserverArgs = (p: number, extra: string[]) => [
+  // With --chaos an apiserver on etcd reaches each member through a link of its own.
+  const storageFor = async (apiserver: string): Promise<string> => {
+    if (!links || !storage.startsWith("etcd://")) return storage;
+    const hosts: string[] = [];
+    for (const [j, hp] of storage.slice("etcd://".length).split(",").entries()) {
+      const [h, p] = [hp.slice(0, hp.lastIndexOf(":")), Number(hp.slice(hp.lastIndexOf(":") + 1))];
+      const member = etcdPlan?.members.find((m) => m.clientPort === p)?.name ?? `etcd-${j}`;
+      hosts.push(`127.0.0.1:${await links.add(`${apiserver}/${member}`, apiserver, h, p)}`);
+    }
+    return `etcd://${hosts.join(",")}`;
+  };
+  const apiserverArgs = (p: number, extra: string[], storage: string) => [
     "apiserver",
     "--storage", storage,
     "--port", String(p),
@@ -331,7 +350,7 @@ export async function runUp(argv: string[]): Promise<void> {
     ...extra,
   ];
   if (apiservers === 1) {
-    sup.start({ name: "apiserver", healthPort: port, healthScheme: "https", logFile: join(dataDir, "logs", "apiserver.log"), args: apiserverArgs(port, []) });
+    sup.start({ name: "apiserver", healthPort: port, healthScheme: "https", logFile: join(dataDir, "logs", "apiserver.log"), args: apiserverArgs(port, [], await storageFor("apiserver")) });
   } else {
     // Several apiservers on one etcd, spread over the zones, behind the cluster endpoint on --port
     // (EKS's NLB); they advertise the endpoint, so each writes the same default/kubernetes endpoints.
@@ -339,7 +358,7 @@ export async function runUp(argv: string[]): Promise<void> {
     for (let i = 1; i <= apiservers; i++) {
       const p = await freePort();
       backends.push(`127.0.0.1:${p}`);
-      sup.start({ name: `apiserver-${i}`, zone: zones[(i - 1) % zones.length], healthPort: p, healthScheme: "https", logFile: join(dataDir, "logs", `apiserver-${i}.log`), args: apiserverArgs(p, ["--advertise-port", String(port)]) });
+      sup.start({ name: `apiserver-${i}`, zone: zones[(i - 1) % zones.length], healthPort: p, healthScheme: "https", logFile: join(dataDir, "logs", `apiserver-${i}.log`), args: apiserverArgs(p, ["--advertise-port", String(port)], await storageFor(`apiserver-${i}`)) });
     }
     const endpointHealth = await freePort();
     sup.start({
@@ -356,6 +375,15 @@ export async function runUp(argv: string[]): Promise<void> {
     return;
   }
   writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, caCert: pki.caCert, token: pki.adminToken });
+  // A component's kubeconfig: the admin one, or with --chaos its own through its link.
+  const kubeconfigFor = async (component: string): Promise<string> => {
+    if (!links) return kubeconfig;
+    const linkPort = await links.add(component, component, "127.0.0.1", port);
+    const file = join(dataDir, "kubeconfigs", `${component}.kubeconfig`);
+    mkdirSync(dirname(file), { recursive: true });
+    writeKubeconfig(file, { server: `https://127.0.0.1:${linkPort}`, caCert: pki.caCert, token: pki.adminToken });
+    return file;
+  };
   // Two schedulers, leader-elected on the Lease kube-system/kube-scheduler.
   for (const n of [1, 2]) {
     const healthPort = await freePort();
@@ -365,7 +393,7 @@ export async function runUp(argv: string[]): Promise<void> {
       zone: zones[(n - 1) % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", `scheduler-${n}.log`),
-      args: ["scheduler", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...leaderFlags],
+      args: ["scheduler", "--kubeconfig", await kubeconfigFor(`scheduler-${n}`), "--leader-elect", "--port", String(healthPort), ...leaderFlags],
     });
   }
   // Two controller-managers, leader-elected on the Lease kube-system/kube-controller-manager.
@@ -385,7 +413,7 @@ export async function runUp(argv: string[]): Promise<void> {
       zone: zones[n % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", `controller-manager-${n}.log`),
-      args: ["controller-manager", "--kubeconfig", kubeconfig, "--leader-elect", "--port", String(healthPort), ...leaderFlags, ...cmFlags],
+      args: ["controller-manager", "--kubeconfig", await kubeconfigFor(`controller-manager-${n}`), "--leader-elect", "--port", String(healthPort), ...leaderFlags, ...cmFlags],
     });
   }
 
@@ -406,7 +434,7 @@ export async function runUp(argv: string[]): Promise<void> {
       zone: zones[2 % zones.length],
       healthPort,
       logFile: join(dataDir, "logs", "cloud-controller.log"),
-      args: ["cloud-controller", "--kubeconfig", kubeconfig, "--topology", topologyFile, "--leader-elect", "--port", String(healthPort), ...leaderFlags, ...caFlags],
+      args: ["cloud-controller", "--kubeconfig", await kubeconfigFor("cloud-controller"), "--topology", topologyFile, "--leader-elect", "--port", String(healthPort), ...leaderFlags, ...caFlags],
     });
     for (const z of topology.zones) {
       const poolHealthPort = await freePort();
@@ -416,7 +444,7 @@ export async function runUp(argv: string[]): Promise<void> {
         healthPort: poolHealthPort,
         logFile: join(dataDir, "logs", `kubelet-${z.name}.log`),
         args: [
-          "kubelet", "--kubeconfig", kubeconfig, "--simulate", "--cloud",
+          "kubelet", "--kubeconfig", await kubeconfigFor(`kubelet-${z.name}`), "--simulate", "--cloud",
           "--zone", z.name, "--region", region, "--subnet", z.subnet,
           "--root-dir", join(dataDir, "kubelet", z.name), "--healthz-port", String(poolHealthPort),
           "--volume-dir", volumeDir,
@@ -456,7 +484,7 @@ export async function runUp(argv: string[]): Promise<void> {
           healthPort,
           logFile: join(dataDir, "logs", `kubelet-${name}.log`),
           args: [
-            "kubelet", "--kubeconfig", kubeconfig, "--runtime-endpoint", containerd.endpoint,
+            "kubelet", "--kubeconfig", await kubeconfigFor(`kubelet-${name}`), "--runtime-endpoint", containerd.endpoint,
             "--node-name", name, "--zone", zone, "--region", region,
             "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
             "--cluster-dns", clusterDNS, "--cluster-domain", clusterDomain,
@@ -474,7 +502,7 @@ export async function runUp(argv: string[]): Promise<void> {
   // The data plane: a proxy per zone, cluster DNS and the ingress controller (only with nodes).
   if (hasNodes) {
     state.dataPlane = await startDataPlane(sup, {
-      dataDir, kubeconfig, zones, runtime, serviceCIDR, ingressHTTPPort, ingressHTTPSPort, clusterDomain,
+      dataDir, kubeconfig, kubeconfigFor, zones, runtime, serviceCIDR, ingressHTTPPort, ingressHTTPSPort, clusterDomain,
       serviceInterface: containerd?.serviceInterface,
       freePort,
     });

@@ -1,4 +1,4 @@
-// Chaos experiments (P8) against `kubelab up --etcd spawn --apiservers 2 --fast`: every built-in
+// Chaos experiments (P8) against `kubelab up --etcd spawn --apiservers 2 --fast --chaos`: every built-in
 // experiment of deploy/experiments runs through `kubelab chaos run` and reports the steady state
 // recovered, no object lost and no watch event missed; a single fault by hand is reverted after
 // its time; Ctrl-C during a run reverts the fault and still writes the report.
@@ -26,7 +26,7 @@ const procState = (pid: number) => {
 };
 
 beforeAll(async () => {
-  k = await startKubelab({ etcd: "spawn", nodes: true, extraArgs: ["--apiservers", "2", "--fast"] });
+  k = await startKubelab({ etcd: "spawn", nodes: true, extraArgs: ["--apiservers", "2", "--fast", "--chaos"] });
   await poll("6 nodes Ready", async () => {
     const r = await k.kubectl(["get", "nodes", "--no-headers"]);
     return r.stdout.split("\n").filter((l) => / Ready /.test(l)).length === 6;
