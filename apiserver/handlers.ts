@@ -12,7 +12,7 @@ import { applyPatch, parsePatchBody, PatchError } from "../api/patch/index.ts";
 import type { RequestInfo } from "./requestinfo.ts";
 import type { Registry } from "./registry/registry.ts";
 import { parseResourceVersion, storageToApiError, type ListOptions, type Store } from "./registry/store.ts";
-import type { CacheEvent, EventSink } from "./storage/index.ts";
+import { WatchSink, type TableRenderer } from "./watchsink.ts";
 import { toTable } from "./tables.ts";
 import type { ApiserverMetrics } from "./metrics.ts";
 import { proxyPodLog } from "./podlog.ts";
@@ -437,7 +437,7 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
     },
     ac.signal,
   ); // bad selectors and resourceVersions throw here, before the response starts
-  const table = neg.table ? { info: res, includeObject: includeObject(q) } : undefined;
+  const table = neg.table ? tableRenderer(res, includeObject(q)) : undefined;
 
   const out = h.res;
   out.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private", "Transfer-Encoding": "chunked" });
@@ -473,6 +473,11 @@ async function serveWatch(h: HandlerContext, res: ResourceInfo, store: Store, ne
   }
 }
 
+/** A Table watch (kubectl get -w): each event's object as a one-row Table, headers in the first only. */
+function tableRenderer(info: ResourceInfo, include: "None" | "Metadata" | "Object"): TableRenderer {
+  return (obj, omitHeaders) => toTable(info, [obj], { includeObject: include, omitHeaders });
+}
+
 // ---- helpers ----------------------------------------------------------------------------------
 
 /**
@@ -504,143 +509,6 @@ function typedObject<T>(h: HandlerContext, obj: T, apiVersion: string, kind: str
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/**
- * One watch response. The watch cache pushes events into it synchronously; their lines collect in
- * a string that one shared timer flushes every WATCH_FLUSH_MS. A burst of events becomes one write
- * (one chunk, one TLS record) per watcher instead of one per event, and no promise is created per
- * event: that is what keeps a thousand watchers cheap. The delay is well under the 50 ms budget.
- */
-const WATCH_FLUSH_MS = 20;
-/** A watcher whose unsent output exceeds this is ended as too slow (the cache sees a huge backlog). */
-const WATCH_MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
-const pendingSinks = new Set<WatchSink>();
-let flushTimer: NodeJS.Timeout | undefined;
-
-class WatchSink implements EventSink<KubeObject> {
-  private buf = "";
-  private queued = false;
-  /** Events since the last flush, added to apiserver_watch_events_total at flush (cheaper than per event). */
-  private events = 0;
-  /** Recomputed at each flush: reading writableLength per event is measurably costly. */
-  private backlogged = false;
-  private finished = false;
-  private resolveDone!: (err: unknown) => void;
-  /** Resolves when the watch ends: undefined when ended normally, else the error to report. */
-  readonly done = new Promise<unknown>((r) => (this.resolveDone = r));
-  private tableHeadersSent = false;
-
-  constructor(
-    private readonly out: ServerResponse,
-    private readonly store: Store,
-    private readonly counter: { inc(n?: number): void },
-    private readonly table?: { info: ResourceInfo; includeObject: "None" | "Metadata" | "Object" },
-  ) {}
-
-  get length(): number {
-    return this.backlogged ? Number.MAX_SAFE_INTEGER : 0;
-  }
-
-  /** The client is not reading: more than WATCH_MAX_BACKLOG_BYTES of output unsent. */
-  get stalled(): boolean {
-    return this.backlogged;
-  }
-
-  push(ev: CacheEvent<KubeObject>): void {
-    if (this.finished) return;
-    let line: string;
-    if (ev.type === "BOOKMARK") {
-      line = `{"type":"BOOKMARK","object":${JSON.stringify(this.store.bookmarkObject(ev.revision))}}\n`;
-    } else if (this.table) {
-      const t = toTable(this.table.info, [ev.obj], { includeObject: this.table.includeObject, omitHeaders: this.tableHeadersSent });
-      this.tableHeadersSent = true;
-      line = `{"type":"${ev.type}","object":${JSON.stringify(t)}}\n`;
-    } else {
-      line = eventLine(ev.type, ev.obj);
-    }
-    this.events++;
-    this.writeLine(line);
-  }
-
-  writeLine(line: string): void {
-    this.buf += line;
-    if (this.queued) return;
-    this.queued = true;
-    pendingSinks.add(this);
-    flushTimer ??= setTimeout(flushAll, WATCH_FLUSH_MS);
-  }
-
-  fail(err: unknown): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.resolveDone(err);
-  }
-
-  end(): void {
-    if (this.finished) return;
-    this.finished = true;
-    this.resolveDone(undefined);
-  }
-
-  flush(): void {
-    this.queued = false;
-    if (this.events > 0) {
-      this.counter.inc(this.events);
-      this.events = 0;
-    }
-    if (this.buf.length === 0 || this.out.writableEnded || this.out.destroyed) {
-      this.buf = "";
-      return;
-    }
-    const data = this.buf;
-    this.buf = "";
-    this.out.write(data);
-    if (!this.backlogged && this.out.writableLength > WATCH_MAX_BACKLOG_BYTES) {
-      this.backlogged = true;
-      // A client that catches up is not a slow one any more.
-      this.out.once("drain", () => (this.backlogged = false));
-    }
-  }
-
-  /** Writes what is pending now (before the response ends). */
-  close(): void {
-    pendingSinks.delete(this);
-    this.flush();
-  }
-}
-
-/**
- * The event line for an object, built once per (type, object): cached objects are shared and
- * read-only, so every watcher of an event reuses the first serialization.
- */
-const lineCache = new WeakMap<object, Partial<Record<string, string>>>();
-function eventLine(type: string, obj: KubeObject): string {
-  let lines = lineCache.get(obj);
-  if (!lines) lineCache.set(obj, (lines = {}));
-  return (lines[type] ??= `{"type":"${type}","object":${objectJson(obj)}}\n`);
-}
-
-function flushAll(): void {
-  flushTimer = undefined;
-  const sinks = [...pendingSinks];
-  pendingSinks.clear();
-  for (const s of sinks) s.flush();
-}
-
-/**
- * JSON of an object, computed once per object: objects from the watch cache are shared and
- * read-only, so every watcher of an event reuses the first serialization.
- */
-const jsonCache = new WeakMap<object, string>();
-function objectJson(obj: unknown): string {
-  if (typeof obj !== "object" || obj === null) return JSON.stringify(obj);
-  let s = jsonCache.get(obj);
-  if (s === undefined) {
-    s = JSON.stringify(obj);
-    jsonCache.set(obj, s);
-  }
-  return s;
 }
 
 function includeObject(q: URLSearchParams): "None" | "Metadata" | "Object" {
