@@ -51,6 +51,7 @@ export const EXPERIMENT_SCHEMA = {
             recoverWithin: { type: "string", pattern: DURATION },
             maxObjectsLost: { type: "integer", minimum: 0 },
             maxFailedRequests: { type: "integer", minimum: 0 },
+            failedWithinInFlight: { type: "boolean", description: "failed HTTP probe requests at most those in flight at the faults" },
             maxWatchGaps: { type: "integer", minimum: 0 },
           },
         },
@@ -149,10 +150,9 @@ function fieldPath(instancePath: string, extra?: string): string {
   return out || "(document)";
 }
 
-/** The most useful ajv error as one line (the deepest one; `if` wrappers dropped). */
+/** The first ajv error as one line, in document order (the `if` wrappers of per-kind rules dropped). */
 function describeError(errors: readonly ErrorObject[]): string {
-  const real = errors.filter((e) => e.keyword !== "if" && e.keyword !== "allOf");
-  const e = [...real].sort((a, b) => b.instancePath.split("/").length - a.instancePath.split("/").length)[0] ?? errors[0]!;
+  const e = errors.find((x) => x.keyword !== "if" && x.keyword !== "allOf") ?? errors[0]!;
   const p = e.params as Record<string, unknown>;
   switch (e.keyword) {
     case "additionalProperties":
@@ -220,7 +220,7 @@ interface RawDoc {
     journalRate?: number;
     steadyState: RawProbe[];
     method: { name?: string; fault: FaultKind; target: FaultTarget; at: string; for?: string; latency?: string; bytesPerSecond?: number }[];
-    checks?: { recoverWithin?: string; maxObjectsLost?: number; maxFailedRequests?: number; maxWatchGaps?: number };
+    checks?: { recoverWithin?: string; maxObjectsLost?: number; maxFailedRequests?: number; failedWithinInFlight?: boolean; maxWatchGaps?: number };
   };
 }
 
@@ -291,6 +291,7 @@ export function loadExperiment(text: string, source: string): Experiment {
     recoverWithinMs: c.recoverWithin ? at("spec.checks.recoverWithin", () => parseDurationMs(c.recoverWithin!)) : 120_000,
     maxObjectsLost: c.maxObjectsLost ?? 0,
     ...(c.maxFailedRequests !== undefined ? { maxFailedRequests: c.maxFailedRequests } : {}),
+    ...(c.failedWithinInFlight ? { failedWithinInFlight: true } : {}),
     maxWatchGaps: c.maxWatchGaps ?? 0,
   };
   return {

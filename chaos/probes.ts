@@ -50,6 +50,8 @@ export interface ProbeEnv {
   /** {ingressHTTP}/{ingressHTTPS} in URLs. */
   vars: Record<string, string>;
   record(s: ProbeSample): void;
+  /** HTTP probe requests sent and not yet answered (the runner reads it when a fault goes in). */
+  inFlight: { http: number };
 }
 
 export function expandVars(s: string, vars: Record<string, string>): string {
@@ -76,7 +78,8 @@ async function runHttp(spec: HttpProbeSpec, env: ProbeEnv, signal: AbortSignal):
   const url = expandVars(spec.url, env.vars);
   await loop(signal, 1000 / spec.rate, async () => {
     const start = Date.now();
-    const r = await httpOnce(url, spec.host, spec.timeoutMs);
+    env.inFlight.http++;
+    const r = await httpOnce(url, spec.host, spec.timeoutMs).finally(() => env.inFlight.http--);
     env.record({ probe: spec.name, t: start - env.t0, ok: r.ok, latencyMs: Date.now() - start, ...(r.error ? { error: r.error } : {}) });
   });
 }

@@ -176,7 +176,17 @@ export function evaluateChecks(run: RunRecord, f: Omit<RunFigures, "passed" | "f
   }
 
   const failed = f.requests.failed;
-  if (c.maxFailedRequests !== undefined && (run as RunWithProbes).probes === undefined && run.samples.length > 0) {
+  if (c.failedWithinInFlight) {
+    const inFlight = run.faults.reduce((n, x) => n + (x.inFlightRequests ?? 0), 0);
+    const ok = failed <= inFlight;
+    out.push({
+      name: "failed-requests",
+      passed: ok,
+      message: ok ? `${plural(failed, "failed request", "failed requests")} of ${f.requests.sent} (max ${inFlight}: those in flight at the faults)` : `${plural(failed, "failed request", "failed requests")} (max ${inFlight}: those in flight at the faults)`,
+      value: failed,
+      limit: inFlight,
+    });
+  } else if (c.maxFailedRequests !== undefined && (run as RunWithProbes).probes === undefined && run.samples.length > 0) {
     // Without the probes' kinds nothing is known to be an HTTP request: saying "0 failed" would pass a check never made.
     out.push({ name: "failed-requests", passed: false, message: `failed requests unknown: the run record does not say which probes are HTTP (max ${c.maxFailedRequests})`, limit: c.maxFailedRequests });
   } else if (c.maxFailedRequests !== undefined && failed > c.maxFailedRequests) {

@@ -102,7 +102,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
   let t0 = Date.now();
   const ingress = cluster.ingressPorts();
   const vars: Record<string, string> = { ...(ingress.http ? { ingressHTTP: ingress.http } : {}), ...(ingress.https ? { ingressHTTPS: ingress.https } : {}) };
-  const env = { client: cluster.client, get t0() { return t0; }, vars, record: (s: ProbeSample) => samples.push(s) };
+  const env = { client: cluster.client, get t0() { return t0; }, vars, record: (s: ProbeSample) => samples.push(s), inFlight: { http: 0 } };
   const probesDone = Promise.all(ex.steadyState.map((p) => runProbe(p, env, stop.signal)));
   const namespaces = new Set(objs.map((o) => (o.kind === "Namespace" ? o.metadata.name! : (o.metadata.namespace ?? "default"))));
   const timeline = new TimelineRecorder(cluster.client, () => t0, namespaces);
@@ -161,7 +161,7 @@ export async function runExperiment(opts: RunOptions): Promise<RunResult> {
         while (pending.length && pending[0]!.atMs <= t) {
           const spec = pending.shift()!;
           const fault = newFault(spec, cluster);
-          const record: FaultRecord = { name: spec.name ?? spec.kind, kind: spec.kind, resolved: "", injectedAt: now() };
+          const record: FaultRecord = { name: spec.name ?? spec.kind, kind: spec.kind, resolved: "", injectedAt: now(), inFlightRequests: env.inFlight.http };
           faults.push({ fault, record });
           try {
             record.resolved = await fault.inject();

@@ -88,6 +88,8 @@ export interface Checks {
   maxObjectsLost: number;
   /** Failed HTTP probe requests allowed (default: unlimited, reported only). */
   maxFailedRequests?: number;
+  /** Failed HTTP probe requests may not exceed those in flight when the faults went in (a zone outage costs only what was on the wire). */
+  failedWithinInFlight?: boolean;
   /** Watch events the gap checker may miss or see twice (default 0). */
   maxWatchGaps: number;
 }
@@ -139,6 +141,8 @@ export interface FaultRecord {
   resolved: string;
   injectedAt: RunMs;
   revertedAt?: RunMs;
+  /** HTTP probe requests in flight at the injection. */
+  inFlightRequests?: number;
   error?: string;
 }
 

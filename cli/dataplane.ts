@@ -27,6 +27,8 @@ export interface DataPlaneOptions {
   kubeconfig: string;
   /** The kubeconfig of one component (with up --chaos: its own, through its fault-proxy link); default `kubeconfig`. */
   kubeconfigFor?: (component: string) => Promise<string>;
+  /** Extra flags for the ingress controller (up --fast: per-try timeout and passive health checks). */
+  ingressFlags?: string[];
   zones: string[];
   runtime: "sim" | "containerd";
   serviceCIDR: string;
@@ -92,6 +94,7 @@ export async function startDataPlane(sup: Supervisor, o: DataPlaneOptions): Prom
       "ingress", "--kubeconfig", await kc("ingress"), "--bind", "127.0.0.1",
       "--http-port", String(o.ingressHTTPPort), "--https-port", String(o.ingressHTTPSPort),
       "--healthz-port", String(ingressHealth),
+      ...(o.ingressFlags ?? []),
     ],
   });
   return {

@@ -10,7 +10,7 @@ import { Registry, collectDefaultMetrics } from "prom-client";
 import { newEventRecorder, newLogger, newSharedInformerFactory, type Context } from "../client/index.ts";
 import { IngressController, IngressMetrics, createProxyHandler, createUpgradeHandler, newUpstreamAgent, selectContext, selfSignedCertificate } from "../proxy/ingress/index.ts";
 import { LoadBalancerController } from "../proxy/loadbalancer/index.ts";
-import { clientFromKubeconfig, serveHealth } from "./component.ts";
+import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab ingress --kubeconfig FILE [flags]
@@ -23,7 +23,15 @@ gives Services of type LoadBalancer an address on --bind.
   --http-port P         HTTP port (default 8080)
   --https-port P        HTTPS port (default 8443)
   --healthz-port P      /healthz, /readyz and /metrics on 127.0.0.1:P (default 10254; 0 picks one)
-  --ingress-class NAME  the IngressClass to create and serve (default kubelab)`;
+  --ingress-class NAME  the IngressClass to create and serve (default kubelab)
+  --proxy-connect-timeout D   an upstream that has not accepted the connection by then is given
+                        up and the next one tried (default 5s, ingress-nginx's)
+  --proxy-try-timeout D a GET/HEAD (bodyless, idempotent) request with no response headers by then
+                        is retried on the next upstream, at most 3 tries (default 0: none, as
+                        ingress-nginx; up --fast sets 1s)
+  --proxy-fail-timeout D an upstream that refused, timed out or reset is skipped for this long
+                        unless every one is (nginx's max_fails=1 fail_timeout; default 0: never,
+                        as ingress-nginx; up --fast sets 10s)`;
 
 function portFlag(flag: string, v: string, min: number): number {
   const n = Number(v);
@@ -51,6 +59,9 @@ export async function runIngress(argv: string[]): Promise<void> {
       "https-port": { type: "string", default: "8443" },
       "healthz-port": { type: "string", default: "10254" },
       "ingress-class": { type: "string", default: "kubelab" },
+      "proxy-connect-timeout": { type: "string", default: "5s" },
+      "proxy-try-timeout": { type: "string", default: "0s" },
+      "proxy-fail-timeout": { type: "string", default: "0s" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -68,6 +79,14 @@ export async function runIngress(argv: string[]): Promise<void> {
   const className = values["ingress-class"]!;
   if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(className) || className.length > 253) throw new CliError(`--ingress-class "${className}" is not a valid IngressClass name`, 2);
 
+  const durationFlag = (f: string, v: string) => {
+    if (/^0+(ms|s|m)?$/.test(v.trim())) return 0;
+    return parseDuration(f, v);
+  };
+  const connectTimeoutMs = durationFlag("proxy-connect-timeout", values["proxy-connect-timeout"]!);
+  if (connectTimeoutMs <= 0) throw new CliError(`--proxy-connect-timeout must be more than 0, got "${values["proxy-connect-timeout"]}"`, 2);
+  const tryTimeoutMs = durationFlag("proxy-try-timeout", values["proxy-try-timeout"]!);
+  const failTimeoutMs = durationFlag("proxy-fail-timeout", values["proxy-fail-timeout"]!);
   const log = newLogger("ingress");
   // The access log writes asynchronously (buffered), so a request never waits on the log file.
   const accessLog = newLogger("ingress", { destination: pino.destination({ dest: 2, sync: false }) as unknown as NodeJS.WritableStream });
@@ -95,7 +114,7 @@ export async function runIngress(argv: string[]): Promise<void> {
     throw e;
   });
   for (const [server, scheme, port] of [[httpServer, "http", boundHTTP], [httpsServer, "https", boundHTTPS]] as const) {
-    const o = { table: () => controller.table, scheme, port, agent, accessLog, observer: metrics };
+    const o = { table: () => controller.table, scheme, port, agent, accessLog, observer: metrics, connectTimeoutMs, tryTimeoutMs, failTimeoutMs };
     server.on("request", createProxyHandler(o));
     server.on("upgrade", createUpgradeHandler(o));
     server.on("clientError", (_e, socket) => socket.destroy());

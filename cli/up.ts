@@ -36,7 +36,8 @@ const HELP = `usage: kubelab up [flags]
                      link of the fault proxy (in this process), which chaos experiments can cut,
                      delay, throttle or reset
   --fast             the chaos timing profile: node grace period 10s, NoExecute tolerations 5s,
-                     leader leases 6s (renew 4s, retry 1s); explicit flags win
+                     leader leases 6s (renew 4s, retry 1s), ingress per-try timeout 1s and
+                     passive health checks (a failed upstream skipped 10s); explicit flags win
   --apiservers N     N apiservers (with --etcd) behind the cluster endpoint on --port, a TCP load
                      balancer health-checking each one's /readyz (default 1: the apiserver itself
                      on --port)
@@ -503,6 +504,7 @@ export async function runUp(argv: string[]): Promise<void> {
   if (hasNodes) {
     state.dataPlane = await startDataPlane(sup, {
       dataDir, kubeconfig, kubeconfigFor, zones, runtime, serviceCIDR, ingressHTTPPort, ingressHTTPSPort, clusterDomain,
+      ingressFlags: values.fast ? ["--proxy-try-timeout", "1s", "--proxy-fail-timeout", "10s"] : [],
       serviceInterface: containerd?.serviceInterface,
       freePort,
     });

@@ -4,8 +4,10 @@
 // its time; Ctrl-C during a run reverts the fault and still writes the report.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO, startKubelab, type Kubelab } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
@@ -20,6 +22,18 @@ interface Component {
   pid?: number;
 }
 const components = (): Component[] => (JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components: Component[] }).components;
+const validateReport = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(REPO, "docs/chaos-report.schema.json"), "utf8")) as object);
+
+/** The report of a run validates against its schema, and its SVG renders (rsvg-convert) to a non-empty PNG. */
+function checkReportFiles(dir: string): void {
+  const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as unknown;
+  expect(validateReport(report), JSON.stringify(validateReport.errors)).toBe(true);
+  const png = join(dir, "timeline.png");
+  const r = spawnSync("rsvg-convert", ["-o", png, join(dir, "timeline.svg")], { encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+  expect(statSync(png).size).toBeGreaterThan(1000);
+}
+
 const procState = (pid: number) => {
   const st = readFileSync(`/proc/${pid}/stat`, "utf8");
   return st.slice(st.lastIndexOf(")") + 2, st.lastIndexOf(")") + 3);
@@ -58,10 +72,11 @@ describe("built-in chaos experiments (fast profile)", () => {
       expect(report.figures.objectsLost).toBe(0);
       expect(report.faults.every((f) => !f.error)).toBe(true);
       expect(existsSync(join(dir, "timeline.svg"))).toBe(true);
+      checkReportFiles(dir);
       if (name === "zone-outage") {
-        const out = r.stdout;
-        expect(out).toMatch(/detect \d+/);
-        expect(out).toMatch(/HTTP\s+\d+ sent, \d+ failed/);
+        // Detection and recovery times, and the failed ingress requests: no more than were in flight.
+        expect(r.stdout).toMatch(/detect \d+(ms|\.\d+s|s)\s+recover \d/);
+        expect(r.stdout).toMatch(/✓ \d+ failed requests? of [1-9]\d* \(max \d+: those in flight at the faults\)/);
       }
     }, 300_000);
   }
@@ -98,4 +113,37 @@ describe("chaos by hand", () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr.trim()).toBe("kubelab: pause needs --for D (e.g. --for 30s)");
   }, 240_000);
+
+  it("a deliberately broken experiment reports failure with the reason, and the cluster is rolled back to healthy", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubelab-chaos-broken-"));
+    const file = join(dir, "broken.yaml");
+    // kubelet-pause with a recovery bound no pause of 20 s can meet: its pods are evicted and must come back.
+    const text = readFileSync(join(REPO, "deploy/experiments/kubelet-pause.yaml"), "utf8")
+      .replaceAll("kubelet-pause", "broken-pause")
+      .replace("for: 30s", "for: 20s")
+      .replace("recoverWithin: 120s", "recoverWithin: 1s");
+    writeFileSync(file, text);
+    const pid = components().find((c) => c.name === "kubelet-local-1b")!.pid!;
+    const r = cli(["chaos", "run", file, "--data-dir", k.dataDir]);
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stdout).toContain("chaos broken-pause: FAILED");
+    expect(r.stdout).toMatch(/✗ steady state (not recovered within 1s|recovered only after .* \(max 1s\))/);
+    checkReportFiles(/report: (.*)\/report\.md/.exec(r.stdout)![1]!);
+    // Rolled back: the kubelets run again and every node is Ready.
+    expect(procState(pid)).not.toBe("T");
+    await poll("6 nodes Ready again", async () => {
+      const n = await k.kubectl(["get", "nodes", "--no-headers"]);
+      return n.stdout.split("\n").filter((l) => / Ready /.test(l)).length === 6;
+    }, 120_000);
+  }, 300_000);
+
+  it("a malformed experiment is one line naming the field, and nothing runs", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubelab-chaos-bad-"));
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, readFileSync(join(REPO, "deploy/experiments/zone-outage.yaml"), "utf8").replace("at: 2s", "at: soon"));
+    const r = cli(["chaos", "run", file, "--data-dir", k.dataDir]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`kubelab: ${file}: spec.method[0].at: must be a duration like 5s, 250ms or 2m`);
+    expect(r.stdout).toBe("");
+  });
 });

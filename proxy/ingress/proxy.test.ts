@@ -138,4 +138,67 @@ describe("reverse proxy", () => {
     expect((await request()).status).toBe(503);
     expect((await request({ host: "other.test" })).status).toBe(404);
   });
+
+  it("with a per-try timeout, retries a GET a hung upstream never answers, and skips that upstream afterwards", async () => {
+    // Accepts connections (the kernel does, as for a SIGSTOPped pod) and never answers.
+    const hung = net.createServer(() => {});
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+    const hungPort = (hung.address() as net.AddressInfo).port;
+    const healthyPort = await upstream("healthy");
+    const p2 = http.createServer(createProxyHandler({ table: () => t2, scheme: "http", port: 8080, agent: newUpstreamAgent(), tryTimeoutMs: 200, failTimeoutMs: 5000 }));
+    await new Promise<void>((r) => p2.listen(0, "127.0.0.1", r));
+    const t2 = tableWith([backend(hungPort), backend(healthyPort)]);
+    const get = (method = "GET", body?: string) =>
+      new Promise<{ status: number; body: string; ms: number }>((resolve, reject) => {
+        const t0 = Date.now();
+        const req = http.request({ host: "127.0.0.1", port: (p2.address() as net.AddressInfo).port, path: "/", method, headers: { host: "web.test" }, agent: false }, (res) => {
+          let b = "";
+          res.on("data", (d: Buffer) => (b += d.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: b, ms: Date.now() - t0 }));
+        });
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      // Round-robin starts on the hung one: the first GET waits its 200 ms try, then goes on.
+      const first = await get();
+      expect(first.status).toBe(200);
+      expect(JSON.parse(first.body).name).toBe("healthy");
+      expect(first.ms).toBeGreaterThanOrEqual(190);
+      // The hung upstream is now skipped: the next GETs go straight to the healthy one.
+      for (let i = 0; i < 4; i++) {
+        const r = await get();
+        expect(r.status).toBe(200);
+        expect(r.ms).toBeLessThan(150);
+      }
+    } finally {
+      p2.closeAllConnections();
+      p2.close();
+      hung.close();
+    }
+  });
+
+  it("does not repeat a request with a body on a per-try timeout", async () => {
+    const hung = net.createServer((c) => c.on("data", () => {}));
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", r));
+    const hungPort = (hung.address() as net.AddressInfo).port;
+    const p3 = http.createServer(createProxyHandler({ table: () => tableWith([backend(hungPort), backend(hungPort)]), scheme: "http", port: 8080, agent: newUpstreamAgent(), tryTimeoutMs: 100, upstreamTimeoutMs: 400 }));
+    await new Promise<void>((r) => p3.listen(0, "127.0.0.1", r));
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port: (p3.address() as net.AddressInfo).port, path: "/", method: "POST", headers: { host: "web.test", "content-length": "2" }, agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+        req.end("hi");
+      });
+      // Not retried after 100 ms: it waits for the upstream timeout and gets 504.
+      expect(status).toBe(504);
+    } finally {
+      p3.closeAllConnections();
+      p3.close();
+      hung.close();
+    }
+  });
 });

@@ -1,6 +1,6 @@
 // The ingress controller's request path, shaped like Go's httputil.ReverseProxy and ingress-nginx's
 // proxy location: match a route in the current table, pick a backend round-robin, forward with the
-// X-Forwarded-* headers, stream both bodies, retry once elsewhere on a refused connection. It reads
+// X-Forwarded-* headers, stream both bodies, retry elsewhere (up to 3 tries) on a refused connection. It reads
 // only the in-memory table: no API call, no file I/O per request.
 
 import { randomBytes } from "node:crypto";
@@ -34,7 +34,24 @@ export interface ReverseProxyOptions {
   observer?: RequestObserver;
   /** Idle timeout of an upstream request (ingress-nginx's proxy-read-timeout, 60 s). */
   upstreamTimeoutMs?: number;
+  /** Connecting to an upstream may take this long before the next one is tried (proxy-connect-timeout; default 5 s). */
+  connectTimeoutMs?: number;
+  /**
+   * A bodyless idempotent request with no response headers after this long is retried on the next
+   * upstream (Envoy's per-try timeout; nginx's proxy_next_upstream timeout with a short read
+   * timeout). 0: none, as ingress-nginx's default.
+   */
+  tryTimeoutMs?: number;
+  /**
+   * Passive health checking (nginx's max_fails=1 fail_timeout): an upstream that refused, timed
+   * out or reset is skipped for this long, unless every one is. 0: never, as ingress-nginx's default
+   * (max-fails 0).
+   */
+  failTimeoutMs?: number;
 }
+
+/** Tries per request, the first included (ingress-nginx's proxy-next-upstream-tries: 3). */
+const MAX_TRIES = 3;
 
 /**
  * A keep-alive agent for upstream connections (ingress-nginx's upstream keepalive). Idle sockets are
@@ -88,13 +105,17 @@ function responseHeaders(up: http.IncomingMessage): http.OutgoingHttpHeaders {
 }
 
 /** The next backend round-robin, skipping `avoid` when there is another. */
-export function pickBackend(backends: readonly Backend[], cursor: { next: number }, avoid?: Backend): Backend | undefined {
+export function pickBackend(backends: readonly Backend[], cursor: { next: number }, avoid?: Backend | ReadonlySet<Backend>, isDown?: (b: Backend) => boolean): Backend | undefined {
   const n = backends.length;
   if (n === 0) return undefined;
-  for (let i = 0; i < n; i++) {
-    const b = backends[cursor.next++ % n]!;
-    if (cursor.next > 1e9) cursor.next = 0;
-    if (b !== avoid) return b;
+  const avoided = (b: Backend) => (avoid instanceof Set ? avoid.has(b) : b === avoid);
+  // Healthy ones first; if every one is marked down, any one not yet tried (fail open).
+  for (const skipDown of isDown ? [true, false] : [false]) {
+    for (let i = 0; i < n; i++) {
+      const b = backends[cursor.next++ % n]!;
+      if (cursor.next > 1e9) cursor.next = 0;
+      if (!avoided(b) && !(skipDown && isDown!(b))) return b;
+    }
   }
   return undefined;
 }
@@ -109,6 +130,16 @@ const TEXT: Record<number, string> = {
 /** The request handler of one listener (http or https). */
 export function createProxyHandler(o: ReverseProxyOptions): (req: http.IncomingMessage, res: http.ServerResponse) => void {
   const timeout = o.upstreamTimeoutMs ?? 60_000;
+  const connectTimeout = o.connectTimeoutMs ?? 5000;
+  const tryTimeout = o.tryTimeoutMs ?? 0;
+  const failTimeout = o.failTimeoutMs ?? 0;
+  // Passive health: upstream "ip:port" → until when it is skipped.
+  const down = new Map<string, number>();
+  const isDown = failTimeout > 0 ? (b: Backend) => (down.get(`${b.ip}:${b.port}`) ?? 0) > Date.now() : undefined;
+  const markFailed = (b: Backend) => {
+    if (failTimeout > 0) down.set(`${b.ip}:${b.port}`, Date.now() + failTimeout);
+    if (down.size > 10_000) for (const [k, until] of down) if (until <= Date.now()) down.delete(k);
+  };
   return (req, res) => {
     const start = process.hrtime.bigint();
     // A client gone mid-body is an error on req and res; the upstream request is torn down by "close".
@@ -162,7 +193,7 @@ export function createProxyHandler(o: ReverseProxyOptions): (req: http.IncomingM
 
     if (!route) return fail(404);
     const up = route.upstream;
-    const first = pickBackend(up.backends, up.cursor);
+    const first = pickBackend(up.backends, up.cursor, undefined, isDown);
     if (!first) return fail(503);
     const headers = upstreamHeaders(req, o.scheme, o.port, reqID);
     const bodyless = noBody(req);
@@ -172,25 +203,41 @@ export function createProxyHandler(o: ReverseProxyOptions): (req: http.IncomingM
       if (!res.writableFinished) clientGone = true;
     });
 
+    const tried = new Set<Backend>();
     const attempt = (b: Backend, retried: boolean) => {
+      tried.add(b);
       upstreamAddr = retried ? `${upstreamAddr}, ${b.ip}:${b.port}` : `${b.ip}:${b.port}`;
       upstreamStart = process.hrtime.bigint();
       const upReq = http.request({ host: b.ip, port: b.port, method, path: url, headers, agent: o.agent, setHost: false });
       upReq.setTimeout(timeout, () => upReq.destroy(Object.assign(new Error("upstream timed out"), { code: "ETIMEDOUT" })));
+      // No connection within the connect timeout: nothing was sent, the next upstream may take it.
+      const connectTimer = setTimeout(() => upReq.destroy(Object.assign(new Error("upstream connect timed out"), { code: "ECONNTIMEOUT" })), connectTimeout);
+      // No response headers within the per-try timeout: a bodyless idempotent request is safe to repeat.
+      const retriable = IDEMPOTENT.has(method) && bodyless;
+      const tryTimer = tryTimeout > 0 && retriable ? setTimeout(() => upReq.destroy(Object.assign(new Error("upstream try timed out"), { code: "ETRYTIMEOUT" })), tryTimeout) : undefined;
+      const clearTimers = () => {
+        clearTimeout(connectTimer);
+        if (tryTimer) clearTimeout(tryTimer);
+      };
       // The body goes upstream only once connected, so a refused connection consumed none of it.
       const sendBody = () => {
         if (bodyless) upReq.end();
         else req.pipe(upReq);
       };
       upReq.once("socket", (s) => {
-        if (s.connecting) s.once("connect", sendBody);
-        else sendBody();
+        const connected = () => {
+          clearTimeout(connectTimer);
+          sendBody();
+        };
+        if (s.connecting) s.once("connect", connected);
+        else connected();
       });
       const onClientClose = () => {
         if (clientGone) upReq.destroy();
       };
       res.once("close", onClientClose);
       upReq.once("response", (upRes) => {
+        clearTimers();
         upstreamLatencyS = Number(process.hrtime.bigint() - upstreamStart) / 1e9;
         const status = upRes.statusCode ?? 502;
         res.writeHead(status, upRes.statusMessage, responseHeaders(upRes));
@@ -202,18 +249,24 @@ export function createProxyHandler(o: ReverseProxyOptions): (req: http.IncomingM
         upRes.once("error", () => res.destroy());
       });
       upReq.once("error", (err: NodeJS.ErrnoException) => {
+        clearTimers();
         res.off("close", onClientClose);
         if (clientGone) return;
-        const refused = err.code === "ECONNREFUSED";
-        // A reset reused socket is retried only without a body: a streamed one is gone.
-        const resetReused = err.code === "ECONNRESET" && upReq.reusedSocket && IDEMPOTENT.has(method) && bodyless;
-        if (!retried && !res.headersSent && (refused || resetReused)) {
+        // Nothing reached the upstream (refused, no connection in time): any request may go elsewhere.
+        const unsent = err.code === "ECONNREFUSED" || err.code === "ECONNTIMEOUT";
+        // A reset before the response (a keep-alive socket the upstream closed, or a pod going away
+        // mid-handshake) is retried only without a body: a streamed one is gone (nginx's
+        // proxy_next_upstream error, for idempotent requests).
+        const resetReused = err.code === "ECONNRESET" && retriable;
+        const tryTimedOut = err.code === "ETRYTIMEOUT";
+        if (unsent || tryTimedOut || (err.code === "ECONNRESET" && !upReq.reusedSocket)) markFailed(b);
+        if (tried.size < MAX_TRIES && !res.headersSent && (unsent || resetReused || tryTimedOut)) {
           // A reset keep-alive socket: the same backend on a fresh connection is as good as another.
-          const next = refused ? pickBackend(up.backends, up.cursor, b) : (pickBackend(up.backends, up.cursor, b) ?? b);
+          const next = resetReused && upReq.reusedSocket ? (pickBackend(up.backends, up.cursor, tried, isDown) ?? b) : pickBackend(up.backends, up.cursor, tried, isDown);
           if (next) return attempt(next, true);
         }
         upstreamLatencyS = Number(process.hrtime.bigint() - upstreamStart) / 1e9;
-        fail(err.code === "ETIMEDOUT" ? 504 : 502);
+        fail(err.code === "ETIMEDOUT" || tryTimedOut || err.code === "ECONNTIMEOUT" ? 504 : 502);
       });
     };
     attempt(first, false);
