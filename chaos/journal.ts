@@ -5,10 +5,12 @@
 // namespace from the start and re-watching from the last resourceVersion it saw whenever its
 // stream breaks, which must see every journal object's ADDED exactly once.
 
-import { sleep } from "./sleep.ts";
 import type { ConfigMap, KubeObject } from "../api/index.ts";
 import type { RestClient } from "../client/index.ts";
 import type { JournalResult, WatchGapResult } from "./types.ts";
+import { realClock } from "../client/index.ts";
+
+const sleep = realClock.sleep;
 
 export const JOURNAL_NAMESPACE = "kubelab-chaos-journal";
 

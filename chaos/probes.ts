@@ -3,10 +3,12 @@
 // latency. `check()` answers the hypothesis now: every probe's recent samples pass.
 
 import http from "node:http";
-import { sleep } from "./sleep.ts";
 import type { ConfigMap, KubeObject } from "../api/index.ts";
 import type { RestClient } from "../client/index.ts";
 import type { ApiProbeSpec, HttpProbeSpec, ObjectProbeSpec, ProbeSample, ProbeSpec, RunMs } from "./types.ts";
+import { realClock } from "../client/index.ts";
+
+const sleep = realClock.sleep;
 
 export const PROBE_NAMESPACE = "kubelab-chaos";
 

@@ -9,15 +9,16 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { findKind, type KubeObject, type Namespace } from "../api/index.ts";
-import { newLogger, type Context, type Logger } from "../client/index.ts";
+import { newLogger, type Context, type Logger, realClock } from "../client/index.ts";
 import { Cluster } from "./cluster.ts";
 import { newFault, type Fault } from "./faults.ts";
 import { JOURNAL_NAMESPACE, JournalWriter, WatchGapChecker } from "./journal.ts";
 import { PROBE_NAMESPACE, prepareProbes, runProbe, steadyStateHolds } from "./probes.ts";
 import { summaryLines, writeReport } from "./report.ts";
-import { sleep } from "./sleep.ts";
 import { TimelineRecorder } from "./timeline.ts";
 import type { Experiment, FaultRecord, ProbeSample, RunFigures, RunRecord } from "./types.ts";
+
+const sleep = realClock.sleep;
 
 export interface RunOptions {
   dataDir: string;

@@ -9,21 +9,8 @@
 import * as https from "node:https";
 import * as net from "node:net";
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { Context, Logger } from "../../client/index.ts";
+import { realClock, type Context, type Logger } from "../../client/index.ts";
 
-/** Sleeps `ms` or until the signal aborts, leaving no listener behind (the loop sleeps every second). */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 export interface Backend {
   host: string;
@@ -129,7 +116,7 @@ export class ClusterEndpoint {
     const interval = this.opts.healthIntervalMs ?? 1000;
     await this.checkAll();
     while (!ctx.signal.aborted) {
-      await sleep(interval, ctx.signal);
+      await realClock.sleep(interval, ctx.signal);
       if (!ctx.signal.aborted) await this.checkAll();
     }
     await new Promise<void>((r) => server.close(() => r()));
