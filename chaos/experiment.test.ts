@@ -30,7 +30,7 @@ describe("experiment files", () => {
     expect(bad((s) => s.replace("fault: pause", "fault: explode"))).toThrow(/^x\.yaml: spec\.method\[0\]\.fault: must be one of "kill", "pause", /);
     expect(bad((s) => s.replace("      for: 30s\n", ""))).toThrow("x.yaml: spec.method[0].for: pause needs a duration (for: 30s)");
     expect(bad((s) => s.replace("target: { component: kubelet-local-1b }", "target: { zone: local-1b }"))).toThrow("x.yaml: spec.method[0].target: pause takes target.component or target.leaderOf or target.etcdLeader, not target.zone");
-    expect(bad((s) => s.replace("target: { component: kubelet-local-1b }", "target: { component: a, zone: b }"))).toThrow("x.yaml: spec.method[0].target: must name exactly one target (component, leaderOf, etcdLeader, zone or lease)");
+    expect(bad((s) => s.replace("target: { component: kubelet-local-1b }", "target: { component: a, zone: b }"))).toThrow("x.yaml: spec.method[0].target: must name exactly one target (component, leaderOf, etcdLeader, zone, lease or node)");
     expect(bad((s) => s.replace("  warmup: 3s", "  warmup: 3s\n  colour: blue"))).toThrow("x.yaml: spec.colour: unknown field");
     expect(bad((s) => s.replace("kind: http", "kind: gopher"))).toThrow(/^x\.yaml: spec\.steadyState\[1\]\.kind: must be one of "http", "object", "api"$/);
     expect(bad((s) => s.replace('op: ">="', 'op: "~"'))).toThrow(/^x\.yaml: spec\.steadyState\[0\]\.op: must be one of/);

@@ -11,7 +11,7 @@ import type { Checks, Experiment, FaultKind, FaultSpec, FaultTarget, ProbeSpec }
 export const EXPERIMENT_API_VERSION = "kubelab.io/v1alpha1";
 
 const DURATION = "^[0-9]+(\\.[0-9]+)?(ms|s|m)$";
-const FAULT_KINDS: FaultKind[] = ["kill", "pause", "stop", "restart", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle"];
+const FAULT_KINDS: FaultKind[] = ["kill", "pause", "stop", "restart", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node"];
 
 /** The experiment's JSON Schema (draft 2020-12). */
 export const EXPERIMENT_SCHEMA = {
@@ -125,6 +125,7 @@ export const EXPERIMENT_SCHEMA = {
             etcdLeader: { const: true },
             zone: { type: "string" },
             lease: { enum: ["kube-scheduler", "kube-controller-manager", "kubelab-cloud-controller"] },
+            node: { type: "string" },
           },
         },
       },
@@ -167,7 +168,7 @@ function describeError(errors: readonly ErrorObject[]): string {
       return `${fieldPath(e.instancePath)}: ${String(p.pattern) === DURATION ? "must be a duration like 5s, 250ms or 2m" : `must match ${String(p.pattern)}`}`;
     case "maxProperties":
     case "minProperties":
-      return `${fieldPath(e.instancePath)}: must name exactly one target (component, leaderOf, etcdLeader, zone or lease)`;
+      return `${fieldPath(e.instancePath)}: must name exactly one target (component, leaderOf, etcdLeader, zone, lease or node)`;
     default:
       return `${fieldPath(e.instancePath)}: ${e.message ?? e.keyword}`;
   }
@@ -191,8 +192,9 @@ const TARGETS: Record<FaultKind, (keyof FaultTarget)[]> = {
   "link-reset": ["component", "zone"],
   "link-delay": ["component", "zone"],
   "link-throttle": ["component", "zone"],
+  "fill-node": ["node"],
 };
-const LASTING: FaultKind[] = ["pause", "stop", "zone-outage", "link-cut", "link-reset", "link-delay", "link-throttle"];
+const LASTING: FaultKind[] = ["pause", "stop", "zone-outage", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node"];
 
 interface RawProbe {
   name: string;

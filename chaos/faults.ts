@@ -7,9 +7,10 @@
 // lease-expire releases a leader Lease (holderIdentity cleared), as an expired lease is free for
 // the standby to take.
 
-import type { Lease } from "../api/index.ts";
+import { parseQuantityValue, type Lease, type Namespace, type Node, type Pod } from "../api/index.ts";
 import { microTime } from "../client/index.ts";
 import type { Cluster } from "./cluster.ts";
+import { PROBE_NAMESPACE } from "./probes.ts";
 import type { FaultSpec } from "./types.ts";
 
 export interface Fault {
@@ -126,8 +127,64 @@ class LinkFault implements Fault {
   }
 }
 
+/**
+ * fill-node: the node's pod capacity (allocatable pods) used up by pods bound to it directly
+ * (spec.nodeName: no scheduler involved, as a burst of DaemonSet or static pods would), so the
+ * scheduler finds it full ("Too many pods"); reverted by deleting them.
+ */
+class FillNode implements Fault {
+  private created: string[] = [];
+  constructor(
+    readonly spec: FaultSpec,
+    private readonly cluster: Cluster,
+  ) {}
+
+  async inject(): Promise<string> {
+    const name = this.spec.target.node!;
+    const node = await this.cluster.client.resource<Node>("", "nodes").get("", name);
+    await this.cluster.client
+      .resource<Namespace>("", "namespaces")
+      .create("", { apiVersion: "v1", kind: "Namespace", metadata: { name: PROBE_NAMESPACE } })
+      .catch((e: unknown) => {
+        if ((e as { code?: number }).code !== 409) throw e;
+      });
+    const capacity = parseQuantityValue(node.status?.allocatable?.pods ?? "0");
+    const pods = await this.cluster.client.resource<Pod>("", "pods").list("", { fieldSelector: `spec.nodeName=${name}` });
+    const used = pods.items.filter((p) => p.status?.phase !== "Succeeded" && p.status?.phase !== "Failed").length;
+    const n = Math.max(0, capacity - used);
+    const res = this.cluster.client.resource<Pod>("", "pods");
+    for (let i = 0; i < n; i += 20) {
+      await Promise.all(
+        Array.from({ length: Math.min(20, n - i) }, async (_, j) => {
+          const pod = await res.create(PROBE_NAMESPACE, {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { generateName: `fill-${name}-`, namespace: PROBE_NAMESPACE, labels: { "kubelab.io/chaos-fill": name } },
+            spec: { nodeName: name, terminationGracePeriodSeconds: 0, tolerations: [{ operator: "Exists" }], containers: [{ name: "fill", image: "busybox", command: ["sleep", "86400"] }] },
+          });
+          this.created.push(pod.metadata.name!);
+          void j;
+        }),
+      );
+    }
+    return `${name}: ${n} pods bound (${used} of ${capacity} were in use)`;
+  }
+
+  async revert(): Promise<void> {
+    const res = this.cluster.client.resource<Pod>("", "pods");
+    const names = this.created;
+    this.created = [];
+    for (let i = 0; i < names.length; i += 20) {
+      await Promise.all(names.slice(i, i + 20).map((n) => res.delete(PROBE_NAMESPACE, n, { gracePeriodSeconds: 0 }).catch((e: unknown) => {
+        if ((e as { code?: number }).code !== 404) throw e;
+      })));
+    }
+  }
+}
+
 export function newFault(spec: FaultSpec, cluster: Cluster): Fault {
   if (spec.kind === "lease-expire") return new LeaseExpire(spec, cluster);
+  if (spec.kind === "fill-node") return new FillNode(spec, cluster);
   if (spec.kind.startsWith("link-")) return new LinkFault(spec, cluster);
   return new ProcessFault(spec, cluster);
 }

@@ -21,9 +21,11 @@ export interface FaultTarget {
   zone?: string;
   /** A kube-system Lease (lease-expire). */
   lease?: string;
+  /** A Node by name (fill-node). */
+  node?: string;
 }
 
-export type FaultKind = "kill" | "pause" | "stop" | "restart" | "zone-outage" | "lease-expire" | "link-cut" | "link-reset" | "link-delay" | "link-throttle";
+export type FaultKind = "kill" | "pause" | "stop" | "restart" | "zone-outage" | "lease-expire" | "link-cut" | "link-reset" | "link-delay" | "link-throttle" | "fill-node";
 
 export interface FaultSpec {
   /** A label for the report (default: kind and target). */

@@ -26,8 +26,9 @@ const HELP = `usage: kubelab chaos <command> [--data-dir .kubelab] ...
                                        FAULT kill|restart|pause|stop|zone-outage|lease-expire,
                                        link-cut|link-reset|link-delay --latency D|
                                        link-throttle --bytes-per-second N (with up --chaos),
+                                       fill-node --node NAME,
                                        TARGET --component NAME | --leader-of LEASE | --etcd-leader
-                                       | --zone Z | --lease LEASE
+                                       | --zone Z | --lease LEASE | --node NAME
   schema                               print the experiment JSON Schema`;
 
 export function experimentsDir(): string {
@@ -55,6 +56,7 @@ export async function runChaos(argv: string[]): Promise<void> {
       "etcd-leader": { type: "boolean" },
       zone: { type: "string" },
       lease: { type: "string" },
+      node: { type: "string" },
       latency: { type: "string" },
       "bytes-per-second": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -125,7 +127,7 @@ export async function runChaos(argv: string[]): Promise<void> {
   }
   if (cmd === "inject") {
     const kind = rest[0] as FaultKind | undefined;
-    const kinds: FaultKind[] = ["kill", "restart", "pause", "stop", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle"];
+    const kinds: FaultKind[] = ["kill", "restart", "pause", "stop", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node"];
     if (!kind || !kinds.includes(kind) || rest.length !== 1) throw new CliError(`usage: kubelab chaos inject ${kinds.join("|")} --for D TARGET`, 2);
     const target: FaultTarget = {};
     if (values.component) target.component = values.component;
@@ -133,8 +135,9 @@ export async function runChaos(argv: string[]): Promise<void> {
     if (values["etcd-leader"]) target.etcdLeader = true;
     if (values.zone) target.zone = values.zone;
     if (values.lease) target.lease = values.lease;
-    if (Object.keys(target).length !== 1) throw new CliError("name exactly one target: --component NAME, --leader-of LEASE, --etcd-leader, --zone Z or --lease LEASE", 2);
-    const lasting = kind === "pause" || kind === "stop" || kind === "zone-outage" || kind.startsWith("link-");
+    if (values.node) target.node = values.node;
+    if (Object.keys(target).length !== 1) throw new CliError("name exactly one target: --component NAME, --leader-of LEASE, --etcd-leader, --zone Z, --lease LEASE or --node NAME", 2);
+    const lasting = kind === "pause" || kind === "stop" || kind === "zone-outage" || kind === "fill-node" || kind.startsWith("link-");
     if (lasting && !values.for) throw new CliError(`${kind} needs --for D (e.g. --for 30s)`, 2);
     if (!lasting && values.for) throw new CliError(`${kind} is instant; --for does not apply`, 2);
     let forMs = 0;

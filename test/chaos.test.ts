@@ -146,4 +146,32 @@ describe("chaos by hand", () => {
     expect(r.stderr.trim()).toBe(`kubelab: ${file}: spec.method[0].at: must be a duration like 5s, 250ms or 2m`);
     expect(r.stdout).toBe("");
   });
+
+  it("fill-node uses up a node's pod capacity, so a pod for it stays Pending with Too many pods, until the fault is reverted", async () => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), "chaos", "inject", "fill-node", "--node", "general-local-1a-0", "--for", "20s", "--data-dir", k.dataDir], { cwd: REPO });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    await poll("the node filled", async () => /fill-node: general-local-1a-0: \d+ pods bound/.test(out), 60_000, 200);
+    const pod = `apiVersion: v1
+kind: Pod
+metadata: { name: wants-1a-0, namespace: default }
+spec:
+  nodeSelector: { kubernetes.io/hostname: general-local-1a-0 }
+  terminationGracePeriodSeconds: 0
+  containers: [{ name: c, image: busybox, command: [sleep, "3600"] }]
+`;
+    expect((await k.kubectl(["apply", "-f", "-"], { input: pod })).code).toBe(0);
+    await poll("FailedScheduling: Too many pods", async () => {
+      const ev = await k.kubectl(["get", "events", "-n", "default", "--field-selector", "involvedObject.name=wants-1a-0", "-o", "jsonpath={.items[*].message}"]);
+      return /Too many pods/.test(ev.stdout);
+    }, 60_000);
+    const code = await new Promise<number>((r) => child.once("exit", (c) => r(c ?? -1)));
+    expect(code, out).toBe(0);
+    expect(out).toContain("fill-node: reverted");
+    await poll("the pod runs once the node has room again", async () => {
+      const r = await k.kubectl(["get", "pod", "wants-1a-0", "-n", "default", "-o", "jsonpath={.status.phase}"]);
+      return r.stdout === "Running";
+    }, 120_000);
+    await k.kubectl(["delete", "pod", "wants-1a-0", "-n", "default", "--wait=false"]);
+  }, 240_000);
 });
