@@ -116,16 +116,24 @@ export function etcdStorageURL(urls: string): string {
   return `etcd://${hosts.join(",")}`;
 }
 
-/** A free TCP port on 127.0.0.1 for a component's /healthz and /metrics. */
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolvePort(p));
+/** Ports this process has handed out: a component binds its port only once it runs, so the kernel may offer the same one again meanwhile. */
+const handedOut = new Set<number>();
+
+/** A free TCP port on 127.0.0.1 for a component's /healthz and /metrics, never one already handed to another component. */
+async function freePort(): Promise<number> {
+  for (;;) {
+    const p = await new Promise<number>((resolvePort, reject) => {
+      const s = createServer();
+      s.on("error", reject);
+      s.listen(0, "127.0.0.1", () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolvePort(port));
+      });
     });
-  });
+    if (handedOut.has(p)) continue;
+    handedOut.add(p);
+    return p;
+  }
 }
 
 async function waitReady(port: number, ca: string, timeoutMs: number, isDead: () => boolean): Promise<void> {

@@ -128,6 +128,9 @@ export async function startKubelab(opts: { etcd?: string; dataDir?: string; port
   while (!out.includes("kubelab is up")) {
     if (child.exitCode !== null) throw new Error(`kubelab up exited (${child.exitCode}):\n${out}`);
     if (Date.now() > deadline) {
+      // SIGTERM first: up stops the components it started; SIGKILL alone would orphan them.
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
       child.kill("SIGKILL");
       throw new Error(`kubelab up did not come up in time:\n${out}`);
     }
