@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { clientFromKubeconfig } from "../cli/component.ts";
 import { controlRequest, listComponents } from "../cli/control.ts";
 import { etcdLeader, type EtcdClusterPlan } from "../cli/etcdcluster.ts";
+import type { PoolNodeState } from "../cli/nodecontrol.ts";
 import type { ComponentAction, ComponentState } from "../cli/supervisor.ts";
 import type { UpState } from "../cli/up.ts";
 import type { RestClient } from "../client/index.ts";
@@ -52,6 +53,11 @@ export class Cluster {
   async setLink(component: string, mode: "ok" | "cut" | "reset" | "delay" | "throttle", params: Record<string, number> = {}): Promise<{ name: string }[]> {
     const q = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)] as [string, string])).toString();
     return (await controlRequest<{ links: { name: string }[] }>(this.dataDir, "POST", `/v1/links/${encodeURIComponent(component)}/${mode}${q ? `?${q}` : ""}`)).links;
+  }
+
+  /** Acts on one simulated node through its pool (stop, start, clock?offsetMs=N). */
+  async nodeAction(node: string, action: "stop" | "start" | "clock", query = ""): Promise<PoolNodeState> {
+    return (await controlRequest<{ node: PoolNodeState }>(this.dataDir, "POST", `/v1/nodes/${encodeURIComponent(node)}/${action}${query ? `?${query}` : ""}`, 20_000)).node;
   }
 
   async links(): Promise<{ name: string; component: string }[]> {

@@ -34,6 +34,13 @@ describe("experiment files", () => {
     expect(bad((s) => s.replace("  warmup: 3s", "  warmup: 3s\n  colour: blue"))).toThrow("x.yaml: spec.colour: unknown field");
     expect(bad((s) => s.replace("kind: http", "kind: gopher"))).toThrow(/^x\.yaml: spec\.steadyState\[1\]\.kind: must be one of "http", "object", "api"$/);
     expect(bad((s) => s.replace('op: ">="', 'op: "~"'))).toThrow(/^x\.yaml: spec\.steadyState\[0\]\.op: must be one of/);
+    const skew = (edit: string) => () => loadExperiment(base.replace("fault: pause\n      target: { component: kubelet-local-1b }", edit), "x.yaml");
+    expect(skew("fault: clock-skew\n      target: { node: n1 }")).toThrow("x.yaml: spec.method[0].offset: clock-skew needs an offset (offset: -10m)");
+    expect(skew("fault: clock-skew\n      target: { node: n1 }\n      offset: ten")).toThrow("x.yaml: spec.method[0].offset: must be an offset like -10m, 30s or +2h");
+    expect(skew("fault: node-stop\n      target: { node: n1 }\n      offset: 5m")).toThrow("x.yaml: spec.method[0].offset: only clock-skew takes an offset");
+    expect(skew("fault: node-stop\n      target: { component: kubelet-local-1b }")).toThrow("x.yaml: spec.method[0].target: node-stop takes target.node, not target.component");
+    expect(skew("fault: clock-skew\n      target: { node: n1 }\n      offset: -1.5h")().method[0]).toMatchObject({ kind: "clock-skew", offsetMs: -5_400_000, forMs: 30_000 });
+    expect(skew("fault: clock-skew\n      target: { node: n1 }\n      offset: +90s")().method[0]!.offsetMs).toBe(90_000);
     expect(() => loadExperiment("a: [", "x.yaml")).toThrow(/^x\.yaml: not YAML: /);
     expect(() => loadExperiment("apiVersion: v1\nkind: Experiment\nmetadata: {name: x}\nspec: {steadyState: [], method: []}\n", "x.yaml")).toThrow('x.yaml: apiVersion: must be "kubelab.io/v1alpha1"');
   });

@@ -11,7 +11,8 @@ import type { Checks, Experiment, FaultKind, FaultSpec, FaultTarget, ProbeSpec }
 export const EXPERIMENT_API_VERSION = "kubelab.io/v1alpha1";
 
 const DURATION = "^[0-9]+(\\.[0-9]+)?(ms|s|m)$";
-const FAULT_KINDS: FaultKind[] = ["kill", "pause", "stop", "restart", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node"];
+const SIGNED_DURATION = "^[-+]?[0-9]+(\\.[0-9]+)?(ms|s|m|h)$";
+export const FAULT_KINDS: readonly FaultKind[] = ["kill", "pause", "stop", "restart", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node", "node-stop", "clock-skew"];
 
 /** The experiment's JSON Schema (draft 2020-12). */
 export const EXPERIMENT_SCHEMA = {
@@ -114,6 +115,7 @@ export const EXPERIMENT_SCHEMA = {
         for: { type: "string", pattern: DURATION },
         latency: { type: "string", pattern: DURATION, description: "link-delay: added to each chunk each way" },
         bytesPerSecond: { type: "integer", minimum: 1, description: "link-throttle: bandwidth each way" },
+        offset: { type: "string", pattern: SIGNED_DURATION, description: "clock-skew: how far the node's clock moves, e.g. -10m (behind) or 5m (ahead)" },
         target: {
           type: "object",
           additionalProperties: false,
@@ -134,6 +136,13 @@ export const EXPERIMENT_SCHEMA = {
 } as const;
 
 class ExperimentError extends Error {}
+
+/** "-10m", "+30s", "90s" → ms (a clock offset: negative is behind). */
+export function parseSignedDurationMs(v: string): number {
+  const m = /^([-+]?)(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(v.trim());
+  if (!m) throw new ExperimentError(`"${v}" is not an offset like -10m, 30s or +2h`);
+  return (m[1] === "-" ? -1 : 1) * Math.round(Number(m[2]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[3] as "ms" | "s" | "m" | "h"]);
+}
 
 /** "5s", "250ms", "2m" → ms. */
 export function parseDurationMs(v: string): number {
@@ -165,7 +174,7 @@ function describeError(errors: readonly ErrorObject[]): string {
     case "const":
       return `${fieldPath(e.instancePath)}: must be ${JSON.stringify(p.allowedValue)}`;
     case "pattern":
-      return `${fieldPath(e.instancePath)}: ${String(p.pattern) === DURATION ? "must be a duration like 5s, 250ms or 2m" : `must match ${String(p.pattern)}`}`;
+      return `${fieldPath(e.instancePath)}: ${String(p.pattern) === DURATION ? "must be a duration like 5s, 250ms or 2m" : String(p.pattern) === SIGNED_DURATION ? "must be an offset like -10m, 30s or +2h" : `must match ${String(p.pattern)}`}`;
     case "maxProperties":
     case "minProperties":
       return `${fieldPath(e.instancePath)}: must name exactly one target (component, leaderOf, etcdLeader, zone, lease or node)`;
@@ -193,8 +202,11 @@ const TARGETS: Record<FaultKind, (keyof FaultTarget)[]> = {
   "link-delay": ["component", "zone"],
   "link-throttle": ["component", "zone"],
   "fill-node": ["node"],
+  "node-stop": ["node"],
+  "clock-skew": ["node"],
 };
-const LASTING: FaultKind[] = ["pause", "stop", "zone-outage", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node"];
+/** The faults that last until reverted (they take a duration); the others are instant. */
+export const LASTING: readonly FaultKind[] = ["pause", "stop", "zone-outage", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node", "node-stop", "clock-skew"];
 
 interface RawProbe {
   name: string;
@@ -221,7 +233,7 @@ interface RawDoc {
     observe?: string;
     journalRate?: number;
     steadyState: RawProbe[];
-    method: { name?: string; fault: FaultKind; target: FaultTarget; at: string; for?: string; latency?: string; bytesPerSecond?: number }[];
+    method: { name?: string; fault: FaultKind; target: FaultTarget; at: string; for?: string; latency?: string; bytesPerSecond?: number; offset?: string }[];
     checks?: { recoverWithin?: string; maxObjectsLost?: number; maxFailedRequests?: number; failedWithinInFlight?: boolean; maxWatchGaps?: number };
   };
 }
@@ -278,9 +290,12 @@ export function loadExperiment(text: string, source: string): Experiment {
     if (f.fault === "link-throttle" && !f.bytesPerSecond) throw new Error(`${source}: ${path}.bytesPerSecond: link-throttle needs bytesPerSecond`);
     if (f.latency && f.fault !== "link-delay") throw new Error(`${source}: ${path}.latency: only link-delay takes a latency`);
     if (f.bytesPerSecond && f.fault !== "link-throttle") throw new Error(`${source}: ${path}.bytesPerSecond: only link-throttle takes bytesPerSecond`);
+    if (f.fault === "clock-skew" && !f.offset) throw new Error(`${source}: ${path}.offset: clock-skew needs an offset (offset: -10m)`);
+    if (f.offset && f.fault !== "clock-skew") throw new Error(`${source}: ${path}.offset: only clock-skew takes an offset`);
     return {
       ...(f.latency ? { latencyMs: at(`${path}.latency`, () => parseDurationMs(f.latency!)) } : {}),
       ...(f.bytesPerSecond ? { bytesPerSecond: f.bytesPerSecond } : {}),
+      ...(f.offset ? { offsetMs: at(`${path}.offset`, () => parseSignedDurationMs(f.offset!)) } : {}),
       name: f.name ?? `${f.fault} ${key === "etcdLeader" ? "etcd leader" : key === "leaderOf" ? `leader of ${f.target.leaderOf}` : String(f.target[key])}`,
       kind: f.fault,
       target: f.target,

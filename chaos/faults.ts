@@ -5,7 +5,8 @@
 // revert); a zone outage pauses every process of the zone (its kubelets — so its nodes go silent —,
 // its proxy, etcd member and apiserver, and the control-plane processes placed there);
 // lease-expire releases a leader Lease (holderIdentity cleared), as an expired lease is free for
-// the standby to take.
+// the standby to take; node-stop powers one simulated node off until revert and clock-skew moves
+// its kubelet's wall clock (both through the node's pool: kubelet/nodecontrol.ts).
 
 import { parseQuantityValue, type Lease, type Namespace, type Node, type Pod } from "../api/index.ts";
 import { microTime } from "../client/index.ts";
@@ -182,7 +183,47 @@ class FillNode implements Fault {
   }
 }
 
+/**
+ * node-stop: one simulated node powered off (its kubelet and containers down, the rest of its pool
+ * running) until revert boots it again; clock-skew: its kubelet's wall clock moved by offsetMs
+ * until revert puts it right (a clock behind by more than the grace period makes its Lease
+ * renewals look old, so the node controller marks it Unknown while the kubelet runs fine).
+ */
+class NodeFault implements Fault {
+  private acted?: string;
+  constructor(
+    readonly spec: FaultSpec,
+    private readonly cluster: Cluster,
+  ) {}
+
+  async inject(): Promise<string> {
+    const name = this.spec.target.node!;
+    if (this.spec.kind === "node-stop") {
+      const n = await this.cluster.nodeAction(name, "stop");
+      this.acted = name;
+      return `${name} (pool ${n.pool}) stopped`;
+    }
+    const n = await this.cluster.nodeAction(name, "clock", `offsetMs=${this.spec.offsetMs ?? 0}`);
+    this.acted = name;
+    return `${name} (pool ${n.pool}) clock ${n.clockOffsetMs >= 0 ? "+" : ""}${n.clockOffsetMs / 1000}s`;
+  }
+
+  async revert(): Promise<void> {
+    const name = this.acted;
+    if (!name) return;
+    this.acted = undefined;
+    try {
+      if (this.spec.kind === "node-stop") await this.cluster.nodeAction(name, "start");
+      else await this.cluster.nodeAction(name, "clock", "offsetMs=0");
+    } catch (e) {
+      // Started already (by hand), or its instance was terminated meanwhile: nothing to undo.
+      if (!/is not stopped|no (stopped |simulated )?node/.test((e as Error).message)) throw new Error(`revert of ${this.spec.name}: ${(e as Error).message}`);
+    }
+  }
+}
+
 export function newFault(spec: FaultSpec, cluster: Cluster): Fault {
+  if (spec.kind === "node-stop" || spec.kind === "clock-skew") return new NodeFault(spec, cluster);
   if (spec.kind === "lease-expire") return new LeaseExpire(spec, cluster);
   if (spec.kind === "fill-node") return new FillNode(spec, cluster);
   if (spec.kind.startsWith("link-")) return new LinkFault(spec, cluster);

@@ -21,11 +21,11 @@ export interface FaultTarget {
   zone?: string;
   /** A kube-system Lease (lease-expire). */
   lease?: string;
-  /** A Node by name (fill-node). */
+  /** A Node by name (fill-node; node-stop and clock-skew: a simulated node of a pool). */
   node?: string;
 }
 
-export type FaultKind = "kill" | "pause" | "stop" | "restart" | "zone-outage" | "lease-expire" | "link-cut" | "link-reset" | "link-delay" | "link-throttle" | "fill-node";
+export type FaultKind = "kill" | "pause" | "stop" | "restart" | "zone-outage" | "lease-expire" | "link-cut" | "link-reset" | "link-delay" | "link-throttle" | "fill-node" | "node-stop" | "clock-skew";
 
 export interface FaultSpec {
   /** A label for the report (default: kind and target). */
@@ -40,6 +40,8 @@ export interface FaultSpec {
   latencyMs?: number;
   /** link-throttle: bytes per second each way. */
   bytesPerSecond?: number;
+  /** clock-skew: how far the node's wall clock is moved (negative: behind). */
+  offsetMs?: number;
 }
 
 export type ProbeKind = "http" | "object" | "api";

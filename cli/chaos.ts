@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Cluster } from "../chaos/cluster.ts";
-import { EXPERIMENT_SCHEMA, loadExperimentFile, parseDurationMs } from "../chaos/experiment.ts";
+import { EXPERIMENT_SCHEMA, FAULT_KINDS, LASTING, loadExperimentFile, parseDurationMs, parseSignedDurationMs } from "../chaos/experiment.ts";
 import { newFault } from "../chaos/faults.ts";
 import { runExperiment } from "../chaos/runner.ts";
 import type { FaultKind, FaultTarget } from "../chaos/types.ts";
@@ -26,7 +26,8 @@ const HELP = `usage: kubelab chaos <command> [--data-dir .kubelab] ...
                                        FAULT kill|restart|pause|stop|zone-outage|lease-expire,
                                        link-cut|link-reset|link-delay --latency D|
                                        link-throttle --bytes-per-second N (with up --chaos),
-                                       fill-node --node NAME,
+                                       fill-node --node NAME, node-stop --node NAME,
+                                       clock-skew --node NAME --offset=-10m (a simulated node),
                                        TARGET --component NAME | --leader-of LEASE | --etcd-leader
                                        | --zone Z | --lease LEASE | --node NAME
   schema                               print the experiment JSON Schema`;
@@ -59,6 +60,7 @@ export async function runChaos(argv: string[]): Promise<void> {
       node: { type: "string" },
       latency: { type: "string" },
       "bytes-per-second": { type: "string" },
+      offset: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -127,8 +129,7 @@ export async function runChaos(argv: string[]): Promise<void> {
   }
   if (cmd === "inject") {
     const kind = rest[0] as FaultKind | undefined;
-    const kinds: FaultKind[] = ["kill", "restart", "pause", "stop", "zone-outage", "lease-expire", "link-cut", "link-reset", "link-delay", "link-throttle", "fill-node"];
-    if (!kind || !kinds.includes(kind) || rest.length !== 1) throw new CliError(`usage: kubelab chaos inject ${kinds.join("|")} --for D TARGET`, 2);
+    if (!kind || !FAULT_KINDS.includes(kind) || rest.length !== 1) throw new CliError(`usage: kubelab chaos inject ${FAULT_KINDS.join("|")} --for D TARGET`, 2);
     const target: FaultTarget = {};
     if (values.component) target.component = values.component;
     if (values["leader-of"]) target.leaderOf = values["leader-of"];
@@ -137,7 +138,7 @@ export async function runChaos(argv: string[]): Promise<void> {
     if (values.lease) target.lease = values.lease;
     if (values.node) target.node = values.node;
     if (Object.keys(target).length !== 1) throw new CliError("name exactly one target: --component NAME, --leader-of LEASE, --etcd-leader, --zone Z, --lease LEASE or --node NAME", 2);
-    const lasting = kind === "pause" || kind === "stop" || kind === "zone-outage" || kind === "fill-node" || kind.startsWith("link-");
+    const lasting = LASTING.includes(kind);
     if (lasting && !values.for) throw new CliError(`${kind} needs --for D (e.g. --for 30s)`, 2);
     if (!lasting && values.for) throw new CliError(`${kind} is instant; --for does not apply`, 2);
     let forMs = 0;
@@ -161,9 +162,18 @@ export async function runChaos(argv: string[]): Promise<void> {
         throw new CliError(`--latency: ${(e as Error).message}`, 2);
       }
     }
+    let offsetMs: number | undefined;
+    if (kind === "clock-skew") {
+      if (!values.offset) throw new CliError("clock-skew needs --offset D (e.g. --offset=-10m for a clock 10 minutes behind)", 2);
+      try {
+        offsetMs = parseSignedDurationMs(values.offset);
+      } catch (e) {
+        throw new CliError(`--offset: ${(e as Error).message}`, 2);
+      }
+    } else if (values.offset) throw new CliError("only clock-skew takes --offset", 2);
     const bytesPerSecond = values["bytes-per-second"] !== undefined ? Number(values["bytes-per-second"]) : undefined;
     if (kind === "link-throttle" && !(bytesPerSecond! > 0 && Number.isInteger(bytesPerSecond))) throw new CliError("link-throttle needs --bytes-per-second N (a positive integer)", 2);
-    const fault = newFault({ name: kind, kind, target, atMs: 0, ...(lasting ? { forMs } : {}), ...(latencyMs ? { latencyMs } : {}), ...(bytesPerSecond ? { bytesPerSecond } : {}) }, cluster);
+    const fault = newFault({ name: kind, kind, target, atMs: 0, ...(lasting ? { forMs } : {}), ...(latencyMs ? { latencyMs } : {}), ...(bytesPerSecond ? { bytesPerSecond } : {}), ...(offsetMs !== undefined ? { offsetMs } : {}) }, cluster);
     let resolved: string;
     try {
       resolved = await fault.inject();

@@ -7,12 +7,16 @@
 //   POST /v1/components/<name>/<action>    stop (and hold down) | start | kill | restart | pause | resume
 //   GET  /v1/links                         with up --chaos: every component's link to the apiserver or etcd
 //   POST /v1/links/<component>/<mode>      ok (heal) | cut | reset | delay?latencyMs=N | throttle?bytesPerSecond=N
+//   GET  /v1/nodes                         every simulated node, with its pool: running, stopped, clockOffsetMs
+//   POST /v1/nodes/<node>/<action>         stop | start | clock?offsetMs=N, forwarded to the node's pool (cli/nodecontrol.ts)
 
 import { existsSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
 import type { LinkMode, Links } from "../chaos/linkproxy.ts";
 import type { Logger } from "../client/index.ts";
+import { unixRequest } from "./unixhttp.ts";
+import { NODE_ACTIONS, listPoolNodes, poolNodeAction, type NodeAction } from "./nodecontrol.ts";
 import type { ComponentAction, ComponentState, Supervisor } from "./supervisor.ts";
 
 export const ACTIONS: readonly ComponentAction[] = ["stop", "start", "kill", "restart", "pause", "resume"];
@@ -63,6 +67,16 @@ export async function serveControl(dataDir: string, sup: Supervisor, log: Logger
         return send(res, 404, { error: (e as Error).message });
       }
     }
+    if (url === "/v1/nodes" || url.startsWith("/v1/nodes/")) {
+      const nm = /^\/v1\/nodes\/([^/]+)\/([a-z]+)$/.exec(url);
+      const fail = (e: Error & { code?: number }) => send(res, typeof e.code === "number" ? e.code : 502, { error: e.message });
+      if (req.method === "GET" && url === "/v1/nodes") return void listPoolNodes(dataDir).then((r) => send(res, 200, r), fail);
+      if (!nm) return send(res, 404, { error: `no such endpoint: ${req.method} ${url}` });
+      if (req.method !== "POST") return send(res, 405, { error: `${url} takes POST` });
+      const action = nm[2] as NodeAction;
+      if (!NODE_ACTIONS.includes(action)) return send(res, 400, { error: `unknown node action "${action}" (one of ${NODE_ACTIONS.join(", ")})` });
+      return void poolNodeAction(dataDir, decodeURIComponent(nm[1]!), action, query ?? "").then((node) => send(res, 200, { node }), fail);
+    }
     const m = /^\/v1\/components\/([^/]+)\/([a-z]+)$/.exec(url);
     if (!m) return send(res, 404, { error: `no such endpoint: ${req.method} ${url}` });
     if (req.method !== "POST") return send(res, 405, { error: `${url} takes POST` });
@@ -88,28 +102,7 @@ export async function serveControl(dataDir: string, sup: Supervisor, log: Logger
 
 /** One request to a running `up`'s control socket; rejects with the server's error text, or why it could not be reached. */
 export function controlRequest<T = unknown>(dataDir: string, method: "GET" | "POST", path: string, timeoutMs = 5000): Promise<T> {
-  const socketPath = controlSocketPath(dataDir);
-  return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method, path, timeout: timeoutMs }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => {
-        let parsed: { error?: string } & T;
-        try {
-          parsed = JSON.parse(body) as { error?: string } & T;
-        } catch {
-          reject(new Error(`bad answer from ${socketPath}: ${body.slice(0, 200)}`));
-          return;
-        }
-        if (res.statusCode === 200) resolve(parsed);
-        else reject(new Error(parsed.error ?? `HTTP ${res.statusCode}`));
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer from ${socketPath} within ${timeoutMs} ms`)));
-    req.on("error", (e) => reject((e as NodeJS.ErrnoException).code === "ENOENT" || (e as NodeJS.ErrnoException).code === "ECONNREFUSED" ? new Error(`kubelab is not running from ${dataDir} (no control socket)`) : e));
-    req.end();
-  });
+  return unixRequest<T>(controlSocketPath(dataDir), method, path, timeoutMs, `kubelab is not running from ${dataDir} (no control socket)`);
 }
 
 export async function listComponents(dataDir: string): Promise<ComponentState[]> {

@@ -8,9 +8,11 @@ import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuantity, parseCIDR, type Node, type Pod } from "../api/index.ts";
 import { isLocalAddress, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
 import { Kubelet, POOL_LABEL, registerKubeletMetrics, runCloudPool, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
+import type { NodeControl } from "../kubelet/nodecontrol.ts";
 import { SubnetIPAM } from "../kubelet/runtime/sim/vpc.ts";
 import { CliError } from "./errors.ts";
 import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
+import { serveNodeControl } from "./nodecontrol.ts";
 
 const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:///PATH | --simulate) [flags]
 
@@ -213,9 +215,12 @@ export async function runKubelet(argv: string[]): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
 
   const health = await serveHealth(healthzPort, registry, () => agents.length > 0, log, "node agents not started");
+  // Chaos on one node of a simulated pool (stop it, skew its clock): ROOT/nodes.sock.
+  let control: NodeControl | undefined;
+  const nodeControl = simulate ? await serveNodeControl(rootDir, () => control, log) : undefined;
   try {
     if (cloud) {
-      await runCloudPool(ctx, { client, zone, region, subnet: values.subnet!, rootDir, port, log, kubelet: kubeletOpts, onAgents: (a) => (agents = a) });
+      await runCloudPool(ctx, { client, zone, region, subnet: values.subnet!, rootDir, port, log, kubelet: kubeletOpts, onAgents: (a) => (agents = a), onControl: (c) => (control = c) });
     } else if (simulate) {
       await runPool(ctx, {
         client,
@@ -229,6 +234,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
         log,
         kubelet: kubeletOpts,
         onAgents: (a) => (agents = a),
+        onControl: (c) => (control = c),
       });
     } else {
       await runOneKubelet(ctx, log, values["runtime-endpoint"]!, {
@@ -245,6 +251,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
     }
   } finally {
     health.close();
+    nodeControl?.close();
   }
   process.exit(0);
 }

@@ -14,6 +14,7 @@ import { CLOUD_LABEL, CLOUD_NAMESPACE, NODEGROUP_LABEL, ZONE_LABEL, providerID, 
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
 import { SubnetIPAM } from "./runtime/sim/vpc.ts";
+import { NodeControlError, NodeSwitches, type NodeControl } from "./nodecontrol.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
 
 export interface CloudPoolOptions {
@@ -34,6 +35,8 @@ export interface CloudPoolOptions {
   resyncMs?: number;
   /** Called with the running agents whenever they change (for metrics). */
   onAgents?(agents: readonly NodeAgent[]): void;
+  /** Called once with the pool's per-node chaos control (stop/start an instance's node, skew its clock). */
+  onControl?(control: NodeControl): void;
 }
 
 interface Wanted {
@@ -90,6 +93,9 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
   const nodes = newInformer<Node>(opts.client, "", "nodes", { labelSelector: `${NODEGROUP_LABEL},${ZONE_LABEL}=${opts.zone}`, clock, log });
   const cms = newInformer<ConfigMap>(opts.client, "", "configmaps", { namespace: CLOUD_NAMESPACE, labelSelector: `${CLOUD_LABEL},${ZONE_LABEL}=${opts.zone}`, clock, log });
   const running = new Map<string, Running>();
+  const switches = new NodeSwitches(clock);
+  /** The addresses of nodes stopped by NodeControl: an instance that is stopped, not terminated, keeps its interface. */
+  const stoppedIPs = new Map<string, string>();
 
   // One reconcile at a time; a change during one runs another right after.
   let dirty = true;
@@ -102,18 +108,20 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
 
   const publish = (): void => opts.onAgents?.([...running.values()].map((r) => r.agent));
 
-  const stopNode = async (name: string, r: Running): Promise<void> => {
+  const stopNode = async (name: string, r: Running, keepAddress = false): Promise<void> => {
     running.delete(name);
     r.stop.abort();
     await r.done;
     await r.runtime.destroy().catch((e: unknown) => log.warn({ err: e, node: name }, "failed to close the runtime"));
+    if (keepAddress) return;
     ipam.release(r.nodeIP);
     log.info({ node: name, instance: r.id }, "instance terminated: kubelet stopped");
   };
 
   const startNode = async (name: string, w: Wanted, nodeIP: string): Promise<void> => {
     const nlog = log.child({ node: name });
-    const runtime = new SimRuntime({ nodeName: name, zone: opts.zone, ipam, nodeIP, clock, log });
+    const nodeClock = switches.clockOf(name);
+    const runtime = new SimRuntime({ nodeName: name, zone: opts.zone, ipam, nodeIP, clock: nodeClock, log });
     const v = await runtime.version();
     const kopts: KubeletOptions = {
       ...opts.kubelet,
@@ -132,8 +140,8 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
       nodeIP,
       port: opts.port,
       runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
-      recorder: newEventRecorder(opts.client, { component: "kubelet", host: name, clock, log: nlog }),
-      clock,
+      recorder: newEventRecorder(opts.client, { component: "kubelet", host: name, clock: nodeClock, log: nlog }),
+      clock: nodeClock,
       log: nlog,
     };
     const agent = new Kubelet(kopts);
@@ -155,10 +163,24 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
     await Promise.all(
       [...running].filter(([name, r]) => wanted.get(name)?.instance.id !== r.id).map(([name, r]) => stopNode(name, r)),
     );
-    const toStart = [...wanted].filter(([name]) => !running.has(name));
+    // A stopped node whose instance was terminated meanwhile is gone: its address goes back, and a
+    // new instance of the same name starts as any new one does.
+    for (const [name, ip] of stoppedIPs) {
+      if (wanted.has(name)) continue;
+      stoppedIPs.delete(name);
+      switches.stopped.delete(name);
+      ipam.release(ip);
+    }
+    const toStart = [...wanted].filter(([name]) => !running.has(name) && !switches.stopped.has(name));
     // A Node that already exists (this process restarted) keeps its InternalIP: reserve those first.
     const ips = new Map<string, string>();
     for (const [name] of toStart) {
+      const held = stoppedIPs.get(name);
+      if (held) {
+        stoppedIPs.delete(name);
+        ips.set(name, held);
+        continue;
+      }
       const old = nodes.lister.get(name)?.status?.addresses?.find((a) => a.type === "InternalIP")?.address;
       if (old && ipam.reserve(old)) ips.set(name, old);
     }
@@ -181,6 +203,39 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
     }
     publish();
   };
+
+  opts.onControl?.({
+    list: () => {
+      const names = new Set([...wantedInstances(cms.lister.list(), log).keys(), ...running.keys(), ...switches.stopped]);
+      return [...names].sort().map((n) => switches.state(n, running.has(n)));
+    },
+    stop: async (name) => {
+      const r = running.get(name);
+      if (!r) {
+        if (switches.stopped.has(name)) return switches.state(name, false);
+        const known = wantedInstances(cms.lister.list(), log).has(name);
+        throw new NodeControlError(known ? 409 : 404, known ? `node ${name} is not running (no address yet, or failed to start)` : `no node ${name} in this pool`);
+      }
+      switches.stopped.add(name);
+      stoppedIPs.set(name, r.nodeIP);
+      await stopNode(name, r, true);
+      log.info({ node: name, instance: r.id }, "instance stopped (chaos): kubelet and containers down, address kept");
+      publish();
+      return switches.state(name, false);
+    },
+    start: async (name) => {
+      if (!switches.stopped.has(name)) throw new NodeControlError(running.has(name) ? 409 : 404, running.has(name) ? `node ${name} is not stopped` : `no stopped node ${name} in this pool`);
+      switches.stopped.delete(name);
+      log.info({ node: name }, "instance started again");
+      poke();
+      return switches.state(name, running.has(name));
+    },
+    skew: (name, offsetMs) => {
+      const s = switches.skew(name, offsetMs, running.has(name) || switches.stopped.has(name), running.has(name));
+      log.info({ node: name, clockOffsetMs: s.clockOffsetMs }, "node clock skewed");
+      return s;
+    },
+  });
 
   const informersDone = Promise.all([
     pods.run({ ...ctx, log: log.child({ informer: "pods" }) }),

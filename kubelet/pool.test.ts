@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Lease, Node } from "../api/index.ts";
 import { FakeClient, newLogger } from "../client/index.ts";
 import { POOL_LABEL, nodeIPOf, runPool, splitNodeCIDRs } from "./pool.ts";
+import type { NodeControl } from "./nodecontrol.ts";
 import type { NodeAgent } from "./types.ts";
 
 const log = newLogger("pool-test");
@@ -119,5 +120,64 @@ describe("runPool", () => {
       rmSync(rootDir, { recursive: true, force: true });
     }
     await expect(fetch(`http://127.201.0.1:${port}/healthz`)).rejects.toThrow();
+  });
+
+  it("stops one node (its kubelet and server down, the others running), starts it again, and skews its clock alone", async () => {
+    const client = new FakeClient();
+    const rootDir = mkdtempSync(join(tmpdir(), "kubelet-pool-"));
+    const port = await freePort();
+    const abort = new AbortController();
+    let control: NodeControl | undefined;
+    let agents: readonly NodeAgent[] = [];
+    const done = runPool(
+      { signal: abort.signal, log },
+      {
+        client,
+        nodes: 2,
+        zone: "zone-t",
+        region: "region-t",
+        namePrefix: "ctl-t",
+        rootDir,
+        podCIDR: "127.202.0.0/16",
+        port,
+        log,
+        kubelet: { leaseRenewIntervalMs: 200, nodeStatusUpdateFrequencyMs: 200 },
+        onAgents: (a) => (agents = a),
+        onControl: (c) => (control = c),
+      },
+    );
+    const renewTime = (name: string) => Date.parse((client.trackerList("coordination.k8s.io", "leases") as Lease[]).find((l) => l.metadata.name === name)?.spec?.renewTime ?? "");
+    try {
+      await waitFor("2 leases", () => ((client.trackerList("coordination.k8s.io", "leases") as Lease[]).length === 2 ? true : undefined));
+      expect(control!.list()).toEqual([
+        { name: "ctl-t-0", running: true, stopped: false, clockOffsetMs: 0 },
+        { name: "ctl-t-1", running: true, stopped: false, clockOffsetMs: 0 },
+      ]);
+      expect(await control!.stop("ctl-t-0")).toEqual({ name: "ctl-t-0", running: false, stopped: true, clockOffsetMs: 0 });
+      expect(agents.map((a) => a.nodeName)).toEqual(["ctl-t-1"]);
+      await expect(fetch(`http://127.202.0.1:${port}/healthz`)).rejects.toThrow();
+      expect(await (await fetch(`http://127.202.1.1:${port}/healthz`)).text()).toBe("ok");
+      const stoppedAt = renewTime("ctl-t-0");
+      await new Promise((r) => setTimeout(r, 600));
+      expect(renewTime("ctl-t-0")).toBe(stoppedAt);
+      await expect(control!.start("ctl-t-1")).rejects.toThrow("node ctl-t-1 is not stopped");
+      await expect(control!.stop("ctl-t-9")).rejects.toThrow("no node ctl-t-9 in this pool");
+
+      expect((await control!.start("ctl-t-0")).running).toBe(true);
+      await waitFor("node 0 renewing again", () => (renewTime("ctl-t-0") > stoppedAt ? true : undefined));
+      expect(await (await fetch(`http://127.202.0.1:${port}/healthz`)).text()).toBe("ok");
+
+      // Ten minutes behind: node 1's renewals are dated in the past, node 0's are not.
+      expect(control!.skew("ctl-t-1", -600_000).clockOffsetMs).toBe(-600_000);
+      await waitFor("node 1 renewing 10 minutes in the past", () => (renewTime("ctl-t-1") < Date.now() - 590_000 ? true : undefined));
+      expect(renewTime("ctl-t-0")).toBeGreaterThan(Date.now() - 5_000);
+      control!.skew("ctl-t-1", 0);
+      await waitFor("node 1 on time again", () => (renewTime("ctl-t-1") > Date.now() - 5_000 ? true : undefined));
+      expect(() => control!.skew("ctl-t-9", 1)).toThrow("no node ctl-t-9 in this pool");
+    } finally {
+      abort.abort();
+      await done;
+      rmSync(rootDir, { recursive: true, force: true });
+    }
   });
 });

@@ -8,6 +8,7 @@ import { formatIPv4, isValidLabelValue, parseCIDR, subnets, type Node, type Pod 
 import { newEventRecorder, newInformer, realClock, type Client, type Clock, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
+import { NodeControlError, NodeSwitches, type NodeControl } from "./nodecontrol.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
 
 export interface PoolOptions {
@@ -30,8 +31,18 @@ export interface PoolOptions {
   /** Nodes started together before the pool pauses `staggerMs` (default 50, 200 ms), so registrations do not all land at once. */
   staggerBatch?: number;
   staggerMs?: number;
-  /** Called once every node agent exists (for metrics). */
+  /** Called with the running agents whenever they change (for metrics). */
   onAgents?(agents: readonly NodeAgent[]): void;
+  /** Called once with the pool's per-node chaos control (stop/start a node, skew its clock). */
+  onControl?(control: NodeControl): void;
+}
+
+interface PoolNode {
+  nodeName: string;
+  podCIDR: string;
+  log: Logger;
+  /** Its kubelet and runtime while it runs. */
+  run?: { agent: Kubelet; runtime: SimRuntime; stop: AbortController; done: Promise<void> };
 }
 
 /** The label every node of a pool carries (value: the pool's name prefix); the pool's node informer selects on it. */
@@ -73,12 +84,12 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
   if (parent.signal.aborted) stop.abort();
   else parent.signal.addEventListener("abort", onAbort, { once: true });
   const ctx: Context = { signal: stop.signal, log: parent.log };
-  const nodes = cidrs.map((podCIDR, i) => {
+  const switches = new NodeSwitches(clock);
+  const nodes: PoolNode[] = cidrs.map((podCIDR, i) => {
     const nodeName = `${opts.namePrefix}-${i}`;
-    const log = opts.log.child({ node: nodeName });
-    const runtime = new SimRuntime({ nodeName, zone: opts.zone, podCIDR, clock, log: opts.log });
-    return { nodeName, podCIDR, log, runtime };
+    return { nodeName, podCIDR, log: opts.log.child({ node: nodeName }) };
   });
+  const byName = new Map(nodes.map((n) => [n.nodeName, n]));
   const pods = newInformer<Pod>(opts.client, "", "pods", { fieldSelector: "spec.nodeName!=", clock, log: opts.log });
   // One watch on the pool's Nodes, shared: each node's status loop reads its Node from it.
   const nodeInformer = newInformer<Node>(opts.client, "", "nodes", { labelSelector: `${POOL_LABEL}=${opts.namePrefix}`, clock, log: opts.log });
@@ -86,56 +97,102 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
     pods.run({ ...ctx, log: opts.log.child({ informer: "pods" }) }),
     nodeInformer.run({ ...ctx, log: opts.log.child({ informer: "nodes" }) }),
   ]);
-  const agents: Kubelet[] = [];
-  const runs: Promise<void>[] = [];
+  const publish = (): void => opts.onAgents?.(nodes.flatMap((n) => (n.run ? [n.run.agent] : [])));
+
+  /** A fresh runtime and kubelet for the node (at start, and when a stopped node starts again). */
+  const startNode = async (n: PoolNode): Promise<void> => {
+    const nodeClock = switches.clockOf(n.nodeName);
+    const runtime = new SimRuntime({ nodeName: n.nodeName, zone: opts.zone, podCIDR: n.podCIDR, clock: nodeClock, log: opts.log });
+    const v = await runtime.version();
+    const kopts: KubeletOptions = {
+      ...opts.kubelet,
+      nodeName: n.nodeName,
+      zone: opts.zone,
+      region: opts.region,
+      client: opts.client,
+      pods,
+      nodes: nodeInformer,
+      labels: poolLabels,
+      runtime,
+      rootDir: `${opts.rootDir}/${n.nodeName}`,
+      nodeIP: nodeIPOf(n.podCIDR),
+      port: opts.port,
+      podCIDR: n.podCIDR,
+      runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
+      recorder: newEventRecorder(opts.client, { component: "kubelet", host: n.nodeName, clock: nodeClock, log: n.log }),
+      clock: nodeClock,
+      log: n.log,
+    };
+    const agent = new Kubelet(kopts);
+    const nodeStop = new AbortController();
+    setMaxListeners(0, nodeStop.signal);
+    const abortNode = (): void => nodeStop.abort();
+    ctx.signal.addEventListener("abort", abortNode, { once: true });
+    // The kubelet adds its node to the log context itself.
+    const done = agent
+      .run({ signal: nodeStop.signal, log: opts.log })
+      .catch((e: unknown) => n.log.error({ err: e }, "kubelet failed"))
+      .finally(() => ctx.signal.removeEventListener("abort", abortNode));
+    n.run = { agent, runtime, stop: nodeStop, done };
+  };
+
+  /** Stops the node's kubelet, then its runtime (its containers die with it). */
+  const stopNode = async (n: PoolNode): Promise<void> => {
+    const r = n.run;
+    if (!r) return;
+    n.run = undefined;
+    r.stop.abort();
+    await r.done;
+    await r.runtime.destroy().catch((e: unknown) => n.log.warn({ err: e }, "failed to close the runtime"));
+  };
+
+  opts.onControl?.({
+    list: () => nodes.map((n) => switches.state(n.nodeName, !!n.run)),
+    stop: async (name) => {
+      const n = byName.get(name);
+      if (!n) throw new NodeControlError(404, `no node ${name} in this pool`);
+      switches.stopped.add(name);
+      await stopNode(n);
+      n.log.info({ node: name }, "node stopped (chaos): kubelet and containers down");
+      publish();
+      return switches.state(name, false);
+    },
+    start: async (name) => {
+      const n = byName.get(name);
+      if (!n) throw new NodeControlError(404, `no node ${name} in this pool`);
+      if (!switches.stopped.has(name)) throw new NodeControlError(409, `node ${name} is not stopped`);
+      switches.stopped.delete(name);
+      if (!ctx.signal.aborted && !n.run) await startNode(n);
+      n.log.info({ node: name }, "node started again");
+      publish();
+      return switches.state(name, !!n.run);
+    },
+    skew: (name, offsetMs) => {
+      const s = switches.skew(name, offsetMs, byName.has(name), !!byName.get(name)?.run);
+      opts.log.info({ node: name, clockOffsetMs: s.clockOffsetMs }, "node clock skewed");
+      return s;
+    },
+  });
+
   try {
     await Promise.all([pods.waitForSync(ctx.signal), nodeInformer.waitForSync(ctx.signal)]);
     if (ctx.signal.aborted) return;
-    for (const n of nodes) {
-      const v = await n.runtime.version();
-      const kopts: KubeletOptions = {
-        ...opts.kubelet,
-        nodeName: n.nodeName,
-        zone: opts.zone,
-        region: opts.region,
-        client: opts.client,
-        pods,
-        nodes: nodeInformer,
-        labels: poolLabels,
-        runtime: n.runtime,
-        rootDir: `${opts.rootDir}/${n.nodeName}`,
-        nodeIP: nodeIPOf(n.podCIDR),
-        port: opts.port,
-        podCIDR: n.podCIDR,
-        runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
-        recorder: newEventRecorder(opts.client, { component: "kubelet", host: n.nodeName, clock, log: n.log }),
-        clock,
-        log: n.log,
-      };
-      agents.push(new Kubelet(kopts));
-    }
-    opts.onAgents?.(agents);
     const batch = Math.max(1, opts.staggerBatch ?? 50);
-    for (let i = 0; i < agents.length && !ctx.signal.aborted; i += batch) {
+    for (let i = 0; i < nodes.length && !ctx.signal.aborted; i += batch) {
       if (i > 0) await clock.sleep(opts.staggerMs ?? 200, ctx.signal);
-      for (const [j, agent] of agents.slice(i, i + batch).entries()) {
-        const n = nodes[i + j];
-        // The kubelet adds its node to the log context itself.
-        runs.push(
-          agent.run({ signal: ctx.signal, log: opts.log }).catch((e: unknown) => {
-            n.log.error({ err: e }, "kubelet failed");
-          }),
-        );
-      }
+      for (const n of nodes.slice(i, i + batch)) if (!switches.stopped.has(n.nodeName) && !ctx.signal.aborted) await startNode(n);
+      publish();
     }
-    opts.log.info({ nodes: agents.length, zone: opts.zone, podCIDR: opts.podCIDR }, "simulated nodes started");
+    opts.log.info({ nodes: nodes.length, zone: opts.zone, podCIDR: opts.podCIDR }, "simulated nodes started");
     await new Promise<void>((resolve) => {
       if (ctx.signal.aborted) resolve();
       else ctx.signal.addEventListener("abort", () => resolve(), { once: true });
     });
   } finally {
-    await Promise.all(runs);
-    await Promise.all(nodes.map((n) => n.runtime.close().catch((e: unknown) => n.log.warn({ err: e }, "failed to close the runtime"))));
+    stop.abort();
+    const runs = nodes.flatMap((n) => (n.run ? [n.run] : []));
+    await Promise.all(runs.map((r) => r.done));
+    await Promise.all(runs.map((r) => r.runtime.close().catch((e: unknown) => opts.log.warn({ err: e }, "failed to close the runtime"))));
     await informersDone;
     parent.signal.removeEventListener("abort", onAbort);
   }

@@ -67,12 +67,25 @@ describe("built-in chaos experiments (fast profile)", () => {
       expect(r.stdout).toMatch(/✓ 0 objects lost of [1-9]\d* written/);
       expect(r.stdout).toContain("✓ steady state recovered");
       const dir = /report: (.*)\/report\.md/.exec(r.stdout)![1]!;
-      const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as { passed: boolean; figures: { timeToRecoverMs?: number; objectsLost: number }; faults: { injectedAt: number; error?: string }[] };
+      const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as { passed: boolean; figures: { timeToRecoverMs?: number; objectsLost: number }; faults: { injectedAt: number; revertedAt?: number; resolved: string; error?: string }[]; timeline: { t: number; kind: string; message: string }[] };
       expect(report.passed).toBe(true);
       expect(report.figures.objectsLost).toBe(0);
       expect(report.faults.every((f) => !f.error)).toBe(true);
       expect(existsSync(join(dir, "timeline.svg"))).toBe(true);
       checkReportFiles(dir);
+      // One node's faults act on that node alone: it goes Unknown while the fault lasts (stopped, or
+      // its renewals dated in the past), the other node of its pool never does.
+      const oneNode = { "node-stop": ["general-local-1b-0", "general-local-1b-1"], "kubelet-clock-skew": ["general-local-1c-1", "general-local-1c-0"] }[name];
+      if (oneNode) {
+        const [target, neighbour] = oneNode as [string, string];
+        const f = report.faults[0]!;
+        expect(f.resolved).toContain(`${target} (pool local-`);
+        const unknown = report.timeline.filter((e) => e.kind === "node" && e.message === `node ${target} Ready=Unknown`);
+        expect(unknown.length, JSON.stringify(report.timeline)).toBeGreaterThan(0);
+        expect(unknown[0]!.t).toBeGreaterThanOrEqual(f.injectedAt);
+        expect(unknown[0]!.t).toBeLessThanOrEqual(f.revertedAt!);
+        expect(report.timeline.some((e) => e.kind === "node" && e.message.startsWith(`node ${neighbour} Ready=`))).toBe(false);
+      }
       if (name === "zone-outage") {
         // Detection and recovery times, and the failed ingress requests: no more than were in flight.
         expect(r.stdout).toMatch(/detect \d+(ms|\.\d+s|s)\s+recover \d/);
@@ -136,6 +149,15 @@ describe("chaos by hand", () => {
       return n.stdout.split("\n").filter((l) => / Ready /.test(l)).length === 6;
     }, 120_000);
   }, 300_000);
+
+  it("node-stop and clock-skew name a simulated node, and say so when it is not one", () => {
+    const r = cli(["chaos", "inject", "node-stop", "--node", "no-such-node", "--for", "5s", "--data-dir", k.dataDir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe("kubelab: node-stop: no simulated node no-such-node in any pool of this cluster");
+    const noOffset = cli(["chaos", "inject", "clock-skew", "--node", "general-local-1a-0", "--for", "5s", "--data-dir", k.dataDir]);
+    expect(noOffset.status).toBe(2);
+    expect(noOffset.stderr.trim()).toBe("kubelab: clock-skew needs --offset D (e.g. --offset=-10m for a clock 10 minutes behind)");
+  });
 
   it("a malformed experiment is one line naming the field, and nothing runs", () => {
     const dir = mkdtempSync(join(tmpdir(), "kubelab-chaos-bad-"));
