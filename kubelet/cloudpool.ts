@@ -14,7 +14,7 @@ import { CLOUD_LABEL, CLOUD_NAMESPACE, NODEGROUP_LABEL, ZONE_LABEL, providerID, 
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
 import { SubnetIPAM } from "./runtime/sim/vpc.ts";
-import { NodeControlError, NodeSwitches, type NodeControl } from "./nodecontrol.ts";
+import { NodeControlError, NodeSwitches, runNodeAgent, type NodeControl } from "./nodecontrol.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
 
 export interface CloudPoolOptions {
@@ -145,15 +145,7 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
       log: nlog,
     };
     const agent = new Kubelet(kopts);
-    const nodeStop = new AbortController();
-    setMaxListeners(0, nodeStop.signal);
-    const abortNode = (): void => nodeStop.abort();
-    ctx.signal.addEventListener("abort", abortNode, { once: true });
-    const done = agent
-      .run({ signal: nodeStop.signal, log })
-      .catch((e: unknown) => nlog.error({ err: e }, "kubelet failed"))
-      .finally(() => ctx.signal.removeEventListener("abort", abortNode));
-    running.set(name, { id: w.instance.id, nodeIP, agent, runtime, stop: nodeStop, done });
+    running.set(name, { id: w.instance.id, nodeIP, agent, runtime, ...runNodeAgent(ctx, agent, log, nlog) });
     log.info({ node: name, instance: w.instance.id, nodeIP }, "instance running: kubelet started");
   };
 

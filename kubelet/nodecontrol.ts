@@ -7,7 +7,9 @@
 // as an instance whose NTP went wrong. The pool implements NodeControl; cli/nodecontrol.ts serves
 // it on a unix socket in the pool's root dir, which `kubelab up`'s control socket forwards to.
 
-import type { Clock } from "../client/index.ts";
+import { setMaxListeners } from "node:events";
+import type { Clock, Context, Logger } from "../client/index.ts";
+import type { NodeAgent } from "./types.ts";
 
 /** A node's wall clock offset from the machine's: now() moves, durations (sleep, timers) do not. */
 export class SkewedClock implements Clock {
@@ -22,6 +24,23 @@ export class SkewedClock implements Clock {
   setTimeout(fn: () => void, ms: number): { cancel(): void } {
     return this.base.setTimeout(fn, ms);
   }
+}
+
+/**
+ * Runs one node's kubelet on its own signal, aborted with the pool's (`pool`) or alone through the
+ * returned controller; `done` settles once it stopped (a kubelet that fails is logged on `nodeLog`).
+ */
+export function runNodeAgent(pool: Context, agent: NodeAgent, log: Logger, nodeLog: Logger): { stop: AbortController; done: Promise<void> } {
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  const abort = (): void => stop.abort();
+  pool.signal.addEventListener("abort", abort, { once: true });
+  // The kubelet adds its node to the log context itself.
+  const done = agent
+    .run({ signal: stop.signal, log })
+    .catch((e: unknown) => nodeLog.error({ err: e }, "kubelet failed"))
+    .finally(() => pool.signal.removeEventListener("abort", abort));
+  return { stop, done };
 }
 
 export interface NodeControlState {

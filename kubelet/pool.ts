@@ -8,7 +8,7 @@ import { formatIPv4, isValidLabelValue, parseCIDR, subnets, type Node, type Pod 
 import { newEventRecorder, newInformer, realClock, type Client, type Clock, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
-import { NodeControlError, NodeSwitches, type NodeControl } from "./nodecontrol.ts";
+import { NodeControlError, NodeSwitches, runNodeAgent, type NodeControl } from "./nodecontrol.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
 
 export interface PoolOptions {
@@ -124,16 +124,7 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
       log: n.log,
     };
     const agent = new Kubelet(kopts);
-    const nodeStop = new AbortController();
-    setMaxListeners(0, nodeStop.signal);
-    const abortNode = (): void => nodeStop.abort();
-    ctx.signal.addEventListener("abort", abortNode, { once: true });
-    // The kubelet adds its node to the log context itself.
-    const done = agent
-      .run({ signal: nodeStop.signal, log: opts.log })
-      .catch((e: unknown) => n.log.error({ err: e }, "kubelet failed"))
-      .finally(() => ctx.signal.removeEventListener("abort", abortNode));
-    n.run = { agent, runtime, stop: nodeStop, done };
+    n.run = { agent, runtime, ...runNodeAgent(ctx, agent, opts.log, n.log) };
   };
 
   /** Stops the node's kubelet, then its runtime (its containers die with it). */
