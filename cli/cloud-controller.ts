@@ -4,17 +4,15 @@
 // and the serverless profiles' per-pod nodes (controllers/cloud/serverless.ts). The instances it
 // lists are run by each zone's `kubelab kubelet --simulate --cloud`.
 
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { newLogger, runLeaderElection, type Context } from "../client/index.ts";
+import { newLogger, type Context } from "../client/index.ts";
 import { runAutoscaler } from "../controllers/cloud/autoscaler/index.ts";
 import { runNodeGroups } from "../controllers/cloud/nodegroups.ts";
 import { runServerless } from "../controllers/cloud/serverless.ts";
 import { loadTopologyFile } from "../controllers/cloud/topology.ts";
 import type { Topology } from "../controllers/cloud/types.ts";
-import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
+import { LEADER_ELECT_OPTIONS, clientFromKubeconfig, leaderElectFlags, parseDuration, runLeaderElected, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab cloud-controller --kubeconfig FILE --topology FILE [flags]
@@ -37,14 +35,11 @@ export async function runCloudController(argv: string[]): Promise<void> {
     options: {
       kubeconfig: { type: "string" },
       topology: { type: "string" },
-      "leader-elect": { type: "boolean", default: false },
       port: { type: "string", default: "10268" },
       "scan-interval": { type: "string", default: "10s" },
       "scale-down-unneeded-time": { type: "string", default: "10m" },
       "scale-down-delay-after-add": { type: "string", default: "10m" },
-      "leader-elect-lease-duration": { type: "string", default: "15s" },
-      "leader-elect-renew-deadline": { type: "string", default: "10s" },
-      "leader-elect-retry-period": { type: "string", default: "2s" },
+      ...LEADER_ELECT_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -62,9 +57,7 @@ export async function runCloudController(argv: string[]): Promise<void> {
   const scaleDownUnneededTimeMs = parseDuration("scale-down-unneeded-time", values["scale-down-unneeded-time"]!);
   const scaleDownDelayAfterAddMs = parseDuration("scale-down-delay-after-add", values["scale-down-delay-after-add"]!);
   if (scanIntervalMs < 100) throw new CliError(`--scan-interval must be at least 100ms, got "${values["scan-interval"]}"`, 2);
-  const leaseDurationMs = parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"]!);
-  const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
-  const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
+  const leaderElect = leaderElectFlags(values);
   let topology: Topology;
   try {
     topology = loadTopologyFile(values.topology);
@@ -108,29 +101,7 @@ export async function runCloudController(argv: string[]): Promise<void> {
     }
   };
   try {
-    if (values["leader-elect"]) {
-      const identity = `${hostname()}_${randomUUID()}`;
-      await runLeaderElection(ctx, {
-        client,
-        namespace: "kube-system",
-        name: "kubelab-cloud-controller",
-        identity,
-        leaseDurationMs,
-        renewDeadlineMs,
-        retryPeriodMs,
-        onStartedLeading: async (leaderCtx) => {
-          log.info({ identity }, "became leader");
-          await run(leaderCtx);
-        },
-        onStoppedLeading: () => {
-          running = false;
-          log.info({ identity }, "stopped leading");
-        },
-      });
-      if (!stop.signal.aborted) throw new CliError("leader election lost");
-    } else {
-      await run(ctx);
-    }
+    await runLeaderElected(ctx, { client, lease: "kubelab-cloud-controller", flags: leaderElect, log, run, onStopped: () => (running = false) });
   } finally {
     server.close();
   }

@@ -1,9 +1,11 @@
 // What every long-running component process shares: its API client from --kubeconfig, its
 // /healthz, /readyz and /metrics server and the duration flags (upstream's names and formats).
 
+import { randomUUID } from "node:crypto";
 import http from "node:http";
+import { hostname } from "node:os";
 import { Registry, register as globalRegistry, type Metric } from "prom-client";
-import { RestClient, defaultClientMetrics, loadKubeconfig, type Logger } from "../client/index.ts";
+import { RestClient, defaultClientMetrics, loadKubeconfig, runLeaderElection, type Context, type Logger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 
 /**
@@ -71,4 +73,64 @@ export function clientFromKubeconfig(path: string): RestClient {
   } catch (e) {
     throw new CliError(`cannot read kubeconfig ${path}: ${(e as Error).message}`);
   }
+}
+
+/** The leader-election flags of every leader-elected component (upstream's names and defaults). */
+export const LEADER_ELECT_OPTIONS = {
+  "leader-elect": { type: "boolean", default: false },
+  "leader-elect-lease-duration": { type: "string", default: "15s" },
+  "leader-elect-renew-deadline": { type: "string", default: "10s" },
+  "leader-elect-retry-period": { type: "string", default: "2s" },
+} as const;
+
+export interface LeaderElectFlags {
+  enabled: boolean;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+/** The parsed LEADER_ELECT_OPTIONS; a bad duration, or a renew deadline not under the lease duration, is a usage error. */
+export function leaderElectFlags(values: { "leader-elect"?: boolean; "leader-elect-lease-duration"?: string; "leader-elect-renew-deadline"?: string; "leader-elect-retry-period"?: string }): LeaderElectFlags {
+  const f: LeaderElectFlags = {
+    enabled: values["leader-elect"] === true,
+    leaseDurationMs: parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"] ?? "15s"),
+    renewDeadlineMs: parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"] ?? "10s"),
+    retryPeriodMs: parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"] ?? "2s"),
+  };
+  if (f.renewDeadlineMs >= f.leaseDurationMs) throw new CliError("--leader-elect-renew-deadline must be less than --leader-elect-lease-duration", 2);
+  return f;
+}
+
+/**
+ * Runs `run` while holding kube-system/<lease> (or at once without --leader-elect). `onStopped` is
+ * called when leadership ends. A lost lease (not a shutdown) throws "leader election lost", so the
+ * process exits and the supervisor starts a fresh candidate, as upstream's components do.
+ */
+export async function runLeaderElected(
+  ctx: Context,
+  opts: { client: RestClient; lease: string; flags: LeaderElectFlags; log: Logger; run: (c: Context) => Promise<void>; onStopped?: () => void },
+): Promise<void> {
+  if (!opts.flags.enabled) return opts.run(ctx);
+  const identity = `${hostname()}_${randomUUID()}`;
+  const { log } = opts;
+  await runLeaderElection(ctx, {
+    client: opts.client,
+    namespace: "kube-system",
+    name: opts.lease,
+    identity,
+    leaseDurationMs: opts.flags.leaseDurationMs,
+    renewDeadlineMs: opts.flags.renewDeadlineMs,
+    retryPeriodMs: opts.flags.retryPeriodMs,
+    onStartedLeading: async (leaderCtx) => {
+      log.info({ identity }, "became leader");
+      await opts.run(leaderCtx);
+    },
+    onStoppedLeading: () => {
+      opts.onStopped?.();
+      log.info({ identity }, "stopped leading");
+    },
+    onNewLeader: (id) => log.info({ leader: id }, "observed leader"),
+  });
+  if (!ctx.signal.aborted) throw new CliError("leader election lost");
 }

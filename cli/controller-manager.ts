@@ -1,7 +1,5 @@
 // `kubelab controller-manager`: shared informers, the workload controllers, leader election on a Lease.
 
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -9,14 +7,13 @@ import {
   newEventRecorder,
   newLogger,
   newSharedInformerFactory,
-  runLeaderElection,
   type Client,
   type Context,
   type Logger,
 } from "../client/index.ts";
 import { CONTROLLERS, DEFAULT_CONTROLLER_MANAGER_CONFIG, type ControllerEnv, type ControllerManagerConfig } from "../controllers/index.ts";
 import { CliError } from "./errors.ts";
-import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
+import { LEADER_ELECT_OPTIONS, clientFromKubeconfig, leaderElectFlags, parseDuration, runLeaderElected, serveHealth } from "./component.ts";
 
 const HELP = `usage: kubelab controller-manager --kubeconfig FILE [flags]
 
@@ -54,8 +51,6 @@ function parseNumber(flag: string, v: string, opts: { integer?: boolean; max?: n
   return n;
 }
 
-
-
 /** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
 async function runControllers(ctx: Context, client: Client, names: string[], registry: Registry, workers: number, config: ControllerManagerConfig): Promise<void> {
   const informers = newSharedInformerFactory(client);
@@ -71,12 +66,9 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     options: {
       kubeconfig: { type: "string" },
       controllers: { type: "string", default: "*" },
-      "leader-elect": { type: "boolean", default: false },
       port: { type: "string", default: "10257" },
       workers: { type: "string", default: "5" },
-      "leader-elect-lease-duration": { type: "string", default: "15s" },
-      "leader-elect-renew-deadline": { type: "string", default: "10s" },
-      "leader-elect-retry-period": { type: "string", default: "2s" },
+      ...LEADER_ELECT_OPTIONS,
       "node-monitor-period": { type: "string", default: "5s" },
       "node-monitor-grace-period": { type: "string", default: "50s" },
       "node-startup-grace-period": { type: "string", default: "60s" },
@@ -106,10 +98,7 @@ export async function runControllerManager(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
   if (!Number.isInteger(workers) || workers < 1) throw new CliError(`--workers must be a positive integer, got "${values.workers}"`, 2);
 
-  const leaseDurationMs = parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"]!);
-  const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
-  const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
-  if (renewDeadlineMs >= leaseDurationMs) throw new CliError("--leader-elect-renew-deadline must be less than --leader-elect-lease-duration", 2);
+  const leaderElect = leaderElectFlags(values);
   const cmConfig: ControllerManagerConfig = {
     nodeMonitorPeriodMs: parseDuration("node-monitor-period", values["node-monitor-period"]!),
     nodeMonitorGracePeriodMs: parseDuration("node-monitor-grace-period", values["node-monitor-grace-period"]!),
@@ -139,36 +128,14 @@ export async function runControllerManager(argv: string[]): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));
 
-  if (values["leader-elect"]) {
-    const identity = `${hostname()}_${randomUUID()}`;
-    await runLeaderElection(ctx, {
-      client,
-      namespace: "kube-system",
-      name: "kube-controller-manager",
-      identity,
-      leaseDurationMs,
-      renewDeadlineMs,
-      retryPeriodMs,
-      onStartedLeading: async (leaderCtx) => {
-        log.info({ identity }, "became leader");
-        running = true;
-        await runControllers(leaderCtx, client, names, registry, workers, cmConfig);
-      },
-      onStoppedLeading: () => {
-        running = false;
-        log.info({ identity }, "stopped leading");
-      },
-      onNewLeader: (id) => log.info({ leader: id }, "observed leader"),
-    });
-    // Leadership lost (or shutdown): exit so the supervisor starts a fresh candidate, as upstream does.
-    if (!stop.signal.aborted) {
-      server.close();
-      throw new CliError("leader election lost");
-    }
-  } else {
+  const run = async (c: Context): Promise<void> => {
     running = true;
-    await runControllers(ctx, client, names, registry, workers, cmConfig);
+    await runControllers(c, client, names, registry, workers, cmConfig);
+  };
+  try {
+    await runLeaderElected(ctx, { client, lease: "kube-controller-manager", flags: leaderElect, log, run, onStopped: () => (running = false) });
+  } finally {
+    server.close();
   }
-  server.close();
   process.exit(0);
 }

@@ -1,13 +1,11 @@
 // `kubelab scheduler`: the default profile over the in-tree plugins, leader-elected on kube-system/kube-scheduler.
 
-import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
-import { newLogger, runLeaderElection, type Context } from "../client/index.ts";
+import { newLogger, type Context } from "../client/index.ts";
 import { Scheduler, type Profile } from "../scheduler/index.ts";
 import { inTreeRegistry } from "../scheduler/plugins/registry.ts";
-import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
+import { LEADER_ELECT_OPTIONS, clientFromKubeconfig, leaderElectFlags, runLeaderElected, serveHealth } from "./component.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab scheduler --kubeconfig FILE [flags]
@@ -48,12 +46,9 @@ export async function runScheduler(argv: string[]): Promise<void> {
     args: argv,
     options: {
       kubeconfig: { type: "string" },
-      "leader-elect": { type: "boolean", default: false },
       port: { type: "string", default: "10259" },
       "percentage-of-nodes-to-score": { type: "string", default: "0" },
-      "leader-elect-lease-duration": { type: "string", default: "15s" },
-      "leader-elect-renew-deadline": { type: "string", default: "10s" },
-      "leader-elect-retry-period": { type: "string", default: "2s" },
+      ...LEADER_ELECT_OPTIONS,
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -68,9 +63,7 @@ export async function runScheduler(argv: string[]): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be a port number, got "${values.port}"`, 2);
   const pct = Number(values["percentage-of-nodes-to-score"]);
   if (!Number.isFinite(pct) || pct < 0 || pct > 100) throw new CliError("--percentage-of-nodes-to-score must be between 0 and 100", 2);
-  const leaseDurationMs = parseDuration("leader-elect-lease-duration", values["leader-elect-lease-duration"]!);
-  const renewDeadlineMs = parseDuration("leader-elect-renew-deadline", values["leader-elect-renew-deadline"]!);
-  const retryPeriodMs = parseDuration("leader-elect-retry-period", values["leader-elect-retry-period"]!);
+  const leaderElect = leaderElectFlags(values);
 
   const log = newLogger("scheduler");
   const client = clientFromKubeconfig(values.kubeconfig);
@@ -88,32 +81,10 @@ export async function runScheduler(argv: string[]): Promise<void> {
     const scheduler = new Scheduler({ client, profiles: [defaultProfile(pct)], registry: inTreeRegistry, metricsRegistry: registry });
     await scheduler.run(c);
   };
-  if (values["leader-elect"]) {
-    const identity = `${hostname()}_${randomUUID()}`;
-    await runLeaderElection(ctx, {
-      client,
-      namespace: "kube-system",
-      name: "kube-scheduler",
-      identity,
-      leaseDurationMs,
-      renewDeadlineMs,
-      retryPeriodMs,
-      onStartedLeading: async (leaderCtx) => {
-        log.info({ identity }, "became leader");
-        await schedule(leaderCtx);
-      },
-      onStoppedLeading: () => {
-        running = false;
-        log.info({ identity }, "stopped leading");
-      },
-    });
-    if (!stop.signal.aborted) {
-      server.close();
-      throw new CliError("leader election lost");
-    }
-  } else {
-    await schedule(ctx);
+  try {
+    await runLeaderElected(ctx, { client, lease: "kube-scheduler", flags: leaderElect, log, run: schedule, onStopped: () => (running = false) });
+  } finally {
+    server.close();
   }
-  server.close();
   process.exit(0);
 }
