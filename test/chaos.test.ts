@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { REPO, startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { REPO, procState, startKubelab, type Kubelab } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
@@ -17,11 +17,6 @@ let k: Kubelab;
 const cli = (args: string[], timeoutMs = 300_000) => spawnSync(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), ...args], { cwd: REPO, encoding: "utf8", timeout: timeoutMs });
 const experiments = readdirSync(join(REPO, "deploy/experiments")).filter((f) => f.endsWith(".yaml")).map((f) => f.replace(/\.yaml$/, "")).sort();
 
-interface Component {
-  name: string;
-  pid?: number;
-}
-const components = (): Component[] => (JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components: Component[] }).components;
 const validateReport = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(REPO, "docs/chaos-report.schema.json"), "utf8")) as object);
 
 /** The report of a run validates against its schema, and its SVG renders (rsvg-convert) to a non-empty PNG. */
@@ -33,11 +28,6 @@ function checkReportFiles(dir: string): void {
   expect(r.status, r.stderr).toBe(0);
   expect(statSync(png).size).toBeGreaterThan(1000);
 }
-
-const procState = (pid: number) => {
-  const st = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return st.slice(st.lastIndexOf(")") + 2, st.lastIndexOf(")") + 3);
-};
 
 beforeAll(async () => {
   k = await startKubelab({ etcd: "spawn", nodes: true, extraArgs: ["--apiservers", "2", "--fast", "--chaos"] });
@@ -97,7 +87,7 @@ describe("built-in chaos experiments (fast profile)", () => {
 
 describe("chaos by hand", () => {
   it("inject pauses a process for --for and resumes it", async () => {
-    const pid = components().find((c) => c.name === "proxy-local-1a")!.pid!;
+    const pid = k.components().find((c) => c.name === "proxy-local-1a")!.pid!;
     const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), "chaos", "inject", "pause", "--component", "proxy-local-1a", "--for", "3s", "--data-dir", k.dataDir], { cwd: REPO });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -110,7 +100,7 @@ describe("chaos by hand", () => {
   }, 60_000);
 
   it("Ctrl-C during a run reverts the fault and still writes the report", async () => {
-    const pid = components().find((c) => c.name === "kubelet-local-1b")!.pid!;
+    const pid = k.components().find((c) => c.name === "kubelet-local-1b")!.pid!;
     const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "cli/main.ts"), "chaos", "run", "kubelet-pause", "--data-dir", k.dataDir], { cwd: REPO });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
@@ -136,7 +126,7 @@ describe("chaos by hand", () => {
       .replace("for: 30s", "for: 20s")
       .replace("recoverWithin: 120s", "recoverWithin: 1s");
     writeFileSync(file, text);
-    const pid = components().find((c) => c.name === "kubelet-local-1b")!.pid!;
+    const pid = k.components().find((c) => c.name === "kubelet-local-1b")!.pid!;
     const r = cli(["chaos", "run", file, "--data-dir", k.dataDir]);
     expect(r.status, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toContain("chaos broken-pause: FAILED");

@@ -8,21 +8,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { etcdLeader, type EtcdClusterPlan } from "../cli/etcdcluster.ts";
-import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { procState, startKubelab, type Kubelab } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
 let plan: EtcdClusterPlan;
 const written: string[] = [];
 
-interface Component {
-  name: string;
-  pid?: number;
-  zone?: string;
-  restarts: number;
-}
-const components = (): Component[] => (JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components: Component[] }).components;
-const pidOf = (name: string) => components().find((c) => c.name === name)?.pid;
+const pidOf = (name: string) => k.components().find((c) => c.name === name)?.pid;
 const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "cli/main.ts", ...args], { encoding: "utf8", timeout: 30_000 });
 const stateOf = (name: string) => {
   const row = cli("status", "--data-dir", k.dataDir).stdout.split("\n").find((l) => l.startsWith(name + " "));
@@ -79,7 +72,7 @@ describe("up --etcd spawn", () => {
     for (let i = 0; i < 5; i++) await write(`follower-down-${i}`, 20_000);
     expect(await readAll()).toEqual(expect.arrayContaining(written));
     await poll(`${follower.name} restarted by the supervisor`, async () => {
-      const c = components().find((x) => x.name === follower.name);
+      const c = k.components().find((x) => x.name === follower.name);
       return c && c.pid !== pid && c.restarts >= 1;
     });
   }, 90_000);
@@ -111,10 +104,10 @@ describe("up --etcd spawn", () => {
   it("kubelab ctl pauses, resumes, holds down and starts a process through the control socket", async () => {
     const pid = pidOf("controller-manager-2")!;
     expect(cli("ctl", "--data-dir", k.dataDir, "pause", "controller-manager-2").stdout).toContain("controller-manager-2: pause done (paused");
-    expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(" ")[2]).toBe("T");
+    expect(procState(pid)).toBe("T");
     expect(stateOf("controller-manager-2")).toBe("paused");
     cli("ctl", "--data-dir", k.dataDir, "resume", "controller-manager-2");
-    expect(readFileSync(`/proc/${pid}/stat`, "utf8").split(" ")[2]).not.toBe("T");
+    expect(procState(pid)).not.toBe("T");
     expect(cli("ctl", "--data-dir", k.dataDir, "stop", "controller-manager-2").stdout).toContain("held down");
     await poll("controller-manager-2 exited and held", async () => stateOf("controller-manager-2") === "held", 20_000);
     // Held: not restarted (the supervisor's first restart would come within a second).

@@ -5,7 +5,6 @@
 // the switch. SIGKILL the leading scheduler and controller-manager during a rollout: the standbys
 // take over within the lease duration and the rollout completes with no pod created twice.
 
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import { join } from "node:path";
@@ -13,19 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigMap, KubeObject, Pod } from "../api/index.ts";
 import { clientFromKubeconfig } from "../cli/component.ts";
 import type { RestClient } from "../client/index.ts";
-import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
+import { startKubelab, type Kubelab, type UpComponent } from "./harness/kubelab.ts";
 import { poll } from "./harness/poll.ts";
 
 let k: Kubelab;
 let client: RestClient;
 
-interface Component {
-  name: string;
-  pid?: number;
-  restarts: number;
-  healthPort?: number;
-}
-const components = (): Component[] => (JSON.parse(readFileSync(join(k.dataDir, "up.json"), "utf8")) as { components: Component[] }).components;
 
 function readyz(port: number): Promise<number> {
   return new Promise((resolve) => {
@@ -50,9 +42,9 @@ function apiserverReady(port: number): Promise<boolean> {
 }
 
 /** The process of a leader-elected pair that holds the lease now: its /readyz is 200. */
-async function leaderOf(prefix: string): Promise<Component> {
+async function leaderOf(prefix: string): Promise<UpComponent> {
   return poll(`the leading ${prefix}`, async () => {
-    for (const c of components().filter((x) => x.name.startsWith(prefix) && x.pid)) if ((await readyz(c.healthPort!)) === 200) return c;
+    for (const c of k.components().filter((x) => x.name.startsWith(prefix) && x.pid)) if ((await readyz(c.healthPort!)) === 200) return c;
     return undefined;
   });
 }
@@ -131,12 +123,12 @@ describe("up --etcd spawn --apiservers 2", () => {
     // whichever one the watch was on, it has to move at least once.
     const kill = async (name: string, at: number) => {
       await poll(`${at} objects seen`, async () => seen.size >= at, 60_000, 50);
-      const victim = components().find((c) => c.name === name)!;
+      const victim = k.components().find((c) => c.name === name)!;
       process.kill(victim.pid!, "SIGKILL");
       // kubectl keeps working through the endpoint while it is down (one retry allowed).
       expect(await kc(["get", "namespace", "gap", "-o", "name"])).toContain("namespace/gap");
       await poll(`${name} restarted and ready`, async () => {
-        const c = components().find((x) => x.name === name)!;
+        const c = k.components().find((x) => x.name === name)!;
         return c.pid !== victim.pid && c.restarts >= 1 && (await apiserverReady(c.healthPort!));
       }, 60_000);
     };

@@ -29,6 +29,23 @@ export interface Kubelab {
   /** Stops `kubelab up` (SIGTERM) and waits for it to exit. Keeps the data dir unless `clean`. */
   stop(opts?: { clean?: boolean }): Promise<void>;
   output(): string;
+  /** The processes `up` runs, as it last recorded them in DATA/up.json. */
+  components(): UpComponent[];
+}
+
+/** A process of `up` as DATA/up.json records it. */
+export interface UpComponent {
+  name: string;
+  pid?: number;
+  zone?: string;
+  restarts: number;
+  healthPort?: number;
+}
+
+/** A process's state letter from /proc/<pid>/stat (R, S, T when stopped by SIGSTOP, Z...). */
+export function procState(pid: number): string {
+  const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return st.slice(st.lastIndexOf(")") + 2, st.lastIndexOf(")") + 3);
 }
 
 export async function freePort(): Promise<number> {
@@ -150,6 +167,7 @@ export async function startKubelab(opts: { etcd?: string; dataDir?: string; port
     caCert,
     pid: child.pid!,
     output: () => out,
+    components: () => (JSON.parse(readFileSync(join(dataDir, "up.json"), "utf8")) as { components: UpComponent[] }).components,
     kubectl(kargs, o = {}) {
       return new Promise((res) => {
         const p = execFile(
