@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { ApiServer, TokenFileAuthenticator, openBackend } from "../apiserver/index.ts";
 import type { RegistryOptions } from "../apiserver/registry/registry.ts";
 import { IPRange, PortRange } from "../apiserver/registry/core/services/allocator.ts";
+import { EncryptingBackend, loadEncryptionConfiguration, type EncryptionConfig } from "../apiserver/storage/encryption.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 
@@ -23,6 +24,8 @@ const HELP = `usage: kubelab apiserver [flags]
   --tls-private-key-file F   serving key (PEM)
   --token-auth-file FILE     bearer tokens, one "token,user,uid[,groups]" per line
   --insecure-serving         serve plain HTTP without authentication (tests and debugging only)
+  --encryption-provider-config FILE  an EncryptionConfiguration (apiserver.config.k8s.io/v1):
+                             the resources it names are stored encrypted (aescbc, aesgcm; identity)
   --default-not-ready-toleration-seconds N    tolerationSeconds of the not-ready:NoExecute toleration
                              added to pods that have none (default 300)
   --default-unreachable-toleration-seconds N  the same for unreachable:NoExecute (default 300)
@@ -89,6 +92,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
       "tls-private-key-file": { type: "string" },
       "token-auth-file": { type: "string" },
       "insecure-serving": { type: "boolean", default: false },
+      "encryption-provider-config": { type: "string" },
       "default-not-ready-toleration-seconds": { type: "string", default: "300" },
       "default-unreachable-toleration-seconds": { type: "string", default: "300" },
       "max-requests-inflight": { type: "string", default: "400" },
@@ -125,10 +129,20 @@ export async function runApiserver(argv: string[]): Promise<void> {
   if (advertisePort !== undefined && !(/^\d+$/.test(values["advertise-port"]!) && advertisePort > 0 && advertisePort < 65536)) {
     throw new CliError(`--advertise-port must be a port number, got "${values["advertise-port"]}"`, 2);
   }
+  let encryption: EncryptionConfig | undefined;
+  if (values["encryption-provider-config"] !== undefined) {
+    try {
+      encryption = loadEncryptionConfiguration(values["encryption-provider-config"]);
+    } catch (e) {
+      throw new CliError(`--encryption-provider-config: ${(e as Error).message}`, 2);
+    }
+  }
   const log = newLogger("apiserver");
-  const backend = await openBackend(values.storage!).catch((e: Error) => {
+  const opened = await openBackend(values.storage!).catch((e: Error) => {
     throw new CliError(`cannot open storage ${values.storage}: ${e.message}`);
   });
+  const backend = encryption ? new EncryptingBackend(opened, encryption) : opened;
+  if (encryption) log.info({ resources: encryption.rules.flatMap((r) => r.resources), providers: encryption.rules.map((r) => r.providers[0]!.kind) }, "encryption at rest");
   const server = new ApiServer({
     backend,
     log,

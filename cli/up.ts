@@ -15,6 +15,7 @@ import { cleanDeadCluster, hasHostState } from "./hoststate.ts";
 import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
 import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
+import { loadEncryptionConfiguration } from "../apiserver/storage/encryption.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
 import { Links } from "../chaos/linkproxy.ts";
@@ -66,6 +67,8 @@ const HELP = `usage: kubelab up [flags]
   --service-cluster-ip-range C  Service ClusterIPs (default 127.10.0.0/16 with simulated nodes, on loopback
                      so the host reaches them; 10.96.0.0/16 with containerd); kube-dns gets its 10th address
   --service-node-port-range R   Service NodePorts (default 30000-32767)
+  --encryption-provider-config FILE  every apiserver stores the resources this EncryptionConfiguration
+                     names encrypted (aescbc, aesgcm; identity), as upstream's flag
   --ingress-http-port P, --ingress-https-port P
                      the ingress controller on 127.0.0.1 (defaults 8080, 8443)
   --cluster-domain D the cluster's DNS domain (default cluster.local)
@@ -193,6 +196,7 @@ export async function runUp(argv: string[]): Promise<void> {
       "request-timeout": { type: "string" },
       "service-cluster-ip-range": { type: "string" },
       "service-node-port-range": { type: "string" },
+      "encryption-provider-config": { type: "string" },
       "ingress-http-port": { type: "string", default: "8080" },
       "ingress-https-port": { type: "string", default: "8443" },
       "cluster-domain": { type: "string", default: "cluster.local" },
@@ -249,6 +253,14 @@ export async function runUp(argv: string[]): Promise<void> {
   }
   const serviceCIDR = values["service-cluster-ip-range"] ?? (runtime === "sim" ? SIM_SERVICE_CIDR : CONTAINERD_SERVICE_CIDR);
   parseServiceRanges(serviceCIDR, values["service-node-port-range"]);
+  const encryptionConfig = values["encryption-provider-config"] !== undefined ? resolve(values["encryption-provider-config"]) : undefined;
+  if (encryptionConfig) {
+    try {
+      loadEncryptionConfiguration(encryptionConfig);
+    } catch (e) {
+      throw new CliError(`--encryption-provider-config: ${(e as Error).message}`, 2);
+    }
+  }
   const clusterDNS = dnsServiceIP(serviceCIDR);
   const ingressHTTPPort = intFlag("ingress-http-port", values["ingress-http-port"]!, 1);
   const ingressHTTPSPort = intFlag("ingress-https-port", values["ingress-https-port"]!, 1);
@@ -327,6 +339,7 @@ export async function runUp(argv: string[]): Promise<void> {
     if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
   }
   admission.push("--service-cluster-ip-range", serviceCIDR);
+  if (encryptionConfig) admission.push("--encryption-provider-config", encryptionConfig);
   if (etcdPlan) {
     for (const spec of etcdMemberSpecs(etcdPlan, dataDir, etcdBin!)) sup.start(spec);
     try {

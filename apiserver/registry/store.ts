@@ -417,7 +417,8 @@ export class Store {
       const admitted = !opts.subresource && !deepEqual(next, current) ? { operation: "UPDATE" as const, info: this.info, namespace, name, object: next, oldObject: current, dryRun: !!opts.dryRun } : undefined;
       if (admitted) await this.ctx.registry.admission.validate(admitted);
 
-      if (deepEqual(next, current)) return { obj: current, created: false }; // no-op writes are skipped
+      // No-op writes are skipped, unless encryption at rest read it with an old key (a rewrite rotates it).
+      if (deepEqual(next, current) && !kv?.stale) return { obj: current, created: false };
       if (this.strategy.shouldDeleteDuringUpdate(next, current)) {
         if (opts.dryRun) return { obj: next, created: false };
         const del = await this.timed("delete", () => this.backend.delete(key, kv!.modRevision));

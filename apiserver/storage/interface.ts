@@ -10,6 +10,8 @@ export interface KeyValue {
   value: string;
   createRevision: number;
   modRevision: number;
+  /** Read through encryption at rest with a key (or provider) other than the one writes use now: an unchanged update still rewrites it (key rotation). */
+  stale?: boolean;
 }
 
 /**
