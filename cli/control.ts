@@ -10,12 +10,11 @@
 //   GET  /v1/nodes                         every simulated node, with its pool: running, stopped, clockOffsetMs
 //   POST /v1/nodes/<node>/<action>         stop | start | clock?offsetMs=N, forwarded to the node's pool (cli/nodecontrol.ts)
 
-import { existsSync, rmSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
 import type { LinkMode, Links } from "../chaos/linkproxy.ts";
 import type { Logger } from "../client/index.ts";
-import { unixRequest } from "./unixhttp.ts";
+import { listenUnix, sendJSON as send, unixRequest } from "./unixhttp.ts";
 import { NODE_ACTIONS, listPoolNodes, poolNodeAction, type NodeAction } from "./nodecontrol.ts";
 import type { ComponentAction, ComponentState, Supervisor } from "./supervisor.ts";
 
@@ -25,14 +24,9 @@ export function controlSocketPath(dataDir: string): string {
   return join(dataDir, "control.sock");
 }
 
-function send(res: http.ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { "Content-Type": "application/json" }).end(JSON.stringify(body) + "\n");
-}
-
 /** Serves the control API until the returned server is closed. A stale socket file (a dead `up`) is replaced. */
 export async function serveControl(dataDir: string, sup: Supervisor, log: Logger, links?: Links): Promise<http.Server> {
   const path = controlSocketPath(dataDir);
-  if (existsSync(path)) rmSync(path, { force: true });
   const server = http.createServer((req, res) => {
     const [url, query] = (req.url ?? "/").split("?") as [string, string | undefined];
     if (req.method === "GET" && url === "/v1/components") return send(res, 200, { components: sup.processes() });
@@ -89,13 +83,7 @@ export async function serveControl(dataDir: string, sup: Supervisor, log: Logger
       return send(res, /^no component/.test(msg) ? 404 : 409, { error: msg });
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listenUnix(server, path);
   log.info({ socket: path }, "control socket listening");
   return server;
 }

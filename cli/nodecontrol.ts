@@ -7,12 +7,12 @@
 //   POST /v1/nodes/<name>/start             boot it again
 //   POST /v1/nodes/<name>/clock?offsetMs=N  its wall clock N ms ahead (negative: behind); 0 puts it right
 
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import * as http from "node:http";
 import { join } from "node:path";
 import type { Logger } from "../client/index.ts";
 import { NodeControlError, type NodeControl, type NodeControlState } from "../kubelet/nodecontrol.ts";
-import { unixRequest } from "./unixhttp.ts";
+import { listenUnix, sendJSON as send, unixRequest } from "./unixhttp.ts";
 
 export const NODE_ACTIONS = ["stop", "start", "clock"] as const;
 export type NodeAction = (typeof NODE_ACTIONS)[number];
@@ -24,10 +24,6 @@ export interface PoolNodeState extends NodeControlState {
 
 export function nodeControlSocketPath(rootDir: string): string {
   return join(rootDir, "nodes.sock");
-}
-
-function send(res: http.ServerResponse, code: number, body: unknown): void {
-  res.writeHead(code, { "Content-Type": "application/json" }).end(JSON.stringify(body) + "\n");
 }
 
 /** Answers one request of the node-control API with `control` (undefined until the pool has started: 503). */
@@ -62,7 +58,6 @@ export async function serveNodeControl(rootDir: string, control: () => NodeContr
     return undefined;
   }
   mkdirSync(rootDir, { recursive: true });
-  if (existsSync(path)) rmSync(path, { force: true });
   const server = http.createServer((req, res) => {
     const [url, query] = (req.url ?? "/").split("?") as [string, string | undefined];
     handleNodeControl(control(), req.method ?? "GET", url, query ?? "").then(
@@ -70,13 +65,7 @@ export async function serveNodeControl(rootDir: string, control: () => NodeContr
       (e: Error) => send(res, 500, { error: e.message }),
     );
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(path, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  await listenUnix(server, path);
   log.info({ socket: path }, "node control socket listening");
   return server;
 }
@@ -122,7 +111,7 @@ export async function poolNodeAction(dataDir: string, name: string, action: Node
     const why = unreachable.length ? ` (pools not answering: ${unreachable.join("; ")})` : "";
     throw Object.assign(new Error(`no simulated node ${name} in any pool of this cluster${why}`), { code: 404 });
   }
-  const socket = poolSockets(dataDir).find((p) => p.pool === n.pool)!.socket;
+  const socket = nodeControlSocketPath(join(dataDir, "kubelet", n.pool));
   const r = await unixRequest<{ node: NodeControlState }>(socket, "POST", `/v1/nodes/${encodeURIComponent(name)}/${action}${query ? `?${query}` : ""}`, 15_000, `pool ${n.pool} is not running`);
   return { ...r.node, pool: n.pool };
 }

@@ -1,7 +1,24 @@
 // JSON over HTTP on a unix socket: the control socket of `kubelab up` and the node-control sockets of
-// its pools are reached this way.
+// its pools are served and reached this way.
 
+import { existsSync, rmSync } from "node:fs";
 import * as http from "node:http";
+
+export function sendJSON(res: http.ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "Content-Type": "application/json" }).end(JSON.stringify(body) + "\n");
+}
+
+/** Listens on the unix socket `path`; a stale socket file (of a process that died) is replaced. */
+export async function listenUnix(server: http.Server, path: string): Promise<void> {
+  if (existsSync(path)) rmSync(path, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(path, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}
 
 /** One JSON request over a unix socket; rejects with the server's `error` text, `notRunning` when nothing listens, or why it failed. */
 export function unixRequest<T = unknown>(socketPath: string, method: "GET" | "POST", path: string, timeoutMs: number, notRunning: string): Promise<T> {
