@@ -58,7 +58,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r("", "v1", "Secret", "secrets", true),
   r("", "v1", "PersistentVolume", "persistentvolumes", false, { shortNames: ["pv"], subresources: ["status"] }),
   r("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, { shortNames: ["pvc"], subresources: ["status"] }),
-  r("", "v1", "ServiceAccount", "serviceaccounts", true, { shortNames: ["sa"] }),
+  r("", "v1", "ServiceAccount", "serviceaccounts", true, { shortNames: ["sa"], subresources: ["token"] }),
   r("", "v1", "ResourceQuota", "resourcequotas", true, { shortNames: ["quota"], subresources: ["status"] }),
   r("", "v1", "LimitRange", "limitranges", true, { shortNames: ["limits"] }),
   r("apps", "v1", "Deployment", "deployments", true, {
@@ -89,7 +89,24 @@ export const RESOURCES: readonly ResourceInfo[] = [
   r("storage.k8s.io", "v1", "VolumeAttachment", "volumeattachments", false, { subresources: ["status"] }),
   r("storage.k8s.io", "v1", "CSIDriver", "csidrivers", false),
   r("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, { shortNames: ["pc"] }),
+  r("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false),
+  r("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false),
+  r("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
+  r("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true),
+  r("certificates.k8s.io", "v1", "CertificateSigningRequest", "certificatesigningrequests", false, { shortNames: ["csr"], subresources: ["status", "approval"] }),
+  // Create-only resources with no storage: the request is answered from what it asks (registry.virtual).
+  r("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", false, { verbs: ["create"] }),
+  r("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", false, { verbs: ["create"] }),
+  r("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", true, { verbs: ["create"] }),
+  r("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", false, { verbs: ["create"] }),
+  r("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", false, { verbs: ["create"] }),
+  r("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", false, { verbs: ["create"] }),
 ];
+
+/** A resource served without storage: only `create`, answered from the request (reviews). */
+export function isVirtualResource(info: Pick<ResourceInfo, "verbs">): boolean {
+  return info.verbs.length === 1 && info.verbs[0] === "create";
+}
 
 /** "apps/v1" for a named group, "v1" for the core group. */
 export function groupVersion(info: Pick<ResourceInfo, "group" | "version">): string {

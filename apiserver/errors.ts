@@ -109,8 +109,10 @@ export const errors = {
   badRequest(message: string): ApiError {
     return new ApiError(400, "BadRequest", message);
   },
+  /** apierrors.NewForbidden: `<resource> "<name>" is forbidden: why`, without the name when empty, `forbidden: why` without a resource. */
   forbidden(gr: GR, name: string, why: string): ApiError {
-    return new ApiError(403, "Forbidden", `${qualifiedResource(gr.group, gr.resource)} "${name}" is forbidden: ${why}`, {
+    const what = !gr.resource && !gr.group ? "forbidden" : name ? `${qualifiedResource(gr.group, gr.resource)} "${name}" is forbidden` : `${qualifiedResource(gr.group, gr.resource)} is forbidden`;
+    return new ApiError(403, "Forbidden", `${what}: ${why}`, {
       name,
       group: gr.group || undefined,
       kind: gr.resource,

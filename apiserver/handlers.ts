@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { stringify as toYaml } from "yaml";
 import type { DeleteOptions, KubeObject, ResourceInfo } from "../api/index.ts";
-import { checkObject, findResource, formatDecodeError, formatStrictError, groupVersion, hasSchema, unknownFieldWarnings } from "../api/index.ts";
+import { checkObject, findResource, isVirtualResource, formatDecodeError, formatStrictError, groupVersion, hasSchema, unknownFieldWarnings } from "../api/index.ts";
 import { ApiError, errors, successStatus } from "./errors.ts";
 import { decodeObjectBody, parseJson, readBody } from "./body.ts";
 import { decodeProtobufObject, isProtobufContentType } from "./protobuf/index.ts";
@@ -19,6 +19,7 @@ import { proxyPodLog } from "./podlog.ts";
 import { serveExec } from "./exec.ts";
 import { EvictionREST } from "./registry/policy/eviction.ts";
 import type { Logger } from "../client/index.ts";
+import type { UserInfo } from "./auth.ts";
 
 export interface Response {
   code: number;
@@ -35,6 +36,8 @@ export interface HandlerContext {
   log: Logger;
   /** Aborted when the client goes away or the server stops. */
   signal: AbortSignal;
+  /** Who asks (after authentication and impersonation). */
+  user: UserInfo;
 }
 
 /** Handles one resource request. Returns a response to write, or undefined when it streamed its own. */
@@ -45,6 +48,7 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
     throw errors.pathNotFound();
   }
   if (!res.namespaced && info.namespace) throw errors.pathNotFound();
+  if (isVirtualResource(res)) return handleVirtual(h, res);
   const store = h.registry.store(res.group, res.resource);
   if (info.subresource) return handleSubresource(h, res, store);
   const neg = negotiate(h.req.headers.accept);
@@ -89,7 +93,7 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
       const obj = typedObject(h, decodeObjectBody(h.req.headers["content-type"], body), groupVersion(res), res.kind);
       checkTypeMeta(obj, res);
       checkNamespace(obj, res, info.namespace);
-      const created = await store.create(info.namespace, obj, writeOptions(h.query));
+      const created = await store.create(info.namespace, obj, writeOptions(h));
       return { code: 201, body: render(neg, res, [created], h.query, created) };
     }
     case "update": {
@@ -98,7 +102,7 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
       checkTypeMeta(obj, res);
       checkNamespace(obj, res, info.namespace);
       checkName(obj, info.name);
-      const r = await store.update(info.namespace, info.name, () => obj, writeOptions(h.query));
+      const r = await store.update(info.namespace, info.name, () => obj, writeOptions(h));
       return { code: r.created ? 201 : 200, body: render(neg, res, [r.obj], h.query, r.obj) };
     }
     case "patch": {
@@ -107,7 +111,7 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
     }
     case "delete": {
       const options = await deleteOptions(h);
-      const r = await store.delete(info.namespace, info.name, options, writeOptions(h.query));
+      const r = await store.delete(info.namespace, info.name, options, writeOptions(h));
       if (!r.deleted || store.strategy.returnDeletedObject) return { code: 200, body: r.obj };
       return {
         code: 200,
@@ -116,12 +120,26 @@ export async function handleResource(h: HandlerContext): Promise<Response | unde
     }
     case "deletecollection": {
       const options = await deleteOptions(h);
-      const list = await store.deleteCollection(info.namespace, listOptions(h.query), options, writeOptions(h.query));
+      const list = await store.deleteCollection(info.namespace, listOptions(h.query), options, writeOptions(h));
       return { code: 200, body: list };
     }
     default:
       throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
   }
+}
+
+/** A create-only resource with no storage (a review): the registered handler answers from the request. */
+async function handleVirtual(h: HandlerContext, res: ResourceInfo): Promise<Response> {
+  const { info } = h;
+  if (info.verb !== "create" || info.name || info.subresource) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
+  const fn = h.registry.virtual(res.group, res.resource);
+  if (!fn) throw errors.pathNotFound();
+  const obj = typedObject(h, decodeObjectBody(h.req.headers["content-type"], await readBody(h.req)), groupVersion(res), res.kind);
+  checkTypeMeta(obj, res);
+  checkNamespace(obj, res, info.namespace);
+  const opts = writeOptions(h);
+  const out = await fn(obj, { user: h.user, namespace: info.namespace, dryRun: opts.dryRun });
+  return { code: 201, body: { apiVersion: groupVersion(res), kind: res.kind, ...out } };
 }
 
 // ---- subresources -----------------------------------------------------------------------------
@@ -146,7 +164,7 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
         checkTypeMeta(obj, res);
         checkNamespace(obj, res, info.namespace);
         checkName(obj, info.name);
-        const r = await store.update(info.namespace, info.name, () => obj, { ...writeOptions(h.query), subresource: "status" });
+        const r = await store.update(info.namespace, info.name, () => obj, { ...writeOptions(h), subresource: "status" });
         return { code: 200, body: r.obj };
       }
       case "patch": {
@@ -159,6 +177,14 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
   }
 
   if (sub === "scale") return handleScale(h, res, store, neg);
+
+  const custom = h.registry.subresourceCreate(res.group, res.resource, sub);
+  if (custom) {
+    if (info.verb !== "create") throw notAllowed();
+    const body = decodeObjectBody(h.req.headers["content-type"], await readBody(h.req));
+    const opts = writeOptions(h);
+    return { code: 201, body: await custom(info.name, body, { user: h.user, namespace: info.namespace, dryRun: opts.dryRun }) };
+  }
 
   if (sub === "finalize" && res.resource === "namespaces") {
     if (info.verb !== "update") throw notAllowed();
@@ -175,7 +201,7 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
         if (obj.metadata.resourceVersion) next.metadata.resourceVersion = obj.metadata.resourceVersion;
         return next;
       },
-      { ...writeOptions(h.query), subresource: "finalize" },
+      { ...writeOptions(h), subresource: "finalize" },
     );
     return { code: 200, body: r.obj };
   }
@@ -200,7 +226,7 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
     }
     const options = (ev.deleteOptions ?? {}) as DeleteOptions;
     if (typeof options !== "object" || Array.isArray(options)) throw errors.badRequest("deleteOptions must be an object");
-    const dryRun = writeOptions(h.query).dryRun || (Array.isArray(options.dryRun) && options.dryRun.length > 0);
+    const dryRun = writeOptions(h).dryRun || (Array.isArray(options.dryRun) && options.dryRun.length > 0);
     return new EvictionREST(h.registry).create(info.namespace, info.name, options, dryRun);
   }
 
@@ -257,7 +283,7 @@ async function bindPod(h: HandlerContext, store: Store, namespace: string, name:
       cur.status = status;
       return cur;
     },
-    { ...writeOptions(h.query), subresource: "binding" },
+    { ...writeOptions(h), subresource: "binding" },
   );
 }
 
@@ -332,7 +358,7 @@ async function handleScale(h: HandlerContext, res: ResourceInfo, store: Store, _
       if (scale.metadata?.resourceVersion) cur.metadata.resourceVersion = scale.metadata.resourceVersion;
       return cur;
     },
-    writeOptions(h.query),
+    writeOptions(h),
   );
   return { code: 200, body: toScale(r.obj) };
 }
@@ -407,7 +433,7 @@ async function patchResource(h: HandlerContext, res: ResourceInfo, store: Store,
       // A resourceVersion in the patch is a precondition; otherwise the patch applies to whatever is current.
       return obj;
     },
-    { ...writeOptions(h.query), subresource: subresource || undefined, forceAllowCreate: patch.patchType === "apply" },
+    { ...writeOptions(h), subresource: subresource || undefined, forceAllowCreate: patch.patchType === "apply" },
   );
 }
 
@@ -543,7 +569,11 @@ export function listOptions(q: URLSearchParams): ListOptions {
   };
 }
 
-function writeOptions(q: URLSearchParams): { dryRun: boolean; fieldManager?: string } {
+function writeOptions(h: HandlerContext): { dryRun: boolean; fieldManager?: string; user: UserInfo } {
+  return { ...queryWriteOptions(h.query), user: h.user };
+}
+
+function queryWriteOptions(q: URLSearchParams): { dryRun: boolean; fieldManager?: string } {
   const fm = q.get("fieldManager");
   if (fm !== null && (fm.length > 128 || /[^\x20-\x7e]/.test(fm))) {
     throw errors.badRequest(`fieldManager: Invalid value: "${fm.slice(0, 140)}": must be no more than 128 printable characters`);

@@ -16,6 +16,8 @@ export interface ApiserverMetrics extends StorageMetrics {
   droppedRequests: Counter<"request_kind">;
   /** Requests being served now, by request_kind (readOnly, mutating). */
   currentInflight: Gauge<"request_kind">;
+  /** Requests that carried credentials, by result (success, error), as upstream's authentication_attempts. */
+  authenticationAttempts: Counter<"result">;
 }
 
 export function newApiserverMetrics(): ApiserverMetrics {
@@ -59,6 +61,12 @@ export function newApiserverMetrics(): ApiserverMetrics {
       name: "apiserver_current_inflight_requests",
       help: "Number of requests this apiserver is serving now, per request kind (upstream samples the maximum of the last second).",
       labelNames: ["request_kind"],
+      registers: [registry],
+    }),
+    authenticationAttempts: new Counter({
+      name: "authentication_attempts",
+      help: "Counter of authenticated attempts.",
+      labelNames: ["result"],
       registers: [registry],
     }),
     storageLatency: new Histogram({

@@ -6,7 +6,8 @@ import https from "node:https";
 import type { AddressInfo, Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import Koa from "koa";
-import { ANONYMOUS, AuthenticationError, PUBLIC_PATHS, type Authenticator, type UserInfo } from "./auth.ts";
+import { ANONYMOUS, AUTHENTICATED_GROUP, AuthenticationError, PUBLIC_PATHS, type Authenticator, type UserInfo } from "./auth.ts";
+import { ALWAYS_ALLOW, forbiddenMessage, type Attributes, type Authorizer, type RuleResolver } from "./authorization/types.ts";
 import { ApiError, errors, isApiError } from "./errors.ts";
 import { handleResource, serialize } from "./handlers.ts";
 import { newApiserverMetrics, type ApiserverMetrics } from "./metrics.ts";
@@ -54,8 +55,18 @@ export interface ApiServerOptions {
   backend: Backend;
   /** Authenticators tried in order. With none, every request is anonymous and allowed (tests only). */
   authenticators?: Authenticator[];
-  /** Serve HTTPS with this certificate and key (PEM). Without it, plain HTTP (tests only). */
-  tls?: { cert: string; key: string };
+  /**
+   * Serve HTTPS with this certificate and key (PEM). Without it, plain HTTP (tests only). With
+   * clientCA (PEM bundle, --client-ca-file) the server asks for client certificates and verifies
+   * them against it; an X509Authenticator in `authenticators` turns them into users.
+   */
+  tls?: { cert: string; key: string; clientCA?: string };
+  /**
+   * The authorizer (--authorization-mode), built over the registry it reads roles and pods from.
+   * Absent: AlwaysAllow, and as upstream then anonymous requests are refused (401) outside the public
+   * paths. Present: a request without credentials is system:anonymous and the authorizer decides.
+   */
+  authorizer?: (registry: Registry) => Authorizer & RuleResolver;
   log?: Logger;
   metrics?: ApiserverMetrics;
   /** Admission plugin settings; DEFAULT_ADMISSION_OPTIONS when absent. */
@@ -138,19 +149,24 @@ export class ApiServer {
   readonly limits: ServingLimits;
   /** Requests being served now, by kind (max-in-flight). */
   private inflight = { readOnly: 0, mutating: 0 };
+  /** What decides whether an authenticated request may go on (AlwaysAllow without --authorization-mode). */
+  readonly authorizer: Authorizer & RuleResolver;
 
   constructor(private readonly opts: ApiServerOptions) {
     this.metrics = opts.metrics ?? newApiserverMetrics();
     this.log = opts.log ?? newLogger("apiserver");
     this.limits = { ...DEFAULT_SERVING_LIMITS, ...opts.limits };
     this.registry = new Registry(opts.backend, this.metrics, undefined, opts.admission);
+    this.authorizer = opts.authorizer ? opts.authorizer(this.registry) : ALWAYS_ALLOW;
     this.app = new Koa<State>();
     this.app.proxy = false;
     this.app.silent = true;
     this.app.use((ctx, next) => this.instrument(ctx, next));
     this.app.use((ctx, next) => this.timeout(ctx, next));
     this.app.use((ctx, next) => this.authenticate(ctx, next));
+    this.app.use((ctx, next) => this.impersonate(ctx, next));
     this.app.use((ctx, next) => this.maxInflight(ctx, next));
+    this.app.use((ctx, next) => this.authorize(ctx, next));
     this.app.use((ctx) => this.route(ctx));
   }
 
@@ -166,7 +182,10 @@ export class ApiServer {
     const { headersTimeoutMs, keepAliveTimeoutMs, requestTimeoutMs } = this.limits;
     // Node checks header and request deadlines every connectionsCheckingInterval (30 s by default).
     const serverOpts: http.ServerOptions = { connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(headersTimeoutMs / 4))) };
-    this.server = this.opts.tls ? https.createServer({ ...serverOpts, cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(serverOpts, handler);
+    const tls = this.opts.tls;
+    // A client certificate is asked for, never required: token clients present none.
+    const clientCerts: https.ServerOptions = tls?.clientCA ? { requestCert: true, rejectUnauthorized: false, ca: tls.clientCA } : {};
+    this.server = tls ? https.createServer({ ...serverOpts, cert: tls.cert, key: tls.key, ...clientCerts }, handler) : http.createServer(serverOpts, handler);
     this.server.keepAliveTimeout = keepAliveTimeoutMs;
     this.server.headersTimeout = headersTimeoutMs;
     // Node's deadline to receive a whole request (headers and body) backs up --request-timeout for
@@ -329,22 +348,83 @@ export class ApiServer {
       ctx.state.user = ANONYMOUS;
       return next();
     }
+    // As upstream's union authenticator: the first that knows the user wins; a credential that one
+    // of them rejected makes the request 401 only when no other accepted it.
     let user: UserInfo | null = null;
-    try {
-      for (const a of authenticators) {
+    let rejected: Error | undefined;
+    for (const a of authenticators) {
+      try {
         user = await a.authenticate(ctx.req);
-        if (user) break;
+      } catch (e) {
+        if (!(e instanceof AuthenticationError || (e as { name?: string }).name === "AuthenticationError")) throw e;
+        rejected ??= e as Error;
+        continue;
       }
-    } catch (e) {
-      if (e instanceof AuthenticationError || (e as { name?: string }).name === "AuthenticationError") throw errors.unauthorized();
-      throw e;
+      if (user) break;
     }
-    if (!user) {
-      if (!PUBLIC_PATHS.has(ctx.path)) throw errors.unauthorized();
+    if (!user && rejected) {
+      this.metrics.authenticationAttempts.inc({ result: "error" });
+      throw errors.unauthorized();
+    }
+    if (user) this.metrics.authenticationAttempts.inc({ result: "success" });
+    else {
+      // With AlwaysAllow anonymous requests are off, as upstream turns them off: only the public paths.
+      if (!this.opts.authorizer && !PUBLIC_PATHS.has(ctx.path)) throw errors.unauthorized();
       user = ANONYMOUS;
+    }
+    if (user !== ANONYMOUS && !user.groups.includes(AUTHENTICATED_GROUP)) {
+      user = { ...user, groups: [...user.groups, AUTHENTICATED_GROUP] };
     }
     ctx.state.user = user;
     return next();
+  }
+
+  /**
+   * Impersonate-User / -Group / -Uid / -Extra-* (kubectl --as, --as-group), as upstream's
+   * WithImpersonation: the requester must be allowed to `impersonate` each (users, groups,
+   * serviceaccounts, uids, userextras); the request then goes on as that user.
+   */
+  private async impersonate(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
+    const headers = ctx.req.headers;
+    const asUser = headers["impersonate-user"];
+    const groups = headerValues(headers["impersonate-group"]);
+    const uid = headers["impersonate-uid"];
+    const extraKeys = Object.keys(headers).filter((k) => k.startsWith("impersonate-extra-"));
+    if (asUser === undefined && groups.length === 0 && uid === undefined && extraKeys.length === 0) return next();
+    if (typeof asUser !== "string" || asUser === "") throw errors.internal("requested impersonation of groups, uid or extras without impersonating a user");
+    const requester = ctx.state.user!;
+    const check = async (a: Omit<Attributes, "user" | "isResourceRequest" | "path" | "apiVersion" | "subresource" | "verb">): Promise<void> => {
+      const attrs: Attributes = { ...a, user: requester, verb: "impersonate", isResourceRequest: true, path: ctx.path, apiVersion: "", subresource: "" };
+      const r = await this.authorizer.authorize(attrs);
+      if (r.decision !== "Allow") throw errors.forbidden({ group: a.apiGroup, resource: a.resource }, a.name, forbiddenMessage(attrs) + (r.reason ? `: ${r.reason}` : ""));
+    };
+    const sa = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(asUser);
+    if (sa) await check({ apiGroup: "", resource: "serviceaccounts", namespace: sa[1]!, name: sa[2]! });
+    else await check({ apiGroup: "", resource: "users", namespace: "", name: asUser });
+    for (const g of groups) await check({ apiGroup: "", resource: "groups", namespace: "", name: g });
+    if (typeof uid === "string") await check({ apiGroup: "authentication.k8s.io", resource: "uids", namespace: "", name: uid });
+    const extra: Record<string, string[]> = {};
+    for (const k of extraKeys) {
+      const key = decodeURIComponent(k.slice("impersonate-extra-".length));
+      for (const v of headerValues(headers[k])) await check({ apiGroup: "authentication.k8s.io", resource: `userextras/${key}`, namespace: "", name: v });
+      extra[key] = headerValues(headers[k]);
+    }
+    const impGroups = [...groups];
+    if (sa) impGroups.push("system:serviceaccounts", `system:serviceaccounts:${sa[1]}`);
+    if (asUser !== ANONYMOUS.name && !impGroups.includes(AUTHENTICATED_GROUP)) impGroups.push(AUTHENTICATED_GROUP);
+    ctx.state.user = { name: asUser, uid: typeof uid === "string" ? uid : "", groups: impGroups, ...(extraKeys.length ? { extra } : {}) };
+    return next();
+  }
+
+  /** WithAuthorization: asks the authorizer; anything but Allow is 403 with upstream's message. */
+  private async authorize(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
+    if (this.authorizer === ALWAYS_ALLOW) return next();
+    const attrs = requestAttributes(ctx, ctx.state.user!);
+    const r = await this.authorizer.authorize(attrs);
+    if (r.decision === "Allow") return next();
+    const msg = forbiddenMessage(attrs) + (r.reason ? `: ${r.reason}` : "");
+    if (ctx.state.user!.name.startsWith("system:")) this.log.warn({ user: ctx.state.user!.name, verb: attrs.verb, resource: attrs.resource, subresource: attrs.subresource, namespace: attrs.namespace, name: attrs.name, path: attrs.isResourceRequest ? undefined : attrs.path }, "forbidden");
+    throw errors.forbidden(attrs.isResourceRequest ? { group: attrs.apiGroup, resource: attrs.resource } : { group: "", resource: "" }, attrs.name, msg);
   }
 
   private async route(ctx: Koa.ParameterizedContext<State>): Promise<void> {
@@ -405,6 +485,7 @@ export class ApiServer {
       get signal() {
         return (signal ??= AbortSignal.any([stopping, closeSignal(ctx)]));
       },
+      user: ctx.state.user ?? ANONYMOUS,
     });
     if (!resp) {
       ctx.respond = false; // streamed (watch, logs)
@@ -497,6 +578,37 @@ function closeSignal(ctx: Koa.Context): AbortSignal {
   };
   ctx.res.once("close", onClose);
   return ac.signal;
+}
+
+function headerValues(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+/**
+ * The authorizer's view of a request (upstream's GetAuthorizerAttributes). A list or watch with
+ * fieldSelector metadata.name=X is a request for the object X, as upstream's RequestInfoFactory makes it.
+ */
+export function requestAttributes(ctx: Koa.ParameterizedContext<State>, user: UserInfo): Attributes {
+  const info = ctx.state.info ?? parseRequestInfo(ctx.method, ctx.path, new URLSearchParams(ctx.querystring));
+  ctx.state.info = info;
+  let name = info.name;
+  if (info.isResourceRequest && !name && (info.verb === "list" || info.verb === "watch")) {
+    const fs = new URLSearchParams(ctx.querystring).get("fieldSelector");
+    const m = fs ? /^metadata\.name==?([^,]+)$/.exec(fs) : null;
+    if (m) name = m[1]!;
+  }
+  return {
+    user,
+    verb: info.verb,
+    isResourceRequest: info.isResourceRequest,
+    path: ctx.path,
+    apiGroup: info.group,
+    apiVersion: info.version,
+    resource: info.resource,
+    subresource: info.subresource,
+    namespace: info.namespace,
+    name,
+  };
 }
 
 /** Whether a request is long-running (watch, log, exec...) and whether it mutates; computed once per request. */

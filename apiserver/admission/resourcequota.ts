@@ -67,7 +67,7 @@ export class ResourceQuotaAdmission implements ValidatingPlugin {
   async validate(a: AdmissionAttributes): Promise<void> {
     if (!a.info.namespaced || !a.namespace || IGNORED.has(`${a.info.group}/${a.info.resource}`)) return;
     const ev = quotaEvaluatorFor(a.info.group, a.info.resource);
-    if (!ev.handles(a.operation, a.subresource)) return;
+    if (a.operation === "DELETE" || !ev.handles(a.operation, a.subresource)) return;
     if (this.quotas.cached(a.namespace).length === 0) return;
     await this.withLock(a.namespace, () => this.evaluate(a, ev));
   }

@@ -28,6 +28,8 @@ export const SUBRESOURCE_BODIES: Readonly<Record<string, { apiVersion: string; k
   scale: { apiVersion: "autoscaling/v1", kind: "Scale" },
   binding: { apiVersion: "v1", kind: "Binding" },
   eviction: { apiVersion: "policy/v1", kind: "Eviction" },
+  approval: "self",
+  token: { apiVersion: "authentication.k8s.io/v1", kind: "TokenRequest" },
   log: null,
   exec: null,
 };

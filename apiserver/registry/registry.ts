@@ -1,6 +1,7 @@
 // The set of resource stores the apiserver serves, each with its strategy, over one Backend.
 
 import { RESOURCES, SYSTEM_PRIORITY_CLASSES, type KubeObject, type ResourceInfo } from "../../api/index.ts";
+import type { UserInfo } from "../auth.ts";
 import { WatchCache, type Backend, type KeyValue } from "../storage/index.ts";
 import { errors } from "../errors.ts";
 import type { StorageMetrics } from "../metrics.ts";
@@ -57,6 +58,20 @@ const WATCH_CACHE_CAPACITY = 20_000;
 
 export const SYSTEM_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
+/** Who asks a virtual create or a subresource handler, and how. */
+export interface RequestContext {
+  user: UserInfo;
+  /** The request's namespace ("" for cluster-scoped resources). */
+  namespace: string;
+  dryRun: boolean;
+}
+
+/** Answers a create of a resource with no storage (TokenReview, SubjectAccessReview...): the response object. */
+export type VirtualCreate = (obj: KubeObject, req: RequestContext) => Promise<KubeObject> | KubeObject;
+
+/** Answers a POST to a subresource served by code outside the stores (serviceaccounts/token): the response object. */
+export type SubresourceCreate = (name: string, body: KubeObject, req: RequestContext) => Promise<KubeObject> | KubeObject;
+
 /** The registry's settings: admission plugins and the Service ranges (--service-cluster-ip-range, --service-node-port-range). */
 export interface RegistryOptions extends AdmissionOptions, ServiceRangeOptions {}
 
@@ -72,6 +87,9 @@ export class Registry {
   readonly services: ServiceAllocator;
   /** What the Service allocation repair found at start. */
   serviceRepair?: RepairReport;
+  private readonly virtuals = new Map<string, VirtualCreate>();
+  private readonly subresourceCreates = new Map<string, SubresourceCreate>();
+  private readonly startHooks: (() => Promise<void>)[] = [];
 
   constructor(
     readonly backend: Backend,
@@ -147,6 +165,29 @@ export class Registry {
     return [...this.stores.values()];
   }
 
+  /** Serves creates of a storage-less resource (a review) with `fn`; until then such a create is 404. */
+  registerVirtual(group: string, resource: string, fn: VirtualCreate): void {
+    this.virtuals.set(`${group}/${resource}`, fn);
+  }
+
+  virtual(group: string, resource: string): VirtualCreate | undefined {
+    return this.virtuals.get(`${group}/${resource}`);
+  }
+
+  /** Serves POST <resource>/<name>/<subresource> with `fn` (serviceaccounts/token). */
+  registerSubresourceCreate(group: string, resource: string, subresource: string, fn: SubresourceCreate): void {
+    this.subresourceCreates.set(`${group}/${resource}/${subresource}`, fn);
+  }
+
+  subresourceCreate(group: string, resource: string, subresource: string): SubresourceCreate | undefined {
+    return this.subresourceCreates.get(`${group}/${resource}/${subresource}`);
+  }
+
+  /** Runs `fn` at start, after the watch cache is up and the system namespaces exist (upstream's post-start hooks: RBAC bootstrap). */
+  onStart(fn: () => Promise<void>): void {
+    this.startHooks.push(fn);
+  }
+
   /** Starts every watch cache and creates the system namespaces. */
   async start(): Promise<void> {
     // The Service allocation repair runs before anything is served, as kube-apiserver's first pass.
@@ -169,6 +210,7 @@ export class Registry {
       }
     }
     await reportRepair(this, this.serviceRepair);
+    for (const hook of this.startHooks) await hook();
   }
 
   stop(): void {

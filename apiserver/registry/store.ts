@@ -1,6 +1,7 @@
 // The generic registry store: create/get/list/watch/update/delete for one resource over a Backend.
 // Shaped like k8s.io/apiserver/pkg/registry/generic/registry.Store.
 
+import type { UserInfo } from "../auth.ts";
 import { randomUUID } from "node:crypto";
 import type { DeleteOptions, KubeObject, ResourceInfo } from "../../api/index.ts";
 import { formatFieldError, groupVersion, objectFields, parseFieldSelector, parseLabelSelector, validateFieldSelector } from "../../api/index.ts";
@@ -31,6 +32,8 @@ export interface WatchOptions {
 export interface WriteOptions {
   dryRun?: boolean;
   fieldManager?: string;
+  /** Who asks (admission plugins see it as userInfo); absent for the apiserver's own writes. */
+  user?: UserInfo;
 }
 
 export interface KubeList {
@@ -321,7 +324,7 @@ export class Store {
     obj.metadata.uid = randomUUID();
     obj.metadata.creationTimestamp = rfc3339(this.ctx.now());
     this.strategy.defaults(obj);
-    const attrs = { operation: "CREATE" as const, info: this.info, namespace, name: obj.metadata.name ?? "", object: obj, dryRun: !!opts.dryRun };
+    const attrs = { operation: "CREATE" as const, info: this.info, namespace, name: obj.metadata.name ?? "", object: obj, dryRun: !!opts.dryRun, userInfo: opts.user };
     // Mutating admission (LimitRanger defaults) runs before the strategy derives anything from the
     // spec (a pod's QoS class); validating admission (LimitRanger, ResourceQuota) right before the write.
     await this.ctx.registry.admission.admit(attrs);
@@ -414,7 +417,7 @@ export class Store {
       next.metadata.resourceVersion = current.metadata.resourceVersion;
       const errs = owned ? this.strategy.validate(next) : this.strategy.validateUpdate(next, current);
       if (errs.length) throw this.invalid(next, errs);
-      const admitted = !opts.subresource && !deepEqual(next, current) ? { operation: "UPDATE" as const, info: this.info, namespace, name, object: next, oldObject: current, dryRun: !!opts.dryRun } : undefined;
+      const admitted = !deepEqual(next, current) ? { operation: "UPDATE" as const, info: this.info, namespace, name, object: next, oldObject: current, subresource: opts.subresource, dryRun: !!opts.dryRun, userInfo: opts.user } : undefined;
       if (admitted) await this.ctx.registry.admission.validate(admitted);
 
       // No-op writes are skipped, unless encryption at rest read it with an old key (a rewrite rotates it).
@@ -464,6 +467,7 @@ export class Store {
           `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
         );
       }
+      await this.ctx.registry.admission.validate({ operation: "DELETE", info: this.info, namespace, name, object: current, oldObject: current, dryRun: !!opts.dryRun, userInfo: opts.user });
       const next = structuredClone(current);
       const finalizers = withPropagationFinalizers(next.metadata.finalizers ?? [], propagationPolicy(options, this.strategy));
       const grace = this.strategy.gracefulDeletion(current, options);
