@@ -44,7 +44,7 @@ export type PodSyncerOptions = Pick<
   onPodRemoved?(podUID: string): Promise<void>;
   /** Retry delay for volumes that cannot be set up yet. Default 2000. */
   volumeRetryMs?: number;
-  /** How often a running pod's configMap/secret volumes are re-projected (plus up to half again as jitter). Default 60 000. */
+  /** How often a running pod's configMap/secret/downwardAPI/projected volumes are re-projected (plus up to half again as jitter). Default 60 000. */
   volumeRefreshMs?: number;
 };
 
@@ -182,7 +182,13 @@ export class PodSyncer {
     });
     this.prober = new ProbeManager({ runtime: opts.runtime, clock: this.clock, recorder: opts.recorder, log: this.log, onChange: (uid) => this.workers.update(uid) });
     this.statusManager = new StatusManager({ client: opts.client, clock: this.clock, log: this.log });
-    this.volumes = new VolumeManager(opts.rootDir, opts.client, this.clock, { nodeName: opts.nodeName, ...(opts.volumeDir ? { volumeDir: opts.volumeDir } : {}) });
+    this.volumes = new VolumeManager(opts.rootDir, opts.client, this.clock, {
+      nodeName: opts.nodeName,
+      ...(opts.volumeDir ? { volumeDir: opts.volumeDir } : {}),
+      nodeIP: opts.nodeIP,
+      ...(opts.capacity ? { allocatable: opts.capacity } : {}),
+      log: this.log,
+    });
   }
 
   /** Number of pods this node currently runs. */
@@ -308,8 +314,9 @@ export class PodSyncer {
     const st: SyncState = { pod, rt, changed: false, reasons: this.reasonsFor(uid), objects: new Map() };
     // The worker wakes up at the deadline (upstream's activeDeadlineHandler; no polling).
     if (remaining !== undefined) this.requeue(st, remaining);
-    // configMap/secret volumes follow their objects: a periodic sync (60–90 s, upstream's resync
-    // with jitter) re-projects them; the atomic writer only swaps ..data when the content changed.
+    // configMap/secret/projected volumes follow their objects and tokens: a periodic sync (60–90 s,
+    // upstream's resync with jitter) re-projects them; the atomic writer only swaps ..data when the
+    // content changed (a token is re-requested only once 80% of its TTL has passed).
     if (hasProjectedVolumes(pod)) {
       const every = this.opts.volumeRefreshMs ?? 60_000;
       this.requeue(st, every + Math.random() * (every / 2));
@@ -958,8 +965,9 @@ export function containerIDScheme(runtimeName: string): string {
   return runtimeName === "kubelab-sim" ? "sim" : runtimeName;
 }
 
+/** Volumes whose files follow API objects or tokens (re-written on the periodic sync when they change). */
 function hasProjectedVolumes(pod: Readonly<Pod>): boolean {
-  return (pod.spec?.volumes ?? []).some((v) => v.configMap !== undefined || v.secret !== undefined);
+  return (pod.spec?.volumes ?? []).some((v) => v.configMap !== undefined || v.secret !== undefined || v.projected !== undefined || v.downwardAPI !== undefined);
 }
 
 function specOf(pod: Readonly<Pod>, name: string): Readonly<Container> | undefined {

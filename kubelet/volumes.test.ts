@@ -7,6 +7,7 @@ import type { ConfigMap, Node, PersistentVolume, PersistentVolumeClaim, Pod, Sec
 import { FakeClient, FakeClock } from "../client/index.ts";
 import { MountError, VolumeManager, refreshPodVolumes, writeAtomic, type FileProjection } from "./volumes.ts";
 import { volumeAttachmentName } from "../api/storage/v1.ts";
+import { clientTokenRequester, TokenManager, type TokenRequest } from "./tokenmanager.ts";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -402,5 +403,247 @@ describe("VolumeManager persistentVolumeClaim volumes", () => {
     objs[3] = { apiVersion: "storage.k8s.io/v1", kind: "CSIDriver", metadata: { name: "regional.csi.kubelab.io" }, spec: { attachRequired: false } } as KubeObject;
     const { result, volumeDir } = await setUp(objs);
     expect(result).toBe(join(volumeDir, "fs-0123456789abcdef0"));
+  });
+});
+
+// ---- projected and downwardAPI volumes ---------------------------------------------------------
+
+describe("VolumeManager projected volumes (kube-api-access)", () => {
+  const SA_DIR = "kube-api-access-abcde";
+  const CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  const kubeAPIAccess = (extra: Partial<Volume["projected"]> = {}): Volume => ({
+    name: SA_DIR,
+    projected: {
+      defaultMode: 420,
+      sources: [
+        { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        { downwardAPI: { items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }] } },
+      ],
+      ...extra,
+    },
+  });
+  const saPod = (volumes: Volume[], uid = "uid-1"): Pod => {
+    const p = pod(volumes, uid);
+    p.spec!.serviceAccountName = "builder";
+    return p;
+  };
+  const projDir = (root: string, vol = SA_DIR, uid = "uid-1"): string => join(root, "pods", uid, "volumes", "kubernetes.io~projected", vol);
+
+  /** A VolumeManager whose client answers TokenRequests with tok-1, tok-2, ... (or fails with `fail`). */
+  async function tokenEnv(objects: (ConfigMap | Secret)[] = [cm("kube-root-ca.crt", { "ca.crt": CA })]) {
+    const root = await tempDir();
+    const clock = new FakeClock();
+    const requests: { namespace: string; name: string; body: TokenRequest }[] = [];
+    const state: { fail?: Error } = {};
+    const client = Object.assign(new FakeClient(objects, { clock }), {
+      async createToken(namespace: string, name: string, body: TokenRequest): Promise<TokenRequest> {
+        requests.push({ namespace, name, body: structuredClone(body) });
+        if (state.fail) throw state.fail;
+        const seconds = body.spec.expirationSeconds ?? 3600;
+        return { ...body, status: { token: `tok-${requests.length}`, expirationTimestamp: new Date(clock.now() + seconds * 1000).toISOString() } };
+      },
+    });
+    const vm = new VolumeManager(root, client, clock, { tokens: new TokenManager(clientTokenRequester(client), { clock, random: () => 0 }) });
+    return { root, clock, client, vm, requests, state };
+  }
+
+  it("writes the pod-bound token, ca.crt and namespace through ..data, mode 0644", async () => {
+    const e = await tokenEnv();
+    const vols = await e.vm.setUp(saPod([kubeAPIAccess()]), "10.0.0.1");
+    const dir = projDir(e.root);
+    expect(vols.paths.get(SA_DIR)).toBe(dir);
+    expect(await readFile(join(dir, "token"), "utf8")).toBe("tok-1");
+    expect(await readFile(join(dir, "ca.crt"), "utf8")).toBe(CA);
+    expect(await readFile(join(dir, "namespace"), "utf8")).toBe("default");
+    for (const f of ["token", "ca.crt", "namespace"]) {
+      expect(await readlink(join(dir, f))).toBe(`..data/${f}`);
+      expect((await stat(join(dir, f))).mode & 0o777).toBe(0o644);
+    }
+    expect((await readdir(dir)).filter((n) => !n.startsWith("..")).sort()).toEqual(["ca.crt", "namespace", "token"]);
+    expect(e.requests).toEqual([
+      { namespace: "default", name: "builder", body: { spec: { expirationSeconds: 3607, boundObjectRef: { apiVersion: "v1", kind: "Pod", name: "p", uid: "uid-1" } } } },
+    ]);
+  });
+
+  it("an audience is requested as the token's only audience; a pod without serviceAccountName asks for 'default'", async () => {
+    const e = await tokenEnv([]);
+    await e.vm.setUp(pod([{ name: "vault", projected: { sources: [{ serviceAccountToken: { audience: "vault", path: "vault-token" } }] } }]), "");
+    expect(e.requests[0]).toMatchObject({ name: "default", body: { spec: { audiences: ["vault"], expirationSeconds: 3600 } } });
+    expect(await readFile(join(projDir(e.root, "vault"), "vault-token"), "utf8")).toBe("tok-1");
+  });
+
+  it("a sync before 80% of the TTL keeps the file; after it the token is re-requested and the file swapped", async () => {
+    const e = await tokenEnv();
+    const p = saPod([kubeAPIAccess()]);
+    await e.vm.setUp(p, "");
+    const dir = projDir(e.root);
+    const first = await readlink(join(dir, "..data"));
+    await e.clock.advance(Math.floor(3607 * 0.8) * 1000); // 2885 s: 80% is 2885.6 s
+    await e.vm.setUp(p, "");
+    expect(e.requests).toHaveLength(1);
+    expect(await readlink(join(dir, "..data"))).toBe(first);
+    await e.clock.advance(2_000);
+    await e.vm.setUp(p, "");
+    expect(e.requests).toHaveLength(2);
+    expect(await readFile(join(dir, "token"), "utf8")).toBe("tok-2");
+    const second = await readlink(join(dir, "..data"));
+    expect(second).not.toBe(first);
+    expect(await tsDirs(dir)).toEqual([second]);
+    expect(await readFile(join(dir, "ca.crt"), "utf8")).toBe(CA);
+  });
+
+  it("refresh() re-projects a projected volume too", async () => {
+    const e = await tokenEnv();
+    const p = saPod([kubeAPIAccess()]);
+    await e.vm.setUp(p, "");
+    await e.clock.advance(2_900_000);
+    expect(await e.vm.refresh(p)).toEqual({ updated: [SA_DIR], errors: [] });
+    expect(await readFile(join(projDir(e.root), "token"), "utf8")).toBe("tok-2");
+  });
+
+  it("a missing kube-root-ca.crt fails the mount with the configMap volume's message; the pod's token is still cached", async () => {
+    const e = await tokenEnv([]);
+    const err = await e.vm.setUp(saPod([kubeAPIAccess()]), "").catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(MountError);
+    expect((err as MountError).message).toBe(`MountVolume.SetUp failed for volume "${SA_DIR}" : configmap "kube-root-ca.crt" not found`);
+    expect((err as MountError).volume).toBe(SA_DIR);
+    await expect(stat(projDir(e.root))).rejects.toThrow(); // nothing half-written
+    await e.client.resource<ConfigMap>("", "configmaps").create("default", cm("kube-root-ca.crt", { "ca.crt": CA }));
+    await e.vm.setUp(saPod([kubeAPIAccess()]), "");
+    expect(e.requests).toHaveLength(1);
+    expect(await readFile(join(projDir(e.root), "ca.crt"), "utf8")).toBe(CA);
+  });
+
+  it("optional configMap and secret sources that do not exist are left out; a missing required secret fails", async () => {
+    const e = await tokenEnv([secret("creds", { user: "admin" })]);
+    const v: Volume = {
+      name: "all",
+      projected: {
+        defaultMode: 0o440,
+        sources: [
+          { configMap: { name: "absent", optional: true } },
+          { secret: { name: "also-absent", optional: true, items: [{ key: "k", path: "k" }] } },
+          { secret: { name: "creds", items: [{ key: "user", path: "auth/user", mode: 0o400 }] } },
+          { configMap: { name: "creds-cm", optional: true } },
+        ],
+      },
+    };
+    await e.vm.setUp(pod([v]), "");
+    const dir = projDir(e.root, "all");
+    expect((await readdir(dir)).filter((n) => !n.startsWith(".."))).toEqual(["auth"]);
+    expect(await readFile(join(dir, "auth/user"), "utf8")).toBe("admin");
+    expect((await stat(join(dir, "auth/user"))).mode & 0o777).toBe(0o400);
+    const required: Volume = { name: "req", projected: { sources: [{ secret: { name: "nope" } }, { secret: { name: "creds", items: [{ key: "missing", path: "m" }] } }] } };
+    await expect(e.vm.setUp(pod([required], "uid-2"), "")).rejects.toThrow(
+      'MountVolume.SetUp failed for volume "req" : [secret "nope" not found, references non-existent secret key: missing]',
+    );
+  });
+
+  it("a TokenRequest failure is a MountError (FailedMount), and the next setUp asks again", async () => {
+    const e = await tokenEnv();
+    e.state.fail = new Error('serviceaccounts "builder" not found');
+    const err = await e.vm.setUp(saPod([kubeAPIAccess()]), "").catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(MountError);
+    expect((err as MountError).message).toBe(`MountVolume.SetUp failed for volume "${SA_DIR}" : failed to fetch token: serviceaccounts "builder" not found`);
+    e.state.fail = undefined;
+    await e.vm.setUp(saPod([kubeAPIAccess()]), "");
+    expect(await readFile(join(projDir(e.root), "token"), "utf8")).toBe("tok-2");
+  });
+
+  it("a failed refresh keeps the still-valid token in the file", async () => {
+    const e = await tokenEnv();
+    const p = saPod([kubeAPIAccess()]);
+    await e.vm.setUp(p, "");
+    await e.clock.advance(3000_000);
+    e.state.fail = new Error("connection refused");
+    await e.vm.setUp(p, "");
+    expect(await readFile(join(projDir(e.root), "token"), "utf8")).toBe("tok-1");
+  });
+
+  it("cleanUp forgets the pod's tokens: a new pod of the same uid gets a new token", async () => {
+    const e = await tokenEnv();
+    const p = saPod([kubeAPIAccess()]);
+    await e.vm.setUp(p, "");
+    expect(e.vm.tokens.size()).toBe(1);
+    await e.vm.cleanUp("uid-1");
+    expect(e.vm.tokens.size()).toBe(0);
+    await e.vm.setUp(p, "");
+    expect(e.requests).toHaveLength(2);
+  });
+
+  it("downwardAPI sources: labels and annotations as sorted key=\"value\" lines, pod IP, items' modes", async () => {
+    const e = await tokenEnv([]);
+    const p = pod([
+      {
+        name: "info",
+        projected: {
+          sources: [
+            {
+              downwardAPI: {
+                items: [
+                  { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
+                  { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" }, mode: 0o600 },
+                  { path: "app", fieldRef: { fieldPath: "metadata.labels['app']" } },
+                  { path: "name", fieldRef: { fieldPath: "metadata.name" } },
+                  { path: "uid", fieldRef: { fieldPath: "metadata.uid" } },
+                  { path: "ip", fieldRef: { fieldPath: "status.podIP" } },
+                ],
+              },
+            },
+          ],
+        },
+      },
+    ]);
+    p.metadata.labels = { tier: "web", app: "shop" };
+    p.metadata.annotations = { note: 'say "hi"\n' };
+    await e.vm.setUp(p, "10.1.2.3");
+    const dir = projDir(e.root, "info");
+    expect(await readFile(join(dir, "labels"), "utf8")).toBe('app="shop"\ntier="web"');
+    expect(await readFile(join(dir, "annotations"), "utf8")).toBe('note="say \\"hi\\"\\n"');
+    expect((await stat(join(dir, "annotations"))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(dir, "app"), "utf8")).toBe("shop");
+    expect(await readFile(join(dir, "name"), "utf8")).toBe("p");
+    expect(await readFile(join(dir, "uid"), "utf8")).toBe("uid-1");
+    expect(await readFile(join(dir, "ip"), "utf8")).toBe("10.1.2.3");
+    // A label change rewrites the file on the next sync.
+    p.metadata.labels = { app: "shop" };
+    await e.vm.setUp(p, "10.1.2.3");
+    expect(await readFile(join(dir, "labels"), "utf8")).toBe('app="shop"');
+  });
+
+  it("an unsupported fieldPath fails the mount", async () => {
+    const e = await tokenEnv([]);
+    await expect(e.vm.setUp(pod([{ name: "bad", projected: { sources: [{ downwardAPI: { items: [{ path: "x", fieldRef: { fieldPath: "spec.bogus" } }] } }] } }]), "")).rejects.toThrow(
+      'MountVolume.SetUp failed for volume "bad" : unsupported fieldPath: spec.bogus',
+    );
+  });
+});
+
+describe("VolumeManager downwardAPI volumes", () => {
+  it("writes the items with defaultMode under kubernetes.io~downward-api, resource values in divisor units", async () => {
+    const e = await env([]);
+    const p = pod([
+      {
+        name: "podinfo",
+        downwardAPI: {
+          defaultMode: 0o640,
+          items: [
+            { path: "namespace", fieldRef: { fieldPath: "metadata.namespace" } },
+            { path: "cpu_limit_m", resourceFieldRef: { containerName: "c", resource: "limits.cpu", divisor: "1m" } },
+            { path: "mem_request_mi", resourceFieldRef: { containerName: "c", resource: "requests.memory", divisor: "1Mi" } },
+          ],
+        },
+      },
+    ]);
+    p.spec!.containers[0].resources = { limits: { cpu: "500m" }, requests: { memory: "64Mi" } };
+    const vols = await e.vm.setUp(p, "");
+    const dir = join(e.root, "pods", "uid-1", "volumes", "kubernetes.io~downward-api", "podinfo");
+    expect(vols.paths.get("podinfo")).toBe(dir);
+    expect(await readFile(join(dir, "namespace"), "utf8")).toBe("default");
+    expect(await readFile(join(dir, "cpu_limit_m"), "utf8")).toBe("500");
+    expect(await readFile(join(dir, "mem_request_mi"), "utf8")).toBe("64");
+    expect((await stat(join(dir, "namespace"))).mode & 0o777).toBe(0o640);
+    expect(await readlink(join(dir, "namespace"))).toBe("..data/namespace");
   });
 });

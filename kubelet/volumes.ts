@@ -1,12 +1,15 @@
 // The volume manager (pod side): prepares each volume of a pod as a host directory under
-// `<rootDir>/pods/<uid>/volumes/<plugin>/<name>` (emptyDir, configMap, secret; hostPath as is),
-// writes the pod's /etc/hosts, and removes the pod directory on final cleanup.
+// `<rootDir>/pods/<uid>/volumes/<plugin>/<name>` (emptyDir, configMap, secret, downwardAPI,
+// projected; hostPath as is), writes the pod's /etc/hosts, and removes the pod directory on final
+// cleanup.
 //
-// configMap and secret volumes are written like upstream's AtomicWriter: the files live in a
-// timestamped directory `..<timestamp>`, `..data` is a symlink to it that is swapped atomically, and
-// every user-visible top-level entry is a symlink `name -> ..data/name`. refreshPodVolumes()
-// re-projects a running pod's configMap/secret volumes from fresh API objects (upstream does this on
-// the pod's periodic sync), writing only when something changed.
+// configMap, secret, downwardAPI and projected volumes are written like upstream's AtomicWriter: the
+// files live in a timestamped directory `..<timestamp>`, `..data` is a symlink to it that is swapped
+// atomically, and every user-visible top-level entry is a symlink `name -> ..data/name`. Every pod
+// sync sets them up again (and refreshPodVolumes() re-projects them) from fresh API objects and the
+// token manager's current token (upstream remounts them on the pod's periodic sync), writing only
+// when something changed. A projected serviceAccountToken source is the pod-bound token the node
+// requests through its own client (tokenmanager.ts).
 
 import type { Dirent } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
@@ -14,7 +17,9 @@ import { basename, dirname, join } from "node:path";
 import type { ConfigMap, KeyToPath, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
 import { volumeNodeAffinityMatches } from "../api/nodeselector.ts";
 import { REGIONAL_PROVISIONER, ZONAL_PROVISIONER, volumeAttachmentName, type CSIDriver, type VolumeAttachment } from "../api/storage/v1.ts";
-import { isNotFound, type Client, type Clock } from "../client/index.ts";
+import { isNotFound, type Client, type Clock, type Logger } from "../client/index.ts";
+import { collectDownwardAPI, type DownwardAPIEnv } from "./downwardapi.ts";
+import { clientTokenRequester, TokenManager } from "./tokenmanager.ts";
 
 /** A volume that cannot be set up yet: the pod waits (FailedMount) and the sync is retried. */
 export class MountError extends Error {
@@ -65,6 +70,20 @@ export function hostsFileContent(pod: Readonly<Pod>, podIP: string): string {
 const PLUGIN_EMPTY_DIR = "kubernetes.io~empty-dir";
 const PLUGIN_CONFIGMAP = "kubernetes.io~configmap";
 const PLUGIN_SECRET = "kubernetes.io~secret";
+const PLUGIN_DOWNWARD_API = "kubernetes.io~downward-api";
+const PLUGIN_PROJECTED = "kubernetes.io~projected";
+
+/** The plugin directory of a volume whose content the kubelet writes (AtomicWriter), or undefined. */
+function writtenPlugin(v: Volume): string | undefined {
+  if (v.configMap) return PLUGIN_CONFIGMAP;
+  if (v.secret) return PLUGIN_SECRET;
+  if (v.downwardAPI) return PLUGIN_DOWNWARD_API;
+  if (v.projected) return PLUGIN_PROJECTED;
+  return undefined;
+}
+
+/** A ServiceAccountTokenProjection's expirationSeconds when the pod spec leaves it out (API default). */
+const DEFAULT_TOKEN_EXPIRATION_SECONDS = 3600;
 
 function volumeDir(podDirectory: string, plugin: string, name: string): string {
   return join(podDirectory, "volumes", plugin, name);
@@ -74,51 +93,136 @@ function setUpFailed(volume: string, msg: string): MountError {
   return new MountError(volume, `MountVolume.SetUp failed for volume "${volume}" : ${msg}`);
 }
 
-/** A configMap/secret volume's target directory and the files it should hold. */
+/** A written volume's target directory and the files it should hold. */
 interface Projection {
   dir: string;
   payload: Map<string, FileProjection>;
 }
 
+/** What computing a volume's files needs besides the pod. */
+interface ProjectionEnv {
+  client: Client;
+  tokens: TokenManager;
+  downward: DownwardAPIEnv;
+}
+
+/** utilerrors.NewAggregate(errs).Error(): one error's message, or several in brackets (duplicates once). */
+function aggregate(errors: readonly Error[]): string {
+  const msgs = [...new Set(errors.map((e) => e.message))];
+  return msgs.length === 1 ? msgs[0] : `[${msgs.join(", ")}]`;
+}
+
+/** A configMap's keys (data, then binaryData); {} for an optional one that does not exist. Throws Error. */
+async function configMapData(client: Client, ns: string, name: string, optional: boolean): Promise<Map<string, Buffer>> {
+  let cm: ConfigMap | undefined;
+  try {
+    cm = await client.resource<ConfigMap>("", "configmaps").get(ns, name);
+  } catch (e) {
+    if (!isNotFound(e)) throw e instanceof Error ? e : new Error(String(e));
+    if (!optional) throw new Error(`configmap "${name}" not found`);
+  }
+  const data = new Map<string, Buffer>();
+  for (const [k, s] of Object.entries(cm?.data ?? {})) data.set(k, Buffer.from(s, "utf8"));
+  for (const [k, s] of Object.entries(cm?.binaryData ?? {})) if (!data.has(k)) data.set(k, Buffer.from(s, "base64"));
+  return data;
+}
+
+/** A secret's keys, decoded; {} for an optional one that does not exist. Throws Error. */
+async function secretData(client: Client, ns: string, name: string, optional: boolean): Promise<Map<string, Buffer>> {
+  let secret: Secret | undefined;
+  try {
+    secret = await client.resource<Secret>("", "secrets").get(ns, name);
+  } catch (e) {
+    if (!isNotFound(e)) throw e instanceof Error ? e : new Error(String(e));
+    if (!optional) throw new Error(`secret "${name}" not found`);
+  }
+  const data = new Map<string, Buffer>();
+  for (const [k, s] of Object.entries(secret?.data ?? {})) data.set(k, Buffer.from(s, "base64"));
+  for (const [k, s] of Object.entries(secret?.stringData ?? {})) data.set(k, Buffer.from(s, "utf8"));
+  return data;
+}
+
+const missingConfigMapKey = (key: string): Error => new Error(`configmap references non-existent config key: ${key}`);
+const missingSecretKey = (key: string): Error => new Error(`references non-existent secret key: ${key}`);
+
 /**
- * Fetches the configMap/secret of `v` and computes its payload (upstream's MakePayload);
- * undefined for other volume kinds. Throws MountError (object or key missing and not optional).
+ * Fetches what `v` projects and computes its payload (upstream's MakePayload / CollectData);
+ * undefined for volume kinds the kubelet does not write. Throws MountError (an object, key or token
+ * missing and not optional).
  */
-async function projectionFor(client: Client, pod: Readonly<Pod>, podDirectory: string, v: Volume): Promise<Projection | undefined> {
+async function projectionFor(env: ProjectionEnv, pod: Readonly<Pod>, podDirectory: string, v: Volume): Promise<Projection | undefined> {
   const ns = pod.metadata.namespace ?? "";
-  if (v.configMap) {
-    const src = v.configMap;
-    const name = src.name ?? "";
-    let cm: ConfigMap | undefined;
-    try {
-      cm = await client.resource<ConfigMap>("", "configmaps").get(ns, name);
-    } catch (e) {
-      if (!isNotFound(e)) throw setUpFailed(v.name, errText(e));
-      if (!src.optional) throw setUpFailed(v.name, `configmap "${name}" not found`);
+  const plugin = writtenPlugin(v);
+  if (!plugin) return undefined;
+  const dir = volumeDir(podDirectory, plugin, v.name);
+  try {
+    if (v.configMap) {
+      const src = v.configMap;
+      const optional = src.optional ?? false;
+      const data = await configMapData(env.client, ns, src.name ?? "", optional);
+      return { dir, payload: makePayload(data, src.items, src.defaultMode ?? 0o644, optional, missingConfigMapKey) };
     }
-    const data = new Map<string, Buffer>();
-    for (const [k, s] of Object.entries(cm?.data ?? {})) data.set(k, Buffer.from(s, "utf8"));
-    for (const [k, s] of Object.entries(cm?.binaryData ?? {})) if (!data.has(k)) data.set(k, Buffer.from(s, "base64"));
-    const payload = makePayload(data, src.items, src.defaultMode ?? 0o644, src.optional ?? false, (key) => setUpFailed(v.name, `configmap references non-existent config key: ${key}`));
-    return { dir: volumeDir(podDirectory, PLUGIN_CONFIGMAP, v.name), payload };
-  }
-  if (v.secret) {
-    const src = v.secret;
-    const name = src.secretName ?? "";
-    let secret: Secret | undefined;
-    try {
-      secret = await client.resource<Secret>("", "secrets").get(ns, name);
-    } catch (e) {
-      if (!isNotFound(e)) throw setUpFailed(v.name, errText(e));
-      if (!src.optional) throw setUpFailed(v.name, `secret "${name}" not found`);
+    if (v.secret) {
+      const src = v.secret;
+      const optional = src.optional ?? false;
+      const data = await secretData(env.client, ns, src.secretName ?? "", optional);
+      return { dir, payload: makePayload(data, src.items, src.defaultMode ?? 0o644, optional, missingSecretKey) };
     }
-    const data = new Map<string, Buffer>();
-    for (const [k, s] of Object.entries(secret?.data ?? {})) data.set(k, Buffer.from(s, "base64"));
-    for (const [k, s] of Object.entries(secret?.stringData ?? {})) data.set(k, Buffer.from(s, "utf8"));
-    const payload = makePayload(data, src.items, src.defaultMode ?? 0o644, src.optional ?? false, (key) => setUpFailed(v.name, `references non-existent secret key: ${key}`));
-    return { dir: volumeDir(podDirectory, PLUGIN_SECRET, v.name), payload };
+    if (v.downwardAPI) {
+      const { files, errors } = collectDownwardAPI(v.downwardAPI.items, pod, v.downwardAPI.defaultMode ?? 0o644, env.downward);
+      if (errors.length) throw new Error(aggregate(errors));
+      return { dir, payload: new Map(files.map((f) => [f.path, { data: Buffer.from(f.data, "utf8"), mode: f.mode }])) };
+    }
+    return { dir, payload: await projectedPayload(env, pod, v) };
+  } catch (e) {
+    throw e instanceof MountError ? e : setUpFailed(v.name, errText(e));
   }
-  return undefined;
+}
+
+/**
+ * A projected volume's files (upstream's projectedVolumeMounter.collectData): every source in order,
+ * a later source's file replacing an earlier one of the same path; the sources that fail are
+ * aggregated into one error, so the pod waits (FailedMount) until all of them can be read.
+ */
+async function projectedPayload(env: ProjectionEnv, pod: Readonly<Pod>, v: Volume): Promise<Map<string, FileProjection>> {
+  const ns = pod.metadata.namespace ?? "";
+  const defaultMode = v.projected?.defaultMode ?? 0o644;
+  const payload = new Map<string, FileProjection>();
+  const errors: Error[] = [];
+  const add = (files: ReadonlyMap<string, FileProjection>): void => {
+    for (const [p, f] of files) payload.set(p, f);
+  };
+  for (const source of v.projected?.sources ?? []) {
+    try {
+      if (source.secret) {
+        const optional = source.secret.optional ?? false;
+        add(makePayload(await secretData(env.client, ns, source.secret.name ?? "", optional), source.secret.items, defaultMode, optional, missingSecretKey));
+      } else if (source.configMap) {
+        const optional = source.configMap.optional ?? false;
+        add(makePayload(await configMapData(env.client, ns, source.configMap.name ?? "", optional), source.configMap.items, defaultMode, optional, missingConfigMapKey));
+      } else if (source.downwardAPI) {
+        const { files, errors: errs } = collectDownwardAPI(source.downwardAPI.items, pod, defaultMode, env.downward);
+        if (errs.length) errors.push(...errs);
+        else for (const f of files) payload.set(f.path, { data: Buffer.from(f.data, "utf8"), mode: f.mode });
+      } else if (source.serviceAccountToken) {
+        const tp = source.serviceAccountToken;
+        // upstream falls back to 0600 when fsGroup/fsUser is set and relies on SetVolumeOwnership to
+        // make it group-readable; kubelab does not change volume ownership, so defaultMode stays.
+        const tr = await env.tokens.getServiceAccountToken(ns, pod.spec?.serviceAccountName || pod.spec?.serviceAccount || "default", {
+          spec: {
+            ...(tp.audience ? { audiences: [tp.audience] } : {}),
+            expirationSeconds: tp.expirationSeconds ?? DEFAULT_TOKEN_EXPIRATION_SECONDS,
+            boundObjectRef: { apiVersion: "v1", kind: "Pod", name: pod.metadata.name ?? "", uid: pod.metadata.uid ?? "" },
+          },
+        });
+        payload.set(tp.path, { data: Buffer.from(tr.status?.token ?? "", "utf8"), mode: defaultMode });
+      }
+    } catch (e) {
+      errors.push(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+  if (errors.length) throw new Error(aggregate(errors));
+  return payload;
 }
 
 /** All keys (no items) or the selected items, with their modes (items[].mode, else defaultMode). */
@@ -127,7 +231,7 @@ function makePayload(
   items: KeyToPath[] | undefined,
   defaultMode: number,
   optional: boolean,
-  missingKey: (key: string) => MountError,
+  missingKey: (key: string) => Error,
 ): Map<string, FileProjection> {
   const payload = new Map<string, FileProjection>();
   if (!items?.length) {
@@ -170,22 +274,43 @@ export interface VolumeRefreshResult {
   errors: MountError[];
 }
 
+/** What refreshPodVolumes needs besides the client: the token manager and the downward API's node facts. */
+export interface RefreshOptions {
+  now?: () => number;
+  /** The node's token manager; without one a fresh one requests every token again. */
+  tokens?: TokenManager;
+  downward?: DownwardAPIEnv;
+}
+
 /**
- * Re-projects the configMap/secret volumes of a pod that is already set up from fresh API objects
- * (the kubelet calls this periodically, as upstream remounts them on the pod's periodic sync).
- * Volumes not set up yet (no directory) are skipped; unchanged content is not rewritten; a volume
- * whose object or key went missing keeps its previous content and is reported in `errors`
- * (an optional one is emptied instead).
+ * Re-projects the configMap, secret, downwardAPI and projected volumes of a pod that is already set
+ * up from fresh API objects and tokens (upstream remounts them on the pod's periodic sync; the
+ * kubelet's pod sync does the same through VolumeManager.setUp). Volumes not set up yet (no
+ * directory) are skipped; unchanged content is not rewritten; a volume whose object, key or token
+ * went missing keeps its previous content and is reported in `errors` (an optional one is emptied
+ * instead).
  */
-export async function refreshPodVolumes(rootDir: string, client: Client, pod: Readonly<Pod>, now: () => number = Date.now): Promise<VolumeRefreshResult> {
+export async function refreshPodVolumes(
+  rootDir: string,
+  client: Client,
+  pod: Readonly<Pod>,
+  opts: RefreshOptions | (() => number) = {},
+): Promise<VolumeRefreshResult> {
+  const o: RefreshOptions = typeof opts === "function" ? { now: opts } : opts;
+  const now = o.now ?? Date.now;
+  const env: ProjectionEnv = {
+    client,
+    tokens: o.tokens ?? new TokenManager(clientTokenRequester(client), { clock: { now } }),
+    downward: { podIP: pod.status?.podIP, ...o.downward },
+  };
   const dir = podDir(rootDir, pod.metadata.uid ?? "");
   const result: VolumeRefreshResult = { updated: [], errors: [] };
   for (const v of pod.spec?.volumes ?? []) {
-    if (!v.configMap && !v.secret) continue;
-    const target = volumeDir(dir, v.configMap ? PLUGIN_CONFIGMAP : PLUGIN_SECRET, v.name);
-    if (!(await exists(target))) continue;
+    const plugin = writtenPlugin(v);
+    if (!plugin) continue;
+    if (!(await exists(volumeDir(dir, plugin, v.name)))) continue;
     try {
-      const p = await projectionFor(client, pod, dir, v);
+      const p = await projectionFor(env, pod, dir, v);
       if (p && (await writeProjection(v.name, p, now, false))) result.updated.push(v.name);
     } catch (e) {
       result.errors.push(e instanceof MountError ? e : setUpFailed(v.name, errText(e)));
@@ -199,6 +324,16 @@ export interface VolumeManagerOptions {
   nodeName?: string;
   /** The simulated cloud's disks: a claim's volume is `<volumeDir>/<volumeHandle>`. Default `<rootDir>/volumes`. */
   volumeDir?: string;
+  /**
+   * The node's ServiceAccount token manager. Default: one over the kubelet's client (the node's
+   * identity, system:node:<name>, requests every token, as upstream's kubelet does).
+   */
+  tokens?: TokenManager;
+  /** The node's InternalIP (downward API status.hostIP). */
+  nodeIP?: string;
+  /** Node allocatable: a downward API resourceFieldRef of an unset limit reads this. */
+  allocatable?: Record<string, string>;
+  log?: Logger;
 }
 
 /** The CSI drivers whose "disks" this kubelet can mount (kubelab's simulated cloud). */
@@ -219,6 +354,9 @@ export class VolumeManager {
   private readonly now: () => number;
   private readonly nodeName: string;
   readonly volumeDir: string;
+  /** The pod-bound ServiceAccount tokens of this node's pods (projected serviceAccountToken sources). */
+  readonly tokens: TokenManager;
+  private readonly downward: DownwardAPIEnv;
   /** "<pod uid>/<volume>" → the claim's disk once mounted: a mounted volume stays mounted for the pod's life, as upstream's. */
   private readonly mountedClaims = new Map<string, string>();
 
@@ -231,9 +369,15 @@ export class VolumeManager {
     this.now = clock ? () => clock.now() : Date.now;
     this.nodeName = opts.nodeName ?? "";
     this.volumeDir = opts.volumeDir ?? join(rootDir, "volumes");
+    this.tokens = opts.tokens ?? new TokenManager(clientTokenRequester(client), { clock: { now: this.now }, ...(opts.log ? { log: opts.log } : {}) });
+    this.downward = { ...(opts.nodeIP ? { nodeIP: opts.nodeIP } : {}), ...(opts.allocatable ? { allocatable: opts.allocatable } : {}) };
   }
 
-  /** Sets up every volume of the pod (idempotent: configMap/secret contents are rewritten only when changed). Throws MountError. */
+  /**
+   * Sets up every volume of the pod (idempotent: written volumes are rewritten only when their
+   * content changed, so calling it on every sync refreshes configMaps, secrets, downward API values
+   * and tokens that are due). Throws MountError.
+   */
   async setUp(pod: Readonly<Pod>, podIP: string): Promise<PodVolumes> {
     const uid = pod.metadata.uid ?? "";
     const dir = podDir(this.rootDir, uid);
@@ -241,18 +385,20 @@ export class VolumeManager {
     const etcHosts = join(dir, "etc-hosts");
     await writeFile(etcHosts, hostsFileContent(pod, podIP), { mode: 0o644 });
     const paths = new Map<string, string>();
-    for (const v of pod.spec?.volumes ?? []) paths.set(v.name, await this.setUpVolume(pod, dir, v));
+    const env: ProjectionEnv = { client: this.client, tokens: this.tokens, downward: { ...this.downward, podIP } };
+    for (const v of pod.spec?.volumes ?? []) paths.set(v.name, await this.setUpVolume(env, pod, dir, v));
     return { paths, etcHosts };
   }
 
   /** See refreshPodVolumes. */
   refresh(pod: Readonly<Pod>): Promise<VolumeRefreshResult> {
-    return refreshPodVolumes(this.rootDir, this.client, pod, this.now);
+    return refreshPodVolumes(this.rootDir, this.client, pod, { now: this.now, tokens: this.tokens, downward: this.downward });
   }
 
-  /** Removes everything the kubelet wrote for the pod. */
+  /** Removes everything the kubelet wrote for the pod, and forgets its tokens (upstream's DeleteServiceAccountToken). */
   async cleanUp(uid: string): Promise<void> {
     for (const k of [...this.mountedClaims.keys()]) if (k.startsWith(`${uid}/`)) this.mountedClaims.delete(k);
+    this.tokens.deleteServiceAccountToken(uid);
     await rm(podDir(this.rootDir, uid), { recursive: true, force: true });
   }
 
@@ -265,7 +411,7 @@ export class VolumeManager {
     }
   }
 
-  private async setUpVolume(pod: Readonly<Pod>, dir: string, v: Volume): Promise<string> {
+  private async setUpVolume(env: ProjectionEnv, pod: Readonly<Pod>, dir: string, v: Volume): Promise<string> {
     if (v.emptyDir) {
       const p = volumeDir(dir, PLUGIN_EMPTY_DIR, v.name);
       await mkdir(p, { recursive: true, mode: 0o777 });
@@ -283,7 +429,7 @@ export class VolumeManager {
       this.mountedClaims.set(key, path);
       return path;
     }
-    const p = await projectionFor(this.client, pod, dir, v);
+    const p = await projectionFor(env, pod, dir, v);
     if (p) {
       await writeProjection(v.name, p, this.now);
       return p.dir;
