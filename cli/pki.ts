@@ -14,6 +14,15 @@ export interface Pki {
   /** Path of the token file the apiserver reads (--token-auth-file format). */
   tokenFile: string;
   adminToken: string;
+  /** The ServiceAccount token signing key pair (kubeadm's sa.key / sa.pub): --service-account-signing-key-file / --service-account-key-file. */
+  saKeyFile: string;
+  saPubFile: string;
+}
+
+/** A client identity: the certificate's CN is the user, each O a group (upstream's x509 authenticator). */
+export interface ClientIdentity {
+  user: string;
+  groups: string[];
 }
 
 function newKeyPair(): { privatePem: string; publicPem: string } {
@@ -86,6 +95,63 @@ function certSANs(pem: string): string[] {
 }
 
 /**
+ * A client certificate for `id` signed by the CA (clientAuth only), valid for a year, as kubeadm
+ * issues the scheduler's and controller-manager's.
+ */
+export function issueClientCert(ca: { cert: string; key: string }, id: ClientIdentity, validDays = 365): { cert: string; key: string } {
+  const keys = newKeyPair();
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicPem);
+  cert.serialNumber = serial();
+  cert.validity.notBefore = new Date(Date.now() - 60_000);
+  cert.validity.notAfter = new Date(Date.now() + validDays * 24 * 3600 * 1000);
+  cert.setSubject([...id.groups.map((g) => ({ name: "organizationName", value: g })), { name: "commonName", value: id.user }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: "basicConstraints", cA: false },
+    { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: "extKeyUsage", clientAuth: true },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(ca.key), forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keys.privatePem };
+}
+
+/** The subject of a certificate as an identity (CN, O...). */
+export function certIdentity(pem: string): ClientIdentity {
+  const c = forge.pki.certificateFromPem(pem);
+  const cn = c.subject.getField("CN")?.value as string | undefined;
+  const groups = c.subject.attributes.filter((a) => a.shortName === "O").map((a) => String(a.value));
+  return { user: cn ?? "", groups };
+}
+
+/**
+ * The client certificate of `name` under `dir` (name.crt, name.key) for `id`: kept while it names the
+ * same identity, is signed by this CA and is valid for another day; issued again otherwise.
+ */
+export function ensureClientCert(pki: Pki, name: string, id: ClientIdentity): { cert: string; key: string; certFile: string; keyFile: string } {
+  const certFile = join(pki.dir, `${name}.crt`);
+  const keyFile = join(pki.dir, `${name}.key`);
+  if (existsSync(certFile) && existsSync(keyFile)) {
+    const cert = readFileSync(certFile, "utf8");
+    try {
+      const have = certIdentity(cert);
+      const c = forge.pki.certificateFromPem(cert);
+      const fresh = c.validity.notAfter.getTime() - Date.now() > 24 * 3600 * 1000;
+      if (fresh && have.user === id.user && have.groups.join(",") === id.groups.join(",") && forge.pki.certificateFromPem(pki.caCert).verify(c)) {
+        return { cert, key: readFileSync(keyFile, "utf8"), certFile, keyFile };
+      }
+    } catch {
+      // unreadable: issue a new one
+    }
+  }
+  const issued = issueClientCert({ cert: pki.caCert, key: pki.caKey }, id);
+  writeFileSync(keyFile, issued.key, { mode: 0o600 });
+  writeFileSync(certFile, issued.cert);
+  return { ...issued, certFile, keyFile };
+}
+
+/**
  * Loads the PKI under `dir`, creating what is missing. The CA and token are kept across restarts;
  * the serving certificate is re-issued (by the same CA) when the wanted SANs change.
  */
@@ -120,5 +186,42 @@ export function ensurePki(dir: string, extraSANs: string[] = []): Pki {
     adminToken = randomBytes(32).toString("base64url");
     writeFileSync(tokenFile, `${adminToken},kubelab-admin,kubelab-admin,"system:masters"\n`, { mode: 0o600 });
   }
-  return { dir, caCert: ca.cert, caKey: ca.key, serverCert: serving.cert, serverKey: serving.key, tokenFile, adminToken };
+  // The ServiceAccount signing key: kept for the cluster's life (every issued token is signed with it).
+  const saKeyFile = p("sa.key");
+  const saPubFile = p("sa.pub");
+  if (!existsSync(saKeyFile) || !existsSync(saPubFile)) {
+    const sa = newKeyPair();
+    writeFileSync(saKeyFile, sa.privatePem, { mode: 0o600 });
+    writeFileSync(saPubFile, sa.publicPem);
+  }
+  return { dir, caCert: ca.cert, caKey: ca.key, serverCert: serving.cert, serverKey: serving.key, tokenFile, adminToken, saKeyFile, saPubFile };
+}
+
+/** The group of the simulated kubelet pools' own identities (their shared informers; see kubelet/pool.ts). */
+export const KUBELET_POOL_GROUP = "kubelab:kubelet-pools";
+
+/** The identity a kubelet pool process of a zone runs its shared watches and bootstraps its nodes with. */
+export function kubeletPoolIdentity(zone: string): ClientIdentity {
+  return { user: `kubelab:kubelet-pool:${zone}`, groups: [KUBELET_POOL_GROUP, "system:bootstrappers"] };
+}
+
+/** A kubelet's identity as the Node authorizer knows it (upstream's system:node:<name> in system:nodes). */
+export function nodeIdentity(nodeName: string): ClientIdentity {
+  return { user: `system:node:${nodeName}`, groups: ["system:nodes"] };
+}
+
+/**
+ * Each control-plane and data-plane component's identity, by its process name under `up`
+ * (scheduler-1, controller-manager-2, proxy-us-east-1a, ...): upstream's user names where upstream
+ * has one (kubeadm's scheduler.conf, controller-manager.conf, kube-proxy's), kubelab's otherwise.
+ */
+export function componentIdentity(component: string): ClientIdentity {
+  const base = component.replace(/-\d+$/, "");
+  if (base === "scheduler") return { user: "system:kube-scheduler", groups: [] };
+  if (base === "controller-manager") return { user: "system:kube-controller-manager", groups: [] };
+  if (base === "cloud-controller") return { user: "system:cloud-controller-manager", groups: [] };
+  if (component.startsWith("proxy")) return { user: "system:kube-proxy", groups: [] };
+  if (component === "dns") return { user: "system:kube-dns", groups: [] };
+  if (component === "ingress") return { user: "kubelab:ingress-controller", groups: [] };
+  throw new Error(`no identity for component ${component}`);
 }

@@ -25,6 +25,8 @@ export interface RawRequest {
   headersOnlyOn2xx?: boolean;
   /** Send the body with chunked transfer encoding (no Content-Length). */
   chunked?: boolean;
+  /** Present this client certificate (PEM cert and key). */
+  clientCert?: { cert: string; key: string };
 }
 
 /** One HTTPS request to the cluster. Rejects on network/TLS errors and on timeout. */
@@ -43,6 +45,7 @@ export function request(k: Pick<Kubelab, "port" | "token" | "caCert">, r: RawReq
         path: r.path,
         headers,
         ...(r.ca === null ? {} : { ca: r.ca ?? k.caCert }),
+        ...(r.clientCert ? { cert: r.clientCert.cert, key: r.clientCert.key } : {}),
         agent: r.agent,
       },
       (res) => {
