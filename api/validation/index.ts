@@ -57,10 +57,23 @@ export function nameValidatorFor(info: Pick<ResourceInfo, "group" | "kind">): Na
       return nameIsDNS1035Label;
     case "apps/StatefulSet":
       return nameIsDNSLabel;
+    case "rbac.authorization.k8s.io/Role":
+    case "rbac.authorization.k8s.io/ClusterRole":
+    case "rbac.authorization.k8s.io/RoleBinding":
+    case "rbac.authorization.k8s.io/ClusterRoleBinding":
+      return namePathSegment;
     default:
       return nameIsDNSSubdomain;
   }
 }
+
+/** path.ValidatePathSegmentName (upstream's ValidateRBACName): "system:discovery" is a fine role name. */
+const namePathSegment = (name: string, prefix: boolean): string[] => {
+  const errs: string[] = [];
+  if (!prefix && (name === "." || name === "..")) errs.push(`may not be '${name}'`);
+  for (const c of ["/", "%"]) if (name.includes(c)) errs.push(`may not contain '${c}'`);
+  return errs;
+};
 
 function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
   switch (kindKey(info)) {

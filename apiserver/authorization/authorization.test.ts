@@ -1,21 +1,8 @@
 // The authorizer chain over a real registry (memory backend): the Node authorizer's graph, the
 // bootstrap policy and its reconcile, escalation prevention, and the review APIs' answers.
 
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 
-// RBAC object names are path segments upstream (ValidateRBACName), so "system:discovery" is valid.
-// Until api/validation's nameValidatorFor knows the four RBAC kinds, drop its DNS-subdomain verdict
-// on their names here, keeping every other check.
-vi.mock("../../api/validation/index.ts", async (orig) => {
-  const m = await orig<typeof import("../../api/validation/index.ts")>();
-  const rbacName = (info: { group: string }, errs: { field: string }[], name: unknown) =>
-    info.group === "rbac.authorization.k8s.io" && typeof name === "string" && name !== "." && name !== ".." && !/[/%]/.test(name) ? errs.filter((e) => e.field !== "metadata.name") : errs;
-  return {
-    ...m,
-    validateObject: (obj: KubeObject, info: Parameters<typeof m.validateObject>[1]) => rbacName(info, m.validateObject(obj, info), obj.metadata?.name),
-    validateObjectUpdate: (obj: KubeObject, old: KubeObject, info: Parameters<typeof m.validateObjectUpdate>[2]) => rbacName(info, m.validateObjectUpdate(obj, old, info), obj.metadata?.name),
-  };
-});
 import type { KubeObject } from "../../api/index.ts";
 import type { UserInfo } from "../auth.ts";
 import { ApiError } from "../errors.ts";
