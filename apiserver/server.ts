@@ -27,6 +27,7 @@ import {
 } from "./discovery.ts";
 import { openapiV3DocJson, openapiV3Index } from "./openapi.ts";
 import { newLogger, type Logger } from "../client/index.ts";
+import { withAudit, withAuditInit, type AuditState, type Auditor } from "./audit/index.ts";
 
 export const SERVER_VERSION = {
   major: "1",
@@ -67,6 +68,8 @@ export interface ApiServerOptions {
    * paths. Present: a request without credentials is system:anonymous and the authorizer decides.
    */
   authorizer?: (registry: Registry) => Authorizer & RuleResolver;
+  /** --audit-policy-file / --audit-log-*: built by newAuditing; absent: no audit events. */
+  auditor?: Auditor;
   log?: Logger;
   metrics?: ApiserverMetrics;
   /** Admission plugin settings; DEFAULT_ADMISSION_OPTIONS when absent. */
@@ -126,7 +129,7 @@ const NON_MUTATING_VERBS = new Set(["get", "list", "watch"]);
 /** Health probes: never turned away for load (a supervisor would take a 429 for a failed probe). */
 const PROBE_PATHS = new Set(["/healthz", "/livez", "/readyz"]);
 
-interface State {
+interface State extends AuditState {
   info?: RequestInfo;
   user?: UserInfo;
   /** Long-running and mutating, as max-in-flight and the request timeout see the request. */
@@ -162,8 +165,13 @@ export class ApiServer {
     this.app.proxy = false;
     this.app.silent = true;
     this.app.use((ctx, next) => this.instrument(ctx, next));
+    this.app.use(withAuditInit<State>()); // Audit-ID header and the received time, on every request
     this.app.use((ctx, next) => this.timeout(ctx, next));
     this.app.use((ctx, next) => this.authenticate(ctx, next));
+    // Upstream's WithAudit: after authentication, before impersonation.
+    if (opts.auditor) {
+      this.app.use(withAudit<State>(opts.auditor, { attributes: (ctx) => requestAttributes(ctx, ctx.state.user!), longRunning: (ctx) => requestClass(ctx).longRunning }));
+    }
     this.app.use((ctx, next) => this.impersonate(ctx, next));
     this.app.use((ctx, next) => this.maxInflight(ctx, next));
     this.app.use((ctx, next) => this.authorize(ctx, next));
@@ -364,12 +372,16 @@ export class ApiServer {
     }
     if (!user && rejected) {
       this.metrics.authenticationAttempts.inc({ result: "error" });
+      this.opts.auditor?.failedAuthentication(ctx.req, ctx.res, requestAttributes(ctx, ANONYMOUS), { auditID: ctx.state.auditID, received: ctx.state.received });
       throw errors.unauthorized();
     }
     if (user) this.metrics.authenticationAttempts.inc({ result: "success" });
     else {
       // With AlwaysAllow anonymous requests are off, as upstream turns them off: only the public paths.
-      if (!this.opts.authorizer && !PUBLIC_PATHS.has(ctx.path)) throw errors.unauthorized();
+      if (!this.opts.authorizer && !PUBLIC_PATHS.has(ctx.path)) {
+        this.opts.auditor?.failedAuthentication(ctx.req, ctx.res, requestAttributes(ctx, ANONYMOUS), { auditID: ctx.state.auditID, received: ctx.state.received });
+        throw errors.unauthorized();
+      }
       user = ANONYMOUS;
     }
     if (user !== ANONYMOUS && !user.groups.includes(AUTHENTICATED_GROUP)) {
@@ -413,14 +425,19 @@ export class ApiServer {
     if (sa) impGroups.push("system:serviceaccounts", `system:serviceaccounts:${sa[1]}`);
     if (asUser !== ANONYMOUS.name && !impGroups.includes(AUTHENTICATED_GROUP)) impGroups.push(AUTHENTICATED_GROUP);
     ctx.state.user = { name: asUser, uid: typeof uid === "string" ? uid : "", groups: impGroups, ...(extraKeys.length ? { extra } : {}) };
+    ctx.state.audit?.impersonatedUser(ctx.state.user);
     return next();
   }
 
   /** WithAuthorization: asks the authorizer; anything but Allow is 403 with upstream's message. */
   private async authorize(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
-    if (this.authorizer === ALWAYS_ALLOW) return next();
+    if (this.authorizer === ALWAYS_ALLOW) {
+      ctx.state.audit?.authorized("Allow", "");
+      return next();
+    }
     const attrs = requestAttributes(ctx, ctx.state.user!);
     const r = await this.authorizer.authorize(attrs);
+    ctx.state.audit?.authorized(r.decision, r.reason);
     if (r.decision === "Allow") return next();
     const msg = forbiddenMessage(attrs) + (r.reason ? `: ${r.reason}` : "");
     if (ctx.state.user!.name.startsWith("system:")) this.log.warn({ user: ctx.state.user!.name, verb: attrs.verb, resource: attrs.resource, subresource: attrs.subresource, namespace: attrs.namespace, name: attrs.name, path: attrs.isResourceRequest ? undefined : attrs.path }, "forbidden");
@@ -491,6 +508,7 @@ export class ApiServer {
       ctx.respond = false; // streamed (watch, logs)
       return;
     }
+    ctx.state.auditResponse = resp.body;
     const neg = negotiate(ctx.get("Accept"));
     ctx.status = resp.code;
     ctx.type = neg.mediaType;

@@ -3,11 +3,13 @@
 import { isIPv4 } from "node:net";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { ApiServer, TokenFileAuthenticator, openBackend } from "../apiserver/index.ts";
-import type { RegistryOptions } from "../apiserver/registry/registry.ts";
+import { ApiServer, TokenFileAuthenticator, X509Authenticator, openBackend } from "../apiserver/index.ts";
+import type { Registry, RegistryOptions } from "../apiserver/registry/registry.ts";
+import { AUTHORIZATION_MODES, installAuthorization, newAuthorizer } from "../apiserver/authorization/index.ts";
 import { IPRange, PortRange } from "../apiserver/registry/core/services/allocator.ts";
 import { EncryptingBackend, loadEncryptionConfiguration, type EncryptionConfig } from "../apiserver/storage/encryption.ts";
 import { newLogger } from "../client/index.ts";
+import { newAuditing } from "../apiserver/audit/index.ts";
 import { CliError } from "./errors.ts";
 
 const HELP = `usage: kubelab apiserver [flags]
@@ -23,6 +25,22 @@ const HELP = `usage: kubelab apiserver [flags]
   --tls-cert-file FILE       serving certificate (PEM)
   --tls-private-key-file F   serving key (PEM)
   --token-auth-file FILE     bearer tokens, one "token,user,uid[,groups]" per line
+  --client-ca-file FILE      CA bundle (PEM): client certificates it signed authenticate as their
+                             subject's CN (user) and O values (groups)
+  --authorization-mode M     comma-separated: Node, RBAC, AlwaysAllow, AlwaysDeny (default AlwaysAllow;
+                             with AlwaysAllow requests without credentials are refused, with any
+                             other mode they are system:anonymous and the authorizers decide)
+  --audit-policy-file FILE   an audit.k8s.io/v1 Policy (YAML or JSON): which requests are logged, at
+                             which level (None, Metadata, Request, RequestResponse)
+  --audit-log-path PATH      where audit events go, one JSON line each (a file, or - for stdout)
+  --audit-log-maxsize MB     rotate the file at this size (default 0 = 100)
+  --audit-log-maxbackup N    rotated files kept (default 0 = all)
+  --audit-log-maxage DAYS    rotated files kept this long (default 0 = no limit)
+  --service-account-issuer URL        the issuer of ServiceAccount tokens (repeatable; the first signs)
+  --service-account-key-file FILE     PEM keys that verify ServiceAccount tokens (repeatable)
+  --service-account-signing-key-file FILE  the PEM private key that signs them
+  --api-audiences A[,A]      audiences the apiserver accepts in tokens (default: the issuer)
+  --service-account-max-token-expiration D  the longest TokenRequest lifetime (default: none)
   --insecure-serving         serve plain HTTP without authentication (tests and debugging only)
   --encryption-provider-config FILE  an EncryptionConfiguration (apiserver.config.k8s.io/v1):
                              the resources it names are stored encrypted (aescbc, aesgcm; identity)
@@ -91,6 +109,18 @@ export async function runApiserver(argv: string[]): Promise<void> {
       "tls-cert-file": { type: "string" },
       "tls-private-key-file": { type: "string" },
       "token-auth-file": { type: "string" },
+      "client-ca-file": { type: "string" },
+      "audit-policy-file": { type: "string" },
+      "audit-log-path": { type: "string" },
+      "audit-log-maxsize": { type: "string", default: "0" },
+      "audit-log-maxbackup": { type: "string", default: "0" },
+      "audit-log-maxage": { type: "string", default: "0" },
+      "authorization-mode": { type: "string", default: "AlwaysAllow" },
+      "service-account-issuer": { type: "string", multiple: true, default: [] },
+      "service-account-key-file": { type: "string", multiple: true, default: [] },
+      "service-account-signing-key-file": { type: "string" },
+      "api-audiences": { type: "string" },
+      "service-account-max-token-expiration": { type: "string" },
       "insecure-serving": { type: "boolean", default: false },
       "encryption-provider-config": { type: "string" },
       "default-not-ready-toleration-seconds": { type: "string", default: "300" },
@@ -137,7 +167,37 @@ export async function runApiserver(argv: string[]): Promise<void> {
       throw new CliError(`--encryption-provider-config: ${(e as Error).message}`, 2);
     }
   }
+  let clientCA: string | undefined;
+  if (values["client-ca-file"] !== undefined) {
+    try {
+      clientCA = readFileSync(values["client-ca-file"], "utf8");
+    } catch (e) {
+      throw new CliError(`--client-ca-file: ${(e as Error).message}`, 2);
+    }
+    if (!clientCA.includes("-----BEGIN CERTIFICATE-----")) throw new CliError(`--client-ca-file: ${values["client-ca-file"]} holds no PEM certificate`, 2);
+  }
+  const modes = values["authorization-mode"]!.split(",").map((m) => m.trim()).filter(Boolean);
+  for (const m of modes) {
+    if (!(AUTHORIZATION_MODES as readonly string[]).includes(m)) throw new CliError(`--authorization-mode: unknown authorization mode "${m}" (supported: ${AUTHORIZATION_MODES.join(", ")})`, 2);
+  }
+  if (modes.length === 0 || new Set(modes).size !== modes.length) throw new CliError(`--authorization-mode: each mode once, at least one, got "${values["authorization-mode"]}"`, 2);
   const log = newLogger("apiserver");
+  let auditing: ReturnType<typeof newAuditing>;
+  try {
+    auditing = newAuditing(
+      {
+        policyFile: values["audit-policy-file"],
+        logPath: values["audit-log-path"],
+        maxSizeMB: parseSeconds("audit-log-maxsize", values["audit-log-maxsize"]!),
+        maxBackups: parseSeconds("audit-log-maxbackup", values["audit-log-maxbackup"]!),
+        maxAgeDays: parseSeconds("audit-log-maxage", values["audit-log-maxage"]!),
+      },
+      (e) => log.error({ err: e.message }, "audit log"),
+    );
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+  for (const w of auditing.warnings) log.warn(w);
   const opened = await openBackend(values.storage!).catch((e: Error) => {
     throw new CliError(`cannot open storage ${values.storage}: ${e.message}`);
   });
@@ -148,8 +208,18 @@ export async function runApiserver(argv: string[]): Promise<void> {
     log,
     admission,
     limits,
-    tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8") },
-    authenticators: insecure ? [] : [TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
+    tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8"), ...(clientCA ? { clientCA } : {}) },
+    authenticators: insecure ? [] : [...(clientCA ? [new X509Authenticator()] : []), TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
+    ...(modes.length === 1 && modes[0] === "AlwaysAllow"
+      ? {}
+      : {
+          authorizer: (registry: Registry) => {
+            const a = newAuthorizer(modes, registry);
+            installAuthorization(registry, a);
+            return a;
+          },
+        }),
+    auditor: auditing.auditor,
     kubernetesService: { advertiseAddress: values["advertise-address"], ...(advertisePort !== undefined ? { advertisePort } : {}) },
   });
   if (values["advertise-address"] !== undefined && !isIPv4(values["advertise-address"])) throw new CliError(`--advertise-address must be an IPv4 address, got "${values["advertise-address"]}"`, 2);
@@ -161,6 +231,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
     stopping = true;
     log.info({ signal }, "apiserver stopping");
     await server.stop();
+    await auditing.backend?.close();
     await backend.close();
     process.exit(0);
   };
