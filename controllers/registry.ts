@@ -18,6 +18,7 @@ import { setupPersistentVolumeController } from "./volume/setup.ts";
 import { setupPVCProtectionController } from "./pvcprotection/setup.ts";
 import { setupPVProtectionController } from "./pvprotection/setup.ts";
 import { setupAttachDetachController } from "./attachdetach/setup.ts";
+import { setupClusterRoleAggregationController } from "./clusterroleaggregation/index.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
@@ -40,4 +41,5 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   "pvc-protection": setupPVCProtectionController,
   "pv-protection": setupPVProtectionController,
   attachdetach: setupAttachDetachController,
+  "clusterrole-aggregation": setupClusterRoleAggregationController,
 };

@@ -178,9 +178,9 @@ describe("reviews", () => {
 
   it("answers can-i for oneself and for others", async () => {
     const ssar = await review("selfsubjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectAccessReview", metadata: {}, spec: { resourceAttributes: { verb: "create", group: "authorization.k8s.io", resource: "selfsubjectaccessreviews" } } } as KubeObject, jane);
-    expect((ssar as { status: { allowed: boolean } }).status.allowed).toBe(true);
+    expect((ssar as unknown as { status: { allowed: boolean } }).status.allowed).toBe(true);
     const sar = await review("subjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", metadata: {}, spec: { user: "jane", groups: ["system:authenticated"], resourceAttributes: { verb: "delete", resource: "pods", namespace: "team" } } } as KubeObject, admin);
-    expect((sar as { status: unknown }).status).toEqual({ allowed: false });
+    expect((sar as unknown as { status: unknown }).status).toEqual({ allowed: false });
     const e = await rejection(Promise.resolve().then(() => review("subjectaccessreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", metadata: {}, spec: { resourceAttributes: { verb: "get", resource: "pods" } } } as KubeObject, admin)));
     expect(e.code).toBe(422);
   });
@@ -189,16 +189,16 @@ describe("reviews", () => {
     const lsar = { apiVersion: "authorization.k8s.io/v1", kind: "LocalSubjectAccessReview", metadata: { namespace: "team" }, spec: { user: "jane", resourceAttributes: { verb: "get", resource: "pods", namespace: "team" } } } as KubeObject;
     const e = await rejection(Promise.resolve().then(() => review("localsubjectaccessreviews", lsar, admin, "other")));
     expect(e.message).toBe("spec.resourceAttributes.namespace must match namespace: other");
-    expect(((await review("localsubjectaccessreviews", lsar, admin, "team")) as { status: { allowed: boolean } }).status.allowed).toBe(false);
+    expect(((await review("localsubjectaccessreviews", lsar, admin, "team")) as unknown as { status: { allowed: boolean } }).status.allowed).toBe(false);
   });
 
   it("lists a user's rules and says who they are", async () => {
-    const ssrr = (await review("selfsubjectrulesreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectRulesReview", metadata: {}, spec: { namespace: "team" } } as KubeObject, jane)) as { status: { resourceRules: { verbs: string[]; resources?: string[] }[]; nonResourceRules: unknown[]; incomplete: boolean } };
+    const ssrr = (await review("selfsubjectrulesreviews", { apiVersion: "authorization.k8s.io/v1", kind: "SelfSubjectRulesReview", metadata: {}, spec: { namespace: "team" } } as KubeObject, jane)) as unknown as { status: { resourceRules: { verbs: string[]; resources?: string[] }[]; nonResourceRules: unknown[]; incomplete: boolean } };
     expect(ssrr.status.incomplete).toBe(false);
     expect(ssrr.status.resourceRules).toContainEqual({ verbs: ["create"], apiGroups: ["authorization.k8s.io"], resources: ["selfsubjectaccessreviews", "selfsubjectrulesreviews"] });
     expect(ssrr.status.nonResourceRules).toContainEqual({ verbs: ["get"], nonResourceURLs: ["/livez", "/readyz", "/healthz", "/version", "/version/"] });
     const who = await review("selfsubjectreviews", { apiVersion: "authentication.k8s.io/v1", kind: "SelfSubjectReview", metadata: {} } as KubeObject, jane);
-    expect((who as { status: unknown }).status).toEqual({ userInfo: { username: "jane", uid: "u1", groups: ["system:authenticated"] } });
+    expect((who as unknown as { status: unknown }).status).toEqual({ userInfo: { username: "jane", uid: "u1", groups: ["system:authenticated"] } });
   });
 });
 

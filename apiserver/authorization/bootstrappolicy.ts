@@ -131,6 +131,15 @@ export function controllerRoles(): ClusterRole[] {
     ]),
     // This controller must have full permissions on clusterroles to allow it to mutate them in any way.
     c("clusterrole-aggregation-controller", [rule(["escalate", "get", "list", "watch", "update", "patch"], [rbac], ["clusterroles"])]),
+    // CSR approval (kubelet client certificates), signing and cleanup, one controller as upstream names it.
+    c("certificate-controller", [
+      rule(["get", "list", "watch", "delete"], [certificates], ["certificatesigningrequests"]),
+      rule(["update"], [certificates], ["certificatesigningrequests/status", "certificatesigningrequests/approval"]),
+      rule(["approve"], [certificates], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet"]),
+      rule(["sign"], [certificates], ["signers"], ["kubernetes.io/legacy-unknown", "kubernetes.io/kube-apiserver-client", "kubernetes.io/kube-apiserver-client-kubelet", "kubernetes.io/kubelet-serving"]),
+      rule(["create"], [authorization], ["subjectaccessreviews"]),
+      eventsRule(),
+    ]),
     c("cronjob-controller", [
       rule(["get", "list", "watch", "update"], [batch], ["cronjobs"]),
       rule(["get", "list", "watch", "create", "update", "delete", "patch"], [batch], ["jobs"]),
@@ -227,6 +236,10 @@ export function controllerRoles(): ClusterRole[] {
     ]),
     // Quota can count quota on anything for reconciliation, so it needs full viewing powers.
     c("resourcequota-controller", [rule(["list", "watch"], ["*"], ["*"]), rule(["update"], [legacy], ["resourcequotas/status"]), eventsRule()]),
+    // Publishes kube-root-ca.crt into every namespace.
+    c("root-ca-cert-publisher", [rule(["create", "update"], [legacy], ["configmaps"]), eventsRule()]),
+    // Creates each namespace's "default" ServiceAccount.
+    c("service-account-controller", [rule(["create"], [legacy], ["serviceaccounts"]), eventsRule()]),
     c("statefulset-controller", [
       rule(["list", "watch"], [legacy], ["pods"]),
       rule(["get", "list", "watch"], [apps], ["statefulsets"]),
