@@ -111,10 +111,11 @@ export class NodeRestriction implements ValidatingPlugin {
       case "/nodes":
         return this.admitNode(node, a);
       case "/persistentvolumeclaims":
+        // The Node authorizer already limits a node to get claims; only a status write is narrowed here.
         if (a.subresource === "status") return this.admitPVCStatus(node, a);
-        throw forbidden(a, "may only update PVC status");
+        return;
       case "/serviceaccounts":
-        return this.admitServiceAccount(node, a);
+        return this.admitServiceAccount(a);
       case "coordination.k8s.io/leases":
         return this.admitLease(node, a);
       case "storage.k8s.io/csinodes":
@@ -172,8 +173,9 @@ export class NodeRestriction implements ValidatingPlugin {
 
   private async admitPodEviction(node: string, a: AdmissionAttributes): Promise<void> {
     if (a.operation !== "CREATE") throw forbidden(a, `unexpected operation ${a.operation}`);
+    // The pod's name from the request path, not the submitted Eviction, when the path has one.
     const podName = a.name || a.object.metadata.name || "";
-    if (!podName) throw errors.badRequest("could not determine pod from request data");
+    if (!podName) throw forbidden(a, "could not determine pod from request data");
     const pod = await this.pods(a.namespace, podName);
     if (!pod) throw errors.notFound({ group: "", resource: "pods" }, podName);
     if (spec(pod).nodeName !== node) throw forbidden(a, `node ${node} can only evict pods with spec.nodeName set to itself`);
@@ -216,10 +218,9 @@ export class NodeRestriction implements ValidatingPlugin {
   }
 
   /** TokenRequests from a node must be bound to a pod scheduled on that node. */
-  private async admitServiceAccount(node: string, a: AdmissionAttributes): Promise<void> {
+  private async admitServiceAccount(a: AdmissionAttributes): Promise<void> {
     if (a.operation !== "CREATE" || a.subresource !== "token") return;
-    const why = await checkNodeTokenRequest(node, a.namespace, a.object, this.pods);
-    if (why) throw why.notFound ? errors.notFound({ group: "", resource: "pods" }, why.notFound) : forbidden(a, why.message!);
+    await checkNodeTokenRequest(a.userInfo, a.namespace, a.name, a.object, this.pods);
   }
 
   private admitLease(node: string, a: AdmissionAttributes): void {
@@ -235,19 +236,25 @@ export class NodeRestriction implements ValidatingPlugin {
 }
 
 /**
- * NodeRestriction's TokenRequest check, for the serviceaccounts/token handler to call when the
- * request is a node's (a subresource create does not pass through the stores' admission):
- * undefined when allowed, else why not.
+ * NodeRestriction's TokenRequest check (admitServiceAccount). POST serviceaccounts/<sa>/token is
+ * served by a registerSubresourceCreate handler, not a store, so the admission chain never sees it:
+ * the handler calls this with the requester before issuing a token. Does nothing for a user that
+ * is not a node; for a node, resolves when the request is bound to a pod scheduled on that node
+ * and otherwise throws upstream's error — 403 `serviceaccounts "<sa>" is forbidden: ...`, or the
+ * pod's own 404 when the bound pod does not exist.
  */
-export async function checkNodeTokenRequest(node: string, namespace: string, tokenRequest: KubeObject, pods: PodGetter): Promise<{ message?: string; notFound?: string } | undefined> {
-  const ref = (spec(tokenRequest).boundObjectRef as { apiVersion?: string; kind?: string; name?: string; uid?: string } | undefined) ?? undefined;
-  if (!ref || ref.apiVersion !== "v1" || ref.kind !== "Pod" || !ref.name) return { message: "node requested token not bound to a pod" };
-  if (!ref.uid) return { message: "node requested token with a pod binding without a uid" };
-  const pod = await pods(namespace, ref.name);
-  if (!pod) return { notFound: ref.name };
-  if (ref.uid !== pod.metadata.uid) return { message: `the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated` };
-  if (spec(pod).nodeName !== node) return { message: "node requested token bound to a pod scheduled on a different node" };
-  return undefined;
+export async function checkNodeTokenRequest(user: UserInfo | undefined, namespace: string, saName: string, tokenRequest: KubeObject, getPod: PodGetter): Promise<void> {
+  const { isNode, name: node } = nodeName(user);
+  if (!isNode) return;
+  const deny = (why: string) => errors.forbidden({ group: "", resource: "serviceaccounts" }, saName, why);
+  if (!node) throw deny(`could not determine node from user ${JSON.stringify(user!.name)}`);
+  const ref = spec(tokenRequest).boundObjectRef as { apiVersion?: string; kind?: string; name?: string; uid?: string } | undefined;
+  if (!ref || ref.apiVersion !== "v1" || ref.kind !== "Pod" || !ref.name) throw deny("node requested token not bound to a pod");
+  if (!ref.uid) throw deny("node requested token with a pod binding without a uid");
+  const pod = await getPod(namespace, ref.name);
+  if (!pod) throw errors.notFound({ group: "", resource: "pods" }, ref.name);
+  if (ref.uid !== pod.metadata.uid) throw deny(`the UID in the bound object reference (${ref.uid}) does not match the UID in record. The object might have been deleted and then recreated`);
+  if (spec(pod).nodeName !== node) throw deny("node requested token bound to a pod scheduled on a different node");
 }
 
 /** The node a user is, when it is one (for callers outside admission, e.g. the TokenRequest handler). */

@@ -10,6 +10,7 @@
 import type { KubeObject } from "../../api/index.ts";
 import type { UserInfo } from "../auth.ts";
 import type { Registry } from "../registry/registry.ts";
+import { nodeRules as defaultNodeRules } from "./bootstrappolicy.ts";
 import { observe, type ObservedEvent } from "./observe.ts";
 import type { PolicyRule } from "./rbactypes.ts";
 import { rulesAllow } from "./rules.ts";
@@ -96,7 +97,7 @@ export function podRefs(pod: KubeObject): PodRefs {
   return refs;
 }
 
-/** Secrets a PersistentVolume names (pvutil.VisitPVSecretNames): "namespace/name". */
+/** Secrets of a PersistentVolume the kubelet reads (pvutil.VisitPVSecretNames, kubeletVisible): "namespace/name". */
 export function pvSecretRefs(pv: KubeObject): string[] {
   const spec = obj((pv as Json).spec) ?? {};
   const claimNs = str(obj(spec.claimRef)?.namespace);
@@ -112,7 +113,8 @@ export function pvSecretRefs(pv: KubeObject): string[] {
   }
   const csi = obj(spec.csi);
   if (csi) {
-    for (const f of ["controllerPublishSecretRef", "nodePublishSecretRef", "nodeStageSecretRef", "controllerExpandSecretRef", "nodeExpandSecretRef"]) {
+    // Only the kubelet-visible ones: controllerPublish/controllerExpand secrets are the attacher's and the resizer's.
+    for (const f of ["nodePublishSecretRef", "nodeStageSecretRef", "nodeExpandSecretRef"]) {
       const ref = obj(csi[f]);
       if (ref) add(str(ref.namespace), str(ref.name));
     }
@@ -169,7 +171,7 @@ export class NodeGraph {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}`;
     this.deletePod(pod);
     const node = str(obj((pod as Json).spec)?.nodeName);
-    // An unscheduled pod gives no node anything; upstream also drops pods the kubelet is done with.
+    // An unscheduled pod gives no node anything (graph_populator's updatePod).
     if (!node) return;
     const refs = podRefs(pod);
     const ns = pod.metadata.namespace ?? "";
@@ -293,16 +295,44 @@ export function populateNodeGraph(registry: Registry, graph: NodeGraph): { stop(
 const noOpinion = (reason = ""): AuthorizerResult => ({ decision: "NoOpinion", reason });
 const allow: AuthorizerResult = { decision: "Allow", reason: "" };
 
+/**
+ * NodeAuthorizer: `new NodeAuthorizer(registry)` keeps its own graph current from the registry's
+ * watch cache (from registry.onStart on), so a request costs a few map look-ups; tests and callers
+ * that feed the graph themselves pass a NodeGraph. `nodeRules` defaults to bootstrappolicy's NodeRules().
+ */
 export class NodeAuthorizer implements Authorizer, RuleResolver {
-  constructor(
-    private readonly graph: NodeGraph,
-    private readonly nodeRules: readonly PolicyRule[],
-  ) {}
+  readonly graph: NodeGraph;
+  private readonly nodeRules: readonly PolicyRule[];
+  private readonly populator?: { stop(): void };
 
-  rulesFor(user: UserInfo): { resourceRules: ResourceRuleInfo[]; nonResourceRules: NonResourceRuleInfo[]; incomplete: boolean; evaluationError?: string } {
-    // Nodes' permissions depend on the graph: they cannot be listed, so say the list is incomplete.
-    if (nodeIdentity(user).isNode) return { resourceRules: [], nonResourceRules: [], incomplete: true, evaluationError: "node authorizer does not support user rule resolution" };
-    return { resourceRules: [], nonResourceRules: [], incomplete: false };
+  constructor(source: Registry | NodeGraph, nodeRules: readonly PolicyRule[] = defaultNodeRules()) {
+    if (source instanceof NodeGraph) this.graph = source;
+    else {
+      this.graph = new NodeGraph();
+      this.populator = populateNodeGraph(source, this.graph);
+    }
+    this.nodeRules = nodeRules;
+  }
+
+  /** Stops following the registry (only when this authorizer subscribed itself). */
+  stop(): void {
+    this.populator?.stop();
+  }
+
+  /**
+   * Upstream answers a node with no rules and incomplete (its permissions hang on the graph); we
+   * list the static NodeRules() a node holds everywhere and still say incomplete, so a
+   * SelfSubjectRulesReview shows what a kubelet can do without claiming that is all of it.
+   */
+  rulesFor(user: UserInfo, _namespace?: string): { resourceRules: ResourceRuleInfo[]; nonResourceRules: NonResourceRuleInfo[]; incomplete: boolean; evaluationError?: string } {
+    if (!nodeIdentity(user).isNode) return { resourceRules: [], nonResourceRules: [], incomplete: false };
+    const resourceRules: ResourceRuleInfo[] = [];
+    const nonResourceRules: NonResourceRuleInfo[] = [];
+    for (const r of this.nodeRules) {
+      if (r.nonResourceURLs?.length) nonResourceRules.push({ verbs: [...r.verbs], nonResourceURLs: [...r.nonResourceURLs] });
+      if (r.resources?.length) resourceRules.push({ verbs: [...r.verbs], apiGroups: [...(r.apiGroups ?? [])], resources: [...r.resources], resourceNames: [...(r.resourceNames ?? [])] });
+    }
+    return { resourceRules, nonResourceRules, incomplete: true, evaluationError: "node authorizer does not support user rule resolution" };
   }
 
   authorize(a: Attributes): AuthorizerResult {
