@@ -18,6 +18,7 @@ import type { ApiserverMetrics } from "./metrics.ts";
 import { proxyPodLog } from "./podlog.ts";
 import { serveExec } from "./exec.ts";
 import { EvictionREST } from "./registry/policy/eviction.ts";
+import { certificateSigningRequestApprovalStrategy } from "./registry/certificates/certificatesigningrequests/strategy.ts";
 import type { Logger } from "../client/index.ts";
 import type { UserInfo } from "./auth.ts";
 
@@ -144,6 +145,15 @@ async function handleVirtual(h: HandlerContext, res: ResourceInfo): Promise<Resp
 
 // ---- subresources -----------------------------------------------------------------------------
 
+/**
+ * A CSR's approval subresource: the same store and storage, with upstream's csrApprovalStrategy
+ * (only Approved/Denied conditions change) as the prepareForUpdate/validateUpdate of the write.
+ */
+function withApprovalStrategy(h: HandlerContext, store: Store): Store {
+  const strategy = certificateSigningRequestApprovalStrategy(store.strategy, () => h.registry.ctx.now());
+  return Object.create(store, { strategy: { value: strategy } }) as Store;
+}
+
 async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: Store): Promise<Response | undefined> {
   const { info } = h;
   const sub = info.subresource;
@@ -153,7 +163,9 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
   const neg = negotiate(h.req.headers.accept);
   const notAllowed = () => errors.methodNotAllowed(`the server does not allow this method on the requested resource (${h.req.method} ${res.resource}/${sub})`);
 
-  if (sub === "status") {
+  // approval (a CSR's) is written like status, with the rules of its own strategy (csrApprovalStrategy)
+  if (sub === "status" || sub === "approval") {
+    if (sub === "approval") store = withApprovalStrategy(h, store);
     switch (info.verb) {
       case "get": {
         const obj = await store.get(info.namespace, info.name);
@@ -164,11 +176,11 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
         checkTypeMeta(obj, res);
         checkNamespace(obj, res, info.namespace);
         checkName(obj, info.name);
-        const r = await store.update(info.namespace, info.name, () => obj, { ...writeOptions(h), subresource: "status" });
+        const r = await store.update(info.namespace, info.name, () => obj, { ...writeOptions(h), subresource: sub });
         return { code: 200, body: r.obj };
       }
       case "patch": {
-        const r = await patchResource(h, res, store, "status");
+        const r = await patchResource(h, res, store, sub);
         return { code: 200, body: r.obj };
       }
       default:

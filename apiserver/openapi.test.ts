@@ -59,7 +59,8 @@ describe("openapi v3 group-version documents", () => {
   });
 
   it("every kind's PATCH carries its GVK and a fieldValidation query parameter, and no request body", () => {
-    for (const info of RESOURCES) {
+    // create-only kinds (TokenReview, SubjectAccessReview, ...) have no PATCH, as upstream
+    for (const info of RESOURCES.filter((r) => r.verbs.includes("patch"))) {
       const doc = openapiV3Doc(openapiGroupVersionPath(info)) ?? {};
       const patches = Object.values(doc.paths as Record<string, Obj>)
         .map((p) => p.patch as Obj | undefined)
@@ -74,6 +75,23 @@ describe("openapi v3 group-version documents", () => {
       expect(patch.parameters).toContainEqual(expect.objectContaining({ name: "fieldValidation", in: "query" }));
       expect(patch).not.toHaveProperty("requestBody");
     }
+  });
+
+  it("create-only kinds (the reviews) have only a POST, the security groups are in the index", () => {
+    for (const info of RESOURCES.filter((r) => r.verbs.length === 1 && r.verbs[0] === "create")) {
+      const paths = (openapiV3Doc(openapiGroupVersionPath(info))?.paths ?? {}) as Record<string, Obj>;
+      const item = paths[`/apis/${info.group}/${info.version}/${info.namespaced ? "namespaces/{namespace}/" : ""}${info.resource}`];
+      expect(item, info.kind).toBeDefined();
+      expect(Object.keys(item ?? {}).filter((k) => k !== "parameters"), info.kind).toEqual(["post"]);
+      expect((item?.post as Obj)["x-kubernetes-group-version-kind"]).toEqual({ group: info.group, version: info.version, kind: info.kind });
+    }
+    const gvs = openapiGroupVersionPaths();
+    for (const gv of ["apis/rbac.authorization.k8s.io/v1", "apis/certificates.k8s.io/v1", "apis/authentication.k8s.io/v1", "apis/authorization.k8s.io/v1"]) expect(gvs).toContain(gv);
+    const rbac = (openapiV3Doc("apis/rbac.authorization.k8s.io/v1")?.paths ?? {}) as Record<string, Obj>;
+    expect(rbac).toHaveProperty(["/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/{name}"]);
+    expect(rbac).toHaveProperty(["/apis/rbac.authorization.k8s.io/v1/clusterroles/{name}"]);
+    expect(openapiV3Doc("apis/certificates.k8s.io/v1")?.paths).toHaveProperty(["/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}"]);
+    expect(openapiV3Doc("apis/authorization.k8s.io/v1")?.paths).not.toHaveProperty(["/apis/authorization.k8s.io/v1/subjectaccessreviews/{name}"]);
   });
 
   it("every operation names its action and GVK", () => {

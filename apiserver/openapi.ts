@@ -170,6 +170,8 @@ function pathsFor(info: ResourceInfo): Record<string, JsonObject> {
   }
   itemOps.parameters = [P.name(info), ...scopeParams, P.pretty];
 
+  // create-only kinds (TokenReview, SubjectAccessReview, ...) have no item path, as upstream
+  if (Object.keys(itemOps).length === 1) return { [collection]: collectionOps };
   return { [collection]: collectionOps, [`${collection}/{name}`]: itemOps };
 }
 

@@ -399,6 +399,48 @@ describe("other rows", () => {
   });
 });
 
+describe("rbac and certificates rows", () => {
+  const rbac = (resource: string) => res("rbac.authorization.k8s.io", resource);
+  it("roles and clusterroles print NAME and CREATED AT in RFC3339", () => {
+    for (const r of ["roles", "clusterroles"]) {
+      expect(tableColumns(rbac(r)).map((c) => c.name)).toEqual(["Name", "Created At"]);
+      expect(cells(rbac(r), { metadata: { name: "pod-reader", creationTimestamp: ago(90) } })).toEqual(["pod-reader", "2025-01-01T11:58:30Z"]);
+    }
+  });
+
+  it("bindings print ROLE as Kind/name, AGE, and the subjects by kind in the wide columns", () => {
+    for (const r of ["rolebindings", "clusterrolebindings"]) {
+      expect(tableColumns(rbac(r)).map((c) => [c.name, c.priority])).toEqual([
+        ["Name", 0], ["Role", 0], ["Age", 0], ["Users", 1], ["Groups", 1], ["ServiceAccounts", 1],
+      ]);
+    }
+    const binding = {
+      metadata: { name: "rb", creationTimestamp: ago(120) },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+      subjects: [
+        { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "jane" },
+        { kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "bob" },
+        { kind: "Group", apiGroup: "rbac.authorization.k8s.io", name: "devs" },
+        { kind: "ServiceAccount", name: "builder", namespace: "ci" },
+      ],
+    };
+    expect(cells(rbac("rolebindings"), binding)).toEqual(["rb", "ClusterRole/view", "2m", "jane, bob", "devs", "ci/builder"]);
+    expect(cells(rbac("clusterrolebindings"), { ...binding, subjects: undefined })).toEqual(["rb", "ClusterRole/view", "2m", "", "", ""]);
+  });
+
+  it("csrs print signer, requestor, requested duration and the condition summary", () => {
+    const csrs = res("certificates.k8s.io", "certificatesigningrequests");
+    expect(tableColumns(csrs).map((c) => c.name)).toEqual(["Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"]);
+    const base = { metadata: { name: "c", creationTimestamp: ago(30) }, spec: { signerName: "kubernetes.io/kube-apiserver-client", username: "jane" } };
+    expect(cells(csrs, base)).toEqual(["c", "30s", "kubernetes.io/kube-apiserver-client", "jane", "<none>", "Pending"]);
+    expect(cells(csrs, { ...base, spec: { ...base.spec, expirationSeconds: 86400 } })[4]).toBe("24h");
+    expect(cells(csrs, { ...base, status: { conditions: [{ type: "Approved", status: "True" }], certificate: "LS0t" } })[5]).toBe("Approved,Issued");
+    expect(cells(csrs, { ...base, status: { conditions: [{ type: "Approved", status: "True" }, { type: "Failed", status: "True" }] } })[5]).toBe("Approved,Failed");
+    expect(cells(csrs, { ...base, status: { conditions: [{ type: "Denied", status: "True" }] } })[5]).toBe("Denied");
+    expect(cells(csrs, { metadata: { name: "c", creationTimestamp: ago(30) }, spec: {} })[2]).toBe("<none>");
+  });
+});
+
 describe("toTable", () => {
   const pod = {
     metadata: { name: "p", namespace: "default", uid: "u1", labels: { app: "x" }, creationTimestamp: ago(5) },
@@ -448,8 +490,10 @@ describe("toTable", () => {
     const minimal = { metadata: { name: "x", creationTimestamp: ago(1) } };
     for (const info of RESOURCES) {
       expect(tableRow(info, minimal, NOW).cells.length, info.resource).toBe(tableColumns(info).length);
-      // LimitRange has no printer upstream either: kubectl shows NAME and CREATED AT.
-      expect(tableColumns(info).some((c) => c.name === "Created At"), info.resource).toBe(info.resource === "limitranges");
+      // LimitRange has no printer upstream either, and upstream's role printers have the default columns:
+      // kubectl shows NAME and CREATED AT. Create-only reviews are never listed.
+      if (!info.verbs.includes("list")) continue;
+      expect(tableColumns(info).some((c) => c.name === "Created At"), info.resource).toBe(["limitranges", "roles", "clusterroles"].includes(info.resource));
     }
   });
 });

@@ -858,15 +858,53 @@ const HANDLERS: Record<string, TableHandler> = {
     ],
     print: printResourceQuota,
   },
+  // printRole: upstream's role printer has the default convertor's columns (Name, Created At in RFC3339)
+  "rbac.authorization.k8s.io/roles": {
+    columns: [NAME, col("Created At", "date", DOC["ObjectMeta.creationTimestamp"])],
+    print: printCreatedAt,
+  },
+  "rbac.authorization.k8s.io/clusterroles": {
+    columns: [NAME, col("Created At", "date", DOC["ObjectMeta.creationTimestamp"])],
+    print: printCreatedAt,
+  },
+  "rbac.authorization.k8s.io/rolebindings": {
+    columns: bindingColumns("RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.", "roleBinding"),
+    print: printBinding,
+  },
+  "rbac.authorization.k8s.io/clusterrolebindings": {
+    columns: bindingColumns("RoleRef can only reference a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.", "clusterRoleBinding"),
+    print: printBinding,
+  },
+  "certificates.k8s.io/certificatesigningrequests": {
+    columns: [
+      NAME,
+      AGE,
+      col("SignerName", "string", "Requested signer for the request. It is a qualified name in the form: `scope-hostname.io/name`."),
+      col("Requestor", "string", "Base64-encoded PKCS#10 CSR data"),
+      col("RequestedDuration", "string", "expirationSeconds is the requested duration of validity of the issued certificate."),
+      col("Condition", "string", "Conditions applied to the request, such as approval or denial."),
+    ],
+    print: (o, now) => {
+      const spec = obj(o.spec);
+      const seconds = typeof spec.expirationSeconds === "number" ? spec.expirationSeconds : undefined;
+      return {
+        cells: [
+          nameOf(o),
+          since(meta(o).creationTimestamp, now),
+          optStr(spec.signerName) || "<none>",
+          str(spec.username),
+          seconds === undefined ? "<none>" : humanDuration(seconds * 1000),
+          csrCondition(o),
+        ],
+      };
+    },
+  },
 };
 
 /** The default table convertor (k8s.io/apiserver registry/rest/table.go): Name and Created At. */
 const DEFAULT_HANDLER: TableHandler = {
   columns: [NAME, col("Created At", "date", DOC["ObjectMeta.creationTimestamp"])],
-  print: (o) => {
-    const t = timeOf(meta(o).creationTimestamp);
-    return { cells: [nameOf(o), rfc3339(t ?? Date.UTC(1, 0, 1))] };
-  },
+  print: printCreatedAt,
 };
 
 /** Go's time.RFC3339 in UTC, second precision (`2024-05-01T10:00:00Z`); the zero time is 0001-01-01T00:00:00Z. */
@@ -874,6 +912,49 @@ function rfc3339(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number, w = 2) => String(n).padStart(w, "0");
   return `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}Z`;
+}
+
+function printCreatedAt(o: JsonObject): Row {
+  const t = timeOf(meta(o).creationTimestamp);
+  return { cells: [nameOf(o), rfc3339(t ?? Date.UTC(1, 0, 1))] };
+}
+
+/** roleBindingsColumnDefinitions / clusterRoleBindingsColumnDefinitions. */
+function bindingColumns(roleRefDoc: string, what: string): TableColumnDefinition[] {
+  return [
+    NAME,
+    col("Role", "string", roleRefDoc),
+    AGE,
+    col("Users", "string", `Users in the ${what}`, wide),
+    col("Groups", "string", `Groups in the ${what}`, wide),
+    col("ServiceAccounts", "string", `ServiceAccounts in the ${what}`, wide),
+  ];
+}
+
+/** printRoleBinding: ROLE is Kind/name; the subjects by kind (rbac.SubjectsStrings: a ServiceAccount is ns/name). */
+function printBinding(o: JsonObject, now: number): Row {
+  const ref = obj(o.roleRef);
+  const users: string[] = [];
+  const groups: string[] = [];
+  const sas: string[] = [];
+  for (const s of objs(o.subjects)) {
+    if (s.kind === "User") users.push(str(s.name));
+    else if (s.kind === "Group") groups.push(str(s.name));
+    else if (s.kind === "ServiceAccount") sas.push(`${str(s.namespace)}/${str(s.name)}`);
+  }
+  return {
+    cells: [nameOf(o), `${str(ref.kind)}/${str(ref.name)}`, since(meta(o).creationTimestamp, now), users.join(", "), groups.join(", "), sas.join(", ")],
+  };
+}
+
+/** extractCSRStatus: Denied over Approved over Pending, then ",Failed" and ",Issued". */
+function csrCondition(o: JsonObject): string {
+  const status = obj(o.status);
+  const types = new Set(objs(status.conditions).map((c) => c.type));
+  let out = types.has("Denied") ? "Denied" : types.has("Approved") ? "Approved" : "Pending";
+  if (types.has("Failed")) out += ",Failed";
+  if (str(status.certificate) !== "") out += ",Issued";
+  return out;
 }
 
 function handlerFor(info: Pick<ResourceInfo, "group" | "resource">): TableHandler {

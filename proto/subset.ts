@@ -98,10 +98,15 @@ function parseProto(dir: string): ProtoMessage[] {
   return messages;
 }
 
-/** Go structs of one package: type name -> protobuf field number -> Go type and json tag; plus MarshalJSON types. */
-function parseGo(dir: string): { structs: Map<string, Map<number, GoField>>; marshalers: Set<string> } {
+/**
+ * Go structs of one package: type name -> protobuf field number -> Go type and json tag; plus MarshalJSON
+ * types, and named slice types (`type ExtraValue []string`), which go-to-protobuf wraps in a message with
+ * one `repeated items = 1` field while Go's encoding/json writes the bare list.
+ */
+function parseGo(dir: string): { structs: Map<string, Map<number, GoField>>; marshalers: Set<string>; slices: Set<string> } {
   const structs = new Map<string, Map<number, GoField>>();
   const marshalers = new Set<string>();
+  const slices = new Set<string>();
   const files = readdirSync(dir).filter((f) => f.endsWith(".go") && !f.endsWith("_test.go") && !f.endsWith(".pb.go") && !f.startsWith("zz_generated"));
   for (const file of files) {
     const lines = readFileSync(join(dir, file), "utf8").split("\n");
@@ -109,6 +114,8 @@ function parseGo(dir: string): { structs: Map<string, Map<number, GoField>>; mar
     for (const line of lines) {
       const mj = /^func \(\w+ \*?(\w+)\) MarshalJSON\(\)/.exec(line);
       if (mj?.[1]) marshalers.add(mj[1]);
+      const slice = /^type (\w+) \[\][\w.*]+\s*$/.exec(line);
+      if (slice?.[1]) slices.add(slice[1]);
       const start = /^type (\w+) struct \{\s*$/.exec(line);
       if (start?.[1]) {
         current = new Map();
@@ -135,7 +142,7 @@ function parseGo(dir: string): { structs: Map<string, Map<number, GoField>>; mar
       current.set(number, { goType: goType.trim(), json: json ?? "" });
     }
   }
-  return { structs, marshalers };
+  return { structs, marshalers, slices };
 }
 
 function packagePath(pkg: string): string {
@@ -201,6 +208,7 @@ function main(): void {
   // Go JSON facts
   const goCache = new Map<string, ReturnType<typeof parseGo>>();
   const marshalers: string[] = [];
+  const namedSlices: string[] = [];
   const fields: string[] = [];
   for (const full of order) {
     const m = all.get(full);
@@ -212,6 +220,11 @@ function main(): void {
     }
     if (go.marshalers.has(m.name)) {
       marshalers.push(full);
+      continue;
+    }
+    if (go.slices.has(m.name)) {
+      if (m.fields.length !== 1 || m.fields[0]?.name !== "items") throw new Error(`${full}: a named slice type whose message is not { repeated items = 1 }`);
+      namedSlices.push(full);
       continue;
     }
     const struct = go.structs.get(m.name);
@@ -233,13 +246,18 @@ function main(): void {
     ...marshalers.map((m) => `  ${JSON.stringify(m)},`),
     "];",
     "",
+    "/** Messages of Go named slice types (`type ExtraValue []string`): their JSON is the bare `items` list. */",
+    "export const GO_NAMED_SLICES: readonly string[] = [",
+    ...namedSlices.map((m) => `  ${JSON.stringify(m)},`),
+    "];",
+    "",
     "export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly [goType: string, jsonTag: string]>>>> = {",
     ...fields,
     "};",
     "",
   ];
   writeFileSync(join(OUT, "gofields.ts"), ts.join("\n"));
-  console.log(`kept ${keep.size} messages in ${byPkg.size} packages; ${marshalers.length} with MarshalJSON`);
+  console.log(`kept ${keep.size} messages in ${byPkg.size} packages; ${marshalers.length} with MarshalJSON, ${namedSlices.length} named slices`);
 }
 
 main();

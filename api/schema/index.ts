@@ -18,6 +18,7 @@ import {
   storageKinds,
   schedulingKinds,
 } from "./groups.ts";
+import { authenticationKinds, authorizationKinds, certificatesKinds, rbacKinds } from "./security.ts";
 
 export {
   checkAgainst,
@@ -38,6 +39,7 @@ export * as schemaCombinators from "./schema.ts";
 export * as metaSchemas from "./meta.ts";
 export * as coreSchemas from "./core.ts";
 export * as groupSchemas from "./groups.ts";
+export * as securitySchemas from "./security.ts";
 
 /** A top-level kind: TypeMeta and ObjectMeta plus the kind's own fields. */
 function topLevel(kind: string, fields: Fields): ObjectSchema {
@@ -59,6 +61,10 @@ const byGroupVersion: Record<string, Record<string, Fields>> = {
   "scheduling.k8s.io/v1": schedulingKinds,
   "policy/v1": policyKinds,
   "autoscaling/v1": autoscalingKinds,
+  "rbac.authorization.k8s.io/v1": rbacKinds,
+  "certificates.k8s.io/v1": certificatesKinds,
+  "authentication.k8s.io/v1": authenticationKinds,
+  "authorization.k8s.io/v1": authorizationKinds,
 };
 
 /** "apiVersion kind" → schema. */

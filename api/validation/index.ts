@@ -41,6 +41,8 @@ import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, validateImmutab
 import { validatePodSpec, validatePodSpecUpdate } from "./pod.ts";
 import { validateCronJob } from "./batch.ts";
 import { validatePodDisruptionBudget } from "./policy.ts";
+import { validateBinding, validateBindingUpdate, validateClusterRole, validateRBACName, validateRole } from "./rbac.ts";
+import { validateCertificateSigningRequest, validateCertificateSigningRequestTransition } from "./certificates.ts";
 import { validateLimitRange, validateResourceQuota, validateResourceQuotaUpdate } from "./quota.ts";
 import { deepEqual, type Rec } from "./util.ts";
 
@@ -61,19 +63,14 @@ export function nameValidatorFor(info: Pick<ResourceInfo, "group" | "kind">): Na
     case "rbac.authorization.k8s.io/ClusterRole":
     case "rbac.authorization.k8s.io/RoleBinding":
     case "rbac.authorization.k8s.io/ClusterRoleBinding":
-      return namePathSegment;
+      return validateRBACName;
+    // upstream's ValidateCertificateRequestName accepts any name; it is a path segment of the URL and key
+    case "certificates.k8s.io/CertificateSigningRequest":
+      return validateRBACName;
     default:
       return nameIsDNSSubdomain;
   }
 }
-
-/** path.ValidatePathSegmentName (upstream's ValidateRBACName): "system:discovery" is a fine role name. */
-const namePathSegment = (name: string, prefix: boolean): string[] => {
-  const errs: string[] = [];
-  if (!prefix && (name === "." || name === "..")) errs.push(`may not be '${name}'`);
-  for (const c of ["/", "%"]) if (name.includes(c)) errs.push(`may not contain '${c}'`);
-  return errs;
-};
 
 function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
   switch (kindKey(info)) {
@@ -133,6 +130,16 @@ function validateKind(o: Rec, info: ResourceInfo): FieldError[] {
       return validateCSIDriver(o);
     case "scheduling.k8s.io/PriorityClass":
       return validatePriorityClass(o);
+    case "rbac.authorization.k8s.io/Role":
+      return validateRole(o);
+    case "rbac.authorization.k8s.io/ClusterRole":
+      return validateClusterRole(o);
+    case "rbac.authorization.k8s.io/RoleBinding":
+      return validateBinding(o, true);
+    case "rbac.authorization.k8s.io/ClusterRoleBinding":
+      return validateBinding(o, false);
+    case "certificates.k8s.io/CertificateSigningRequest":
+      return validateCertificateSigningRequest(o);
     default:
       return [];
   }
@@ -195,6 +202,11 @@ function validateKindUpdate(o: Rec, old: Rec, info: ResourceInfo): FieldError[] 
       return validateVolumeAttachmentUpdate(o, old);
     case "storage.k8s.io/CSIDriver":
       return validateCSIDriverUpdate(o, old);
+    case "rbac.authorization.k8s.io/RoleBinding":
+    case "rbac.authorization.k8s.io/ClusterRoleBinding":
+      return validateBindingUpdate(o, old);
+    case "certificates.k8s.io/CertificateSigningRequest":
+      return validateCertificateSigningRequestTransition(o, old);
     case "scheduling.k8s.io/PriorityClass":
       return o.value === old.value ? [] : [{ type: "FieldValueForbidden", field: "value", badValue: o.value, detail: "may not be changed in an update." }];
     default:

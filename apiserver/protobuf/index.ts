@@ -34,7 +34,7 @@
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 
 import type { ResourceInfo } from "../../api/resources.ts";
-import { GO_FIELDS, GO_JSON_MARSHALERS } from "../../proto/k8s/gofields.ts";
+import { GO_FIELDS, GO_JSON_MARSHALERS, GO_NAMED_SLICES } from "../../proto/k8s/gofields.ts";
 import { messageTypeRegistry } from "../../proto/gen/k8s/all.ts";
 import { Unknown } from "../../proto/gen/k8s/apimachinery/pkg/runtime/generated.ts";
 import { DELETE_OPTIONS, protobufKinds, protoMessageName } from "./kinds.ts";
@@ -139,7 +139,7 @@ export function messageJsonFields(type: string): ReadonlyMap<string, JsonField> 
 
 /** Messages the converter knows how to write (GO_FIELDS or a hand-written MarshalJSON). */
 export function convertibleMessage(type: string): boolean {
-  return FIELDS.has(type) || CUSTOM_JSON_MESSAGES.includes(type);
+  return FIELDS.has(type) || CUSTOM_JSON_MESSAGES.includes(type) || GO_NAMED_SLICES.includes(type);
 }
 
 /**
@@ -247,6 +247,8 @@ function messageToJSON(msg: Message, path: string): unknown {
     case FIELDS_V1:
       return embeddedJSON(msg.Raw, type, path);
   }
+  // a Go named slice (user.extra's ExtraValue): the wrapper message's items are the JSON list
+  if (GO_NAMED_SLICES.includes(type)) return Array.isArray(msg.items) ? toJSON(msg.items, path) : [];
   const fields = FIELDS.get(type);
   if (!fields) {
     // cannot happen for messages of proto/k8s/ (protobuf.test.ts checks GO_FIELDS covers them all)

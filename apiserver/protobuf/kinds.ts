@@ -5,9 +5,12 @@
 
 import { RESOURCES, groupVersion, type ResourceInfo } from "../../api/resources.ts";
 
-/** The proto package of a group/version: "" -> k8s.io.api.core.v1, "networking.k8s.io" -> k8s.io.api.networking.v1. */
+/**
+ * The proto package of a group/version: "" -> k8s.io.api.core.v1, "networking.k8s.io" -> k8s.io.api.networking.v1,
+ * "rbac.authorization.k8s.io" -> k8s.io.api.rbac.v1 (upstream names the package after the group's first label).
+ */
 export function protoPackage(group: string, version: string): string {
-  const name = group === "" ? "core" : group.replace(/\.k8s\.io$/, "");
+  const name = group === "" ? "core" : group.split(".")[0];
   return `k8s.io.api.${name}.${version}`;
 }
 

@@ -27,6 +27,9 @@ import { limitRangeStrategy } from "./core/limitranges/strategy.ts";
 import { persistentVolumeStrategy } from "./core/persistentvolumes/strategy.ts";
 import { persistentVolumeClaimStrategy } from "./core/persistentvolumeclaims/strategy.ts";
 import { csiDriverStrategy } from "./storage/csidrivers/strategy.ts";
+import { bindingStrategy, roleStrategy } from "./rbac/strategy.ts";
+import { certificateSigningRequestStrategy } from "./certificates/certificatesigningrequests/strategy.ts";
+import { CertificateSigningRequestRequester } from "../admission/certificatesigningrequest.ts";
 import { AdmissionChain, DefaultIngressClass, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, ServerlessProfileAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
 import type { ConfigMap, IngressClass, StorageClass } from "../../api/index.ts";
 import type { LimitRange, ResourceQuota } from "../../api/index.ts";
@@ -50,6 +53,11 @@ const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
   "/persistentvolumes": persistentVolumeStrategy,
   "/persistentvolumeclaims": persistentVolumeClaimStrategy,
   "storage.k8s.io/csidrivers": csiDriverStrategy,
+  "rbac.authorization.k8s.io/roles": roleStrategy,
+  "rbac.authorization.k8s.io/clusterroles": roleStrategy,
+  "rbac.authorization.k8s.io/rolebindings": bindingStrategy,
+  "rbac.authorization.k8s.io/clusterrolebindings": bindingStrategy,
+  "certificates.k8s.io/certificatesigningrequests": certificateSigningRequestStrategy,
 };
 
 /** Namespaces every cluster has, created at startup as the apiserver's bootstrap controller does. */
@@ -139,6 +147,7 @@ export class Registry {
       [limitRanger, new DefaultStorageClass(storageClasses), new StorageObjectInUseProtection(), new DefaultIngressClass(ingressClasses), new ServerlessProfileAdmission((ns) => this.cachedIn<ConfigMap>("configmaps", ns))],
       [limitRanger, new PersistentVolumeClaimResize(storageClasses), quota],
     );
+    this.admission.add({ mutating: new CertificateSigningRequestRequester() });
   }
 
   /** Decodes a stored object by the resource segment of its key, /registry/<resource>/... */

@@ -13,6 +13,13 @@ export const GO_JSON_MARSHALERS: readonly string[] = [
   "k8s.io.apimachinery.pkg.util.intstr.IntOrString",
 ];
 
+/** Messages of Go named slice types (`type ExtraValue []string`): their JSON is the bare `items` list. */
+export const GO_NAMED_SLICES: readonly string[] = [
+  "k8s.io.api.authentication.v1.ExtraValue",
+  "k8s.io.api.authorization.v1.ExtraValue",
+  "k8s.io.api.certificates.v1.ExtraValue",
+];
+
 export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly [goType: string, jsonTag: string]>>>> = {
   "k8s.io.api.apps.v1.ControllerRevision": {
     "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
@@ -179,6 +186,134 @@ export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly
     "type": ["StatefulSetUpdateStrategyType", "type,omitempty"],
     "rollingUpdate": ["*RollingUpdateStatefulSetStrategy", "rollingUpdate,omitempty"],
   },
+  "k8s.io.api.authentication.v1.BoundObjectReference": {
+    "kind": ["string", "kind,omitempty"],
+    "apiVersion": ["string", "apiVersion,omitempty"],
+    "name": ["string", "name,omitempty"],
+    "uID": ["types.UID", "uid,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.SelfSubjectReview": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "status": ["SelfSubjectReviewStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.SelfSubjectReviewStatus": {
+    "userInfo": ["UserInfo", "userInfo,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.TokenRequest": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["TokenRequestSpec", "spec"],
+    "status": ["TokenRequestStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.TokenRequestSpec": {
+    "audiences": ["[]string", "audiences"],
+    "expirationSeconds": ["*int64", "expirationSeconds"],
+    "boundObjectRef": ["*BoundObjectReference", "boundObjectRef"],
+  },
+  "k8s.io.api.authentication.v1.TokenRequestStatus": {
+    "token": ["string", "token"],
+    "expirationTimestamp": ["metav1.Time", "expirationTimestamp"],
+  },
+  "k8s.io.api.authentication.v1.TokenReview": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["TokenReviewSpec", "spec"],
+    "status": ["TokenReviewStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.TokenReviewSpec": {
+    "token": ["string", "token,omitempty"],
+    "audiences": ["[]string", "audiences,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.TokenReviewStatus": {
+    "authenticated": ["bool", "authenticated,omitempty"],
+    "user": ["UserInfo", "user,omitempty"],
+    "audiences": ["[]string", "audiences,omitempty"],
+    "error": ["string", "error,omitempty"],
+  },
+  "k8s.io.api.authentication.v1.UserInfo": {
+    "username": ["string", "username,omitempty"],
+    "uid": ["string", "uid,omitempty"],
+    "groups": ["[]string", "groups,omitempty"],
+    "extra": ["map[string]ExtraValue", "extra,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.FieldSelectorAttributes": {
+    "rawSelector": ["string", "rawSelector,omitempty"],
+    "requirements": ["[]metav1.FieldSelectorRequirement", "requirements,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.LabelSelectorAttributes": {
+    "rawSelector": ["string", "rawSelector,omitempty"],
+    "requirements": ["[]metav1.LabelSelectorRequirement", "requirements,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.LocalSubjectAccessReview": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["SubjectAccessReviewSpec", "spec"],
+    "status": ["SubjectAccessReviewStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.NonResourceAttributes": {
+    "path": ["string", "path,omitempty"],
+    "verb": ["string", "verb,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.NonResourceRule": {
+    "verbs": ["[]string", "verbs"],
+    "nonResourceURLs": ["[]string", "nonResourceURLs,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.ResourceAttributes": {
+    "namespace": ["string", "namespace,omitempty"],
+    "verb": ["string", "verb,omitempty"],
+    "group": ["string", "group,omitempty"],
+    "version": ["string", "version,omitempty"],
+    "resource": ["string", "resource,omitempty"],
+    "subresource": ["string", "subresource,omitempty"],
+    "name": ["string", "name,omitempty"],
+    "fieldSelector": ["*FieldSelectorAttributes", "fieldSelector,omitempty"],
+    "labelSelector": ["*LabelSelectorAttributes", "labelSelector,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.ResourceRule": {
+    "verbs": ["[]string", "verbs"],
+    "apiGroups": ["[]string", "apiGroups,omitempty"],
+    "resources": ["[]string", "resources,omitempty"],
+    "resourceNames": ["[]string", "resourceNames,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SelfSubjectAccessReview": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["SelfSubjectAccessReviewSpec", "spec"],
+    "status": ["SubjectAccessReviewStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec": {
+    "resourceAttributes": ["*ResourceAttributes", "resourceAttributes,omitempty"],
+    "nonResourceAttributes": ["*NonResourceAttributes", "nonResourceAttributes,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SelfSubjectRulesReview": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["SelfSubjectRulesReviewSpec", "spec"],
+    "status": ["SubjectRulesReviewStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec": {
+    "namespace": ["string", "namespace,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SubjectAccessReview": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["SubjectAccessReviewSpec", "spec"],
+    "status": ["SubjectAccessReviewStatus", "status,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SubjectAccessReviewSpec": {
+    "resourceAttributes": ["*ResourceAttributes", "resourceAttributes,omitempty"],
+    "nonResourceAttributes": ["*NonResourceAttributes", "nonResourceAttributes,omitempty"],
+    "user": ["string", "user,omitempty"],
+    "groups": ["[]string", "groups,omitempty"],
+    "extra": ["map[string]ExtraValue", "extra,omitempty"],
+    "uid": ["string", "uid,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SubjectAccessReviewStatus": {
+    "allowed": ["bool", "allowed"],
+    "denied": ["bool", "denied,omitempty"],
+    "reason": ["string", "reason,omitempty"],
+    "evaluationError": ["string", "evaluationError,omitempty"],
+  },
+  "k8s.io.api.authorization.v1.SubjectRulesReviewStatus": {
+    "resourceRules": ["[]ResourceRule", "resourceRules"],
+    "nonResourceRules": ["[]NonResourceRule", "nonResourceRules"],
+    "incomplete": ["bool", "incomplete"],
+    "evaluationError": ["string", "evaluationError,omitempty"],
+  },
   "k8s.io.api.autoscaling.v1.Scale": {
     "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
     "spec": ["ScaleSpec", "spec,omitempty"],
@@ -286,6 +421,33 @@ export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly
   "k8s.io.api.batch.v1.UncountedTerminatedPods": {
     "succeeded": ["[]types.UID", "succeeded,omitempty"],
     "failed": ["[]types.UID", "failed,omitempty"],
+  },
+  "k8s.io.api.certificates.v1.CertificateSigningRequest": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "spec": ["CertificateSigningRequestSpec", "spec"],
+    "status": ["CertificateSigningRequestStatus", "status,omitempty"],
+  },
+  "k8s.io.api.certificates.v1.CertificateSigningRequestCondition": {
+    "type": ["RequestConditionType", "type"],
+    "status": ["v1.ConditionStatus", "status"],
+    "reason": ["string", "reason,omitempty"],
+    "message": ["string", "message,omitempty"],
+    "lastUpdateTime": ["metav1.Time", "lastUpdateTime,omitempty"],
+    "lastTransitionTime": ["metav1.Time", "lastTransitionTime,omitempty"],
+  },
+  "k8s.io.api.certificates.v1.CertificateSigningRequestSpec": {
+    "request": ["[]byte", "request"],
+    "signerName": ["string", "signerName"],
+    "expirationSeconds": ["*int32", "expirationSeconds,omitempty"],
+    "usages": ["[]KeyUsage", "usages,omitempty"],
+    "username": ["string", "username,omitempty"],
+    "uid": ["string", "uid,omitempty"],
+    "groups": ["[]string", "groups,omitempty"],
+    "extra": ["map[string]ExtraValue", "extra,omitempty"],
+  },
+  "k8s.io.api.certificates.v1.CertificateSigningRequestStatus": {
+    "conditions": ["[]CertificateSigningRequestCondition", "conditions,omitempty"],
+    "certificate": ["[]byte", "certificate,omitempty"],
   },
   "k8s.io.api.coordination.v1.Lease": {
     "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
@@ -1742,6 +1904,46 @@ export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly
     "expectedPods": ["int32", "expectedPods"],
     "conditions": ["[]metav1.Condition", "conditions,omitempty"],
   },
+  "k8s.io.api.rbac.v1.AggregationRule": {
+    "clusterRoleSelectors": ["[]metav1.LabelSelector", "clusterRoleSelectors,omitempty"],
+  },
+  "k8s.io.api.rbac.v1.ClusterRole": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "rules": ["[]PolicyRule", "rules"],
+    "aggregationRule": ["*AggregationRule", "aggregationRule,omitempty"],
+  },
+  "k8s.io.api.rbac.v1.ClusterRoleBinding": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "subjects": ["[]Subject", "subjects,omitempty"],
+    "roleRef": ["RoleRef", "roleRef"],
+  },
+  "k8s.io.api.rbac.v1.PolicyRule": {
+    "verbs": ["[]string", "verbs"],
+    "apiGroups": ["[]string", "apiGroups,omitempty"],
+    "resources": ["[]string", "resources,omitempty"],
+    "resourceNames": ["[]string", "resourceNames,omitempty"],
+    "nonResourceURLs": ["[]string", "nonResourceURLs,omitempty"],
+  },
+  "k8s.io.api.rbac.v1.Role": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "rules": ["[]PolicyRule", "rules"],
+  },
+  "k8s.io.api.rbac.v1.RoleBinding": {
+    "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
+    "subjects": ["[]Subject", "subjects,omitempty"],
+    "roleRef": ["RoleRef", "roleRef"],
+  },
+  "k8s.io.api.rbac.v1.RoleRef": {
+    "apiGroup": ["string", "apiGroup"],
+    "kind": ["string", "kind"],
+    "name": ["string", "name"],
+  },
+  "k8s.io.api.rbac.v1.Subject": {
+    "kind": ["string", "kind"],
+    "apiGroup": ["string", "apiGroup,omitempty"],
+    "name": ["string", "name"],
+    "namespace": ["string", "namespace,omitempty"],
+  },
   "k8s.io.api.scheduling.v1.PriorityClass": {
     "metadata": ["metav1.ObjectMeta", "metadata,omitempty"],
     "value": ["int32", "value"],
@@ -1820,6 +2022,11 @@ export const GO_FIELDS: Readonly<Record<string, Readonly<Record<string, readonly
     "propagationPolicy": ["*DeletionPropagation", "propagationPolicy,omitempty"],
     "dryRun": ["[]string", "dryRun,omitempty"],
     "ignoreStoreReadErrorWithClusterBreakingPotential": ["*bool", "ignoreStoreReadErrorWithClusterBreakingPotential,omitempty"],
+  },
+  "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement": {
+    "key": ["string", "key"],
+    "operator": ["FieldSelectorOperator", "operator"],
+    "values": ["[]string", "values,omitempty"],
   },
   "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector": {
     "matchLabels": ["map[string]string", "matchLabels,omitempty"],

@@ -38,6 +38,13 @@ export interface DeleteOptions {
   ignoreStoreReadErrorWithClusterBreakingPotential?: boolean | undefined;
 }
 
+export interface FieldSelectorRequirement {
+  $type: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement";
+  key?: string | undefined;
+  operator?: string | undefined;
+  values: string[];
+}
+
 export interface FieldsV1 {
   $type: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1";
   Raw?: Buffer | undefined;
@@ -377,6 +384,92 @@ export const DeleteOptions: MessageFns<DeleteOptions, "k8s.io.apimachinery.pkg.a
 };
 
 messageTypeRegistry.set(DeleteOptions.$type, DeleteOptions);
+
+function createBaseFieldSelectorRequirement(): FieldSelectorRequirement {
+  return { $type: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement", values: [] };
+}
+
+export const FieldSelectorRequirement: MessageFns<
+  FieldSelectorRequirement,
+  "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement"
+> = {
+  $type: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement" as const,
+
+  encode(message: FieldSelectorRequirement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== undefined && message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.operator !== undefined && message.operator !== "") {
+      writer.uint32(18).string(message.operator);
+    }
+    for (const v of message.values) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FieldSelectorRequirement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFieldSelectorRequirement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.operator = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.values.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<FieldSelectorRequirement>): FieldSelectorRequirement {
+    return FieldSelectorRequirement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FieldSelectorRequirement>): FieldSelectorRequirement {
+    const message = createBaseFieldSelectorRequirement();
+    message.key = object.key ?? "";
+    message.operator = object.operator ?? "";
+    message.values = object.values?.map((e) => e) || [];
+    return message;
+  },
+};
+
+messageTypeRegistry.set(FieldSelectorRequirement.$type, FieldSelectorRequirement);
 
 function createBaseFieldsV1(): FieldsV1 {
   return { $type: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1" };
