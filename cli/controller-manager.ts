@@ -1,5 +1,6 @@
 // `kubelab controller-manager`: shared informers, the workload controllers, leader election on a Lease.
 
+import { accessSync, constants } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Registry, collectDefaultMetrics } from "prom-client";
@@ -40,7 +41,14 @@ resource quota:
 
 volumes:
   --volume-dir DIR                  the simulated cloud's disks (<DIR>/<volumeHandle>); a released Delete-policy
-                                    volume's directory is removed there (default: only the PV object is deleted)`;
+                                    volume's directory is removed there (default: only the PV object is deleted)
+
+certificates and ServiceAccounts:
+  --cluster-signing-cert-file FILE  the CA certificate (PEM) the CSR signer signs kubelets' certificates with
+  --cluster-signing-key-file FILE   its private key; both or neither (without them the signer is idle)
+  --cluster-signing-duration D      the longest validity of a signed certificate (default 8760h)
+  --root-ca-file FILE               the CA published to every namespace as ConfigMap kube-root-ca.crt
+  --service-account-private-key-file FILE  the key legacy ServiceAccount token Secrets are signed with`;
 
 /** A non-negative number flag (rates, fractions). */
 function parseNumber(flag: string, v: string, opts: { integer?: boolean; max?: number } = {}): number {
@@ -49,6 +57,17 @@ function parseNumber(flag: string, v: string, opts: { integer?: boolean; max?: n
     throw new CliError(`--${flag} must be a non-negative ${opts.integer ? "integer" : "number"}${opts.max !== undefined ? ` at most ${opts.max}` : ""}, got "${v}"`, 2);
   }
   return n;
+}
+
+/** A file flag: resolved, and readable now (a one-line usage error otherwise). */
+function readableFile(flag: string, v: string): string {
+  const p = resolve(v);
+  try {
+    accessSync(p, constants.R_OK);
+  } catch (e) {
+    throw new CliError(`--${flag}: cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 2);
+  }
+  return p;
 }
 
 /** Runs the chosen controllers until ctx aborts: start informers, wait for sync, run workers. */
@@ -78,6 +97,11 @@ export async function runControllerManager(argv: string[]): Promise<void> {
       "unhealthy-zone-threshold": { type: "string", default: String(DEFAULT_CONTROLLER_MANAGER_CONFIG.unhealthyZoneThreshold) },
       "resource-quota-sync-period": { type: "string", default: "5m" },
       "volume-dir": { type: "string" },
+      "cluster-signing-cert-file": { type: "string" },
+      "cluster-signing-key-file": { type: "string" },
+      "cluster-signing-duration": { type: "string", default: "8760h" },
+      "root-ca-file": { type: "string" },
+      "service-account-private-key-file": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -109,7 +133,14 @@ export async function runControllerManager(argv: string[]): Promise<void> {
     unhealthyZoneThreshold: parseNumber("unhealthy-zone-threshold", values["unhealthy-zone-threshold"]!, { max: 1 }),
     resourceQuotaSyncPeriodMs: parseDuration("resource-quota-sync-period", values["resource-quota-sync-period"]!),
     ...(values["volume-dir"] ? { volumeDir: resolve(values["volume-dir"]) } : {}),
+    ...(values["cluster-signing-cert-file"] ? { clusterSigningCertFile: readableFile("cluster-signing-cert-file", values["cluster-signing-cert-file"]) } : {}),
+    ...(values["cluster-signing-key-file"] ? { clusterSigningKeyFile: readableFile("cluster-signing-key-file", values["cluster-signing-key-file"]) } : {}),
+    clusterSigningDurationMs: parseDuration("cluster-signing-duration", values["cluster-signing-duration"]!),
+    ...(values["root-ca-file"] ? { rootCAFile: readableFile("root-ca-file", values["root-ca-file"]) } : {}),
+    ...(values["service-account-private-key-file"] ? { serviceAccountPrivateKeyFile: readableFile("service-account-private-key-file", values["service-account-private-key-file"]) } : {}),
   };
+  if (!cmConfig.clusterSigningCertFile !== !cmConfig.clusterSigningKeyFile) throw new CliError("--cluster-signing-cert-file and --cluster-signing-key-file must be given together", 2);
+  if ((cmConfig.clusterSigningDurationMs ?? 0) <= 0) throw new CliError("--cluster-signing-duration must be positive", 2);
   if (cmConfig.nodeMonitorPeriodMs <= 0) throw new CliError("--node-monitor-period must be positive", 2);
   if ((cmConfig.resourceQuotaSyncPeriodMs ?? 0) <= 0) throw new CliError("--resource-quota-sync-period must be positive", 2);
   const log = newLogger("controller-manager");

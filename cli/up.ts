@@ -9,13 +9,14 @@ import { formatIPv4, parseCIDR } from "../api/index.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
-import { ensurePki } from "./pki.ts";
+import { componentIdentity, ensureClientCert, ensurePki, kubeletPoolIdentity, nodeIdentity, type ClientIdentity } from "./pki.ts";
 import { Supervisor, type ComponentState } from "./supervisor.ts";
 import { cleanDeadCluster, hasHostState } from "./hoststate.ts";
 import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
 import { parseDuration } from "./component.ts";
 import { parseServiceRanges } from "./apiserver.ts";
 import { loadEncryptionConfiguration } from "../apiserver/storage/encryption.ts";
+import { loadPolicyFile } from "../apiserver/audit/index.ts";
 import type { ContainerdHost } from "../kubelet/index.ts";
 import { CONTAINERD_SERVICE_CIDR, SIM_SERVICE_CIDR, dnsServiceIP, startDataPlane, waitDataPlaneReady, type DataPlaneState } from "./dataplane.ts";
 import { Links } from "../chaos/linkproxy.ts";
@@ -69,6 +70,9 @@ const HELP = `usage: kubelab up [flags]
   --service-node-port-range R   Service NodePorts (default 30000-32767)
   --encryption-provider-config FILE  every apiserver stores the resources this EncryptionConfiguration
                      names encrypted (aescbc, aesgcm; identity), as upstream's flag
+  --audit-policy-file FILE  every apiserver writes audit events (audit.k8s.io/v1 Policy levels None,
+                     Metadata, Request, RequestResponse) as JSON lines to DATA/logs/audit[-N].log;
+                     --audit-log-maxsize MB, --audit-log-maxbackup N, --audit-log-maxage DAYS rotate it
   --ingress-http-port P, --ingress-https-port P
                      the ingress controller on 127.0.0.1 (defaults 8080, 8443)
   --cluster-domain D the cluster's DNS domain (default cluster.local)
@@ -77,6 +81,9 @@ With nodes, up also runs a service proxy per zone, cluster DNS (behind the kube-
 the ingress controller (also the LoadBalancer for Services of type LoadBalancer).`;
 
 /** What `up` records about itself so that `down` and `status` can find it. */
+/** The ServiceAccount token issuer (kubeadm's default; EKS's is the cluster's OIDC provider URL). */
+export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local";
+
 export interface UpState {
   pid: number;
   port: number;
@@ -197,6 +204,10 @@ export async function runUp(argv: string[]): Promise<void> {
       "service-cluster-ip-range": { type: "string" },
       "service-node-port-range": { type: "string" },
       "encryption-provider-config": { type: "string" },
+      "audit-policy-file": { type: "string" },
+      "audit-log-maxsize": { type: "string" },
+      "audit-log-maxbackup": { type: "string" },
+      "audit-log-maxage": { type: "string" },
       "ingress-http-port": { type: "string", default: "8080" },
       "ingress-https-port": { type: "string", default: "8443" },
       "cluster-domain": { type: "string", default: "cluster.local" },
@@ -259,6 +270,14 @@ export async function runUp(argv: string[]): Promise<void> {
       loadEncryptionConfiguration(encryptionConfig);
     } catch (e) {
       throw new CliError(`--encryption-provider-config: ${(e as Error).message}`, 2);
+    }
+  }
+  const auditPolicy = values["audit-policy-file"] !== undefined ? resolve(values["audit-policy-file"]) : undefined;
+  if (auditPolicy) {
+    try {
+      loadPolicyFile(auditPolicy);
+    } catch (e) {
+      throw new CliError((e as Error).message, 2);
     }
   }
   const clusterDNS = dnsServiceIP(serviceCIDR);
@@ -340,6 +359,12 @@ export async function runUp(argv: string[]): Promise<void> {
   }
   admission.push("--service-cluster-ip-range", serviceCIDR);
   if (encryptionConfig) admission.push("--encryption-provider-config", encryptionConfig);
+  if (auditPolicy) {
+    admission.push("--audit-policy-file", auditPolicy);
+    for (const f of ["audit-log-maxsize", "audit-log-maxbackup", "audit-log-maxage"] as const) if (values[f] !== undefined) admission.push(`--${f}`, values[f]);
+  }
+  // Each apiserver its own audit file: two processes must not rotate one.
+  const auditFlags = (name: string): string[] => (auditPolicy ? ["--audit-log-path", join(dataDir, "logs", name === "apiserver" ? "audit.log" : `audit-${name}.log`)] : []);
   if (etcdPlan) {
     for (const spec of etcdMemberSpecs(etcdPlan, dataDir, etcdBin!)) sup.start(spec);
     try {
@@ -368,11 +393,18 @@ export async function runUp(argv: string[]): Promise<void> {
     "--tls-cert-file", join(pki.dir, "apiserver.crt"),
     "--tls-private-key-file", join(pki.dir, "apiserver.key"),
     "--token-auth-file", pki.tokenFile,
+    // Identities and what they may do: client certificates from the cluster CA, ServiceAccount
+    // tokens signed with sa.key, the Node authorizer and RBAC (kubeadm's kube-apiserver flags).
+    "--client-ca-file", join(pki.dir, "ca.crt"),
+    "--authorization-mode", "Node,RBAC",
+    "--service-account-issuer", SERVICE_ACCOUNT_ISSUER,
+    "--service-account-key-file", pki.saPubFile,
+    "--service-account-signing-key-file", pki.saKeyFile,
     ...admission,
     ...extra,
   ];
   if (apiservers === 1) {
-    sup.start({ name: "apiserver", healthPort: port, healthScheme: "https", logFile: join(dataDir, "logs", "apiserver.log"), args: apiserverArgs(port, [], await storageFor("apiserver")) });
+    sup.start({ name: "apiserver", healthPort: port, healthScheme: "https", logFile: join(dataDir, "logs", "apiserver.log"), args: apiserverArgs(port, auditFlags("apiserver"), await storageFor("apiserver")) });
   } else {
     // Several apiservers on one etcd, spread over the zones, behind the cluster endpoint on --port
     // (EKS's NLB); they advertise the endpoint, so each writes the same default/kubernetes endpoints.
@@ -380,7 +412,7 @@ export async function runUp(argv: string[]): Promise<void> {
     for (let i = 1; i <= apiservers; i++) {
       const p = await freePort();
       backends.push(`127.0.0.1:${p}`);
-      sup.start({ name: `apiserver-${i}`, zone: zones[(i - 1) % zones.length], healthPort: p, healthScheme: "https", logFile: join(dataDir, "logs", `apiserver-${i}.log`), args: apiserverArgs(p, ["--advertise-port", String(port)], await storageFor(`apiserver-${i}`)) });
+      sup.start({ name: `apiserver-${i}`, zone: zones[(i - 1) % zones.length], healthPort: p, healthScheme: "https", logFile: join(dataDir, "logs", `apiserver-${i}.log`), args: apiserverArgs(p, ["--advertise-port", String(port), ...auditFlags(`apiserver-${i}`)], await storageFor(`apiserver-${i}`)) });
     }
     const endpointHealth = await freePort();
     sup.start({
@@ -397,13 +429,15 @@ export async function runUp(argv: string[]): Promise<void> {
     return;
   }
   writeKubeconfig(kubeconfig, { server: `https://127.0.0.1:${port}`, caCert: pki.caCert, token: pki.adminToken });
-  // A component's kubeconfig: the admin one, or with --chaos its own through its link.
-  const kubeconfigFor = async (component: string): Promise<string> => {
-    if (!links) return kubeconfig;
-    const linkPort = await links.add(component, component, "127.0.0.1", port);
+  // Each component has its own identity (a client certificate from the cluster CA, as kubeadm
+  // writes scheduler.conf, controller-manager.conf and kubelet.conf) and its own kubeconfig; with
+  // --chaos that kubeconfig goes through the component's fault-proxy link.
+  const kubeconfigFor = async (component: string, id: ClientIdentity = componentIdentity(component)): Promise<string> => {
+    const server = links ? `https://127.0.0.1:${await links.add(component, component, "127.0.0.1", port)}` : `https://127.0.0.1:${port}`;
+    const cert = ensureClientCert(pki, `client-${component}`, id);
     const file = join(dataDir, "kubeconfigs", `${component}.kubeconfig`);
     mkdirSync(dirname(file), { recursive: true });
-    writeKubeconfig(file, { server: `https://127.0.0.1:${linkPort}`, caCert: pki.caCert, token: pki.adminToken });
+    writeKubeconfig(file, { server, caCert: pki.caCert, clientCert: cert.cert, clientKey: cert.key, userName: id.user });
     return file;
   };
   // Two schedulers, leader-elected on the Lease kube-system/kube-scheduler.
@@ -423,6 +457,14 @@ export async function runUp(argv: string[]): Promise<void> {
   // The simulated cloud's disks: one host directory per volume, shared by every node.
   const volumeDir = join(dataDir, "volumes");
   cmFlags.push("--volume-dir", volumeDir);
+  // The CSR signer issues kubelets' client certificates with the cluster CA; the ServiceAccount
+  // controllers publish the CA and sign legacy token Secrets (kubeadm's controller-manager flags).
+  cmFlags.push(
+    "--cluster-signing-cert-file", join(pki.dir, "ca.crt"),
+    "--cluster-signing-key-file", join(pki.dir, "ca.key"),
+    "--root-ca-file", join(pki.dir, "ca.crt"),
+    "--service-account-private-key-file", pki.saKeyFile,
+  );
   // Kubelets renew their Lease every quarter of its duration (upstream's fraction). With a grace
   // period shorter than the default 40 s Lease, shorten the Lease to it, so a healthy node renews
   // four times per grace period instead of flapping to Unknown.
@@ -466,7 +508,7 @@ export async function runUp(argv: string[]): Promise<void> {
         healthPort: poolHealthPort,
         logFile: join(dataDir, "logs", `kubelet-${z.name}.log`),
         args: [
-          "kubelet", "--kubeconfig", await kubeconfigFor(`kubelet-${z.name}`), "--simulate", "--cloud",
+          "kubelet", "--kubeconfig", await kubeconfigFor(`kubelet-${z.name}`, kubeletPoolIdentity(z.name)), "--simulate", "--cloud",
           "--zone", z.name, "--region", region, "--subnet", z.subnet,
           "--root-dir", join(dataDir, "kubelet", z.name), "--healthz-port", String(poolHealthPort),
           "--volume-dir", volumeDir,
@@ -506,7 +548,7 @@ export async function runUp(argv: string[]): Promise<void> {
           healthPort,
           logFile: join(dataDir, "logs", `kubelet-${name}.log`),
           args: [
-            "kubelet", "--kubeconfig", await kubeconfigFor(`kubelet-${name}`), "--runtime-endpoint", containerd.endpoint,
+            "kubelet", "--kubeconfig", await kubeconfigFor(`kubelet-${name}`, nodeIdentity(name)), "--runtime-endpoint", containerd.endpoint,
             "--node-name", name, "--zone", zone, "--region", region,
             "--node-ip", "127.0.0.1", "--port", String(kubeletPort),
             "--cluster-dns", clusterDNS, "--cluster-domain", clusterDomain,

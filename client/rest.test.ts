@@ -1,5 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
+import * as https from "node:https";
+import type { TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import type { ConfigMap, Lease, Pod } from "../api/index.ts";
 import { ApiServer, openBackend } from "../apiserver/index.ts";
+import { ensurePki, issueClientCert } from "../cli/pki.ts";
 import { isAlreadyExists, isConflict, isGone, isNotFound } from "./errors.ts";
 import { loadKubeconfig, resourcePath, RestClient, retryAfterMs } from "./rest.ts";
 import type { WatchEvent } from "./types.ts";
@@ -256,6 +259,65 @@ describe("retries as client-go: 429 or 5xx with Retry-After", () => {
         c.close();
         await s.close();
       }
+    }
+  });
+});
+
+describe("client certificates", () => {
+  it("reads client-certificate-data / client-key-data, and client-certificate / client-key relative to the kubeconfig", () => {
+    const dir = mkdtempSync(join(tmpdir(), "kubeconfig-"));
+    try {
+      writeFileSync(join(dir, "u.crt"), "CERT FROM FILE");
+      writeFileSync(join(dir, "u.key"), "KEY FROM FILE");
+      const write = (user: Record<string, string>, name: string): string => {
+        const path = join(dir, name);
+        writeFileSync(
+          path,
+          stringify({
+            clusters: [{ name: "c", cluster: { server: "https://c:6443" } }],
+            users: [{ name: "u", user }],
+            contexts: [{ name: "x", context: { cluster: "c", user: "u" } }],
+            "current-context": "x",
+          }),
+        );
+        return path;
+      };
+      const b64 = (s: string) => Buffer.from(s).toString("base64");
+      expect(loadKubeconfig(write({ "client-certificate-data": b64("CERT"), "client-key-data": b64("KEY") }, "data"))).toEqual({ server: "https://c:6443", clientCert: "CERT", clientKey: "KEY" });
+      expect(loadKubeconfig(write({ "client-certificate": "u.crt", "client-key": "u.key" }, "files"))).toEqual({ server: "https://c:6443", clientCert: "CERT FROM FILE", clientKey: "KEY FROM FILE" });
+      expect(() => loadKubeconfig(write({ "client-certificate": "u.crt" }, "half"))).toThrow(/without its key/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("presents the client certificate to a server that asks for one, and the rotated one after setClientCertificate", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pki-"));
+    const pki = ensurePki(dir);
+    const ca = { cert: pki.caCert, key: pki.caKey };
+    const alice = issueClientCert(ca, { user: "alice", groups: ["team-a"] });
+    const bob = issueClientCert(ca, { user: "bob", groups: [] });
+    const srv = https.createServer({ cert: pki.serverCert, key: pki.serverKey, ca: pki.caCert, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      res.setHeader("Content-Type", "application/json");
+      res.end(JSON.stringify({ kind: "ConfigMap", apiVersion: "v1", metadata: { name: "who" }, data: { cn: String(peer.subject?.CN ?? ""), o: String(peer.subject?.O ?? "") } }));
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const server = `https://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+    const rc = new RestClient({ server, caCert: pki.caCert, clientCert: alice.cert, clientKey: alice.key });
+    const anon = new RestClient({ server, caCert: pki.caCert });
+    try {
+      const got = await rc.resource<ConfigMap>("", "configmaps").get("default", "who");
+      expect(got.data).toEqual({ cn: "alice", o: "team-a" });
+      rc.setClientCertificate(bob.cert, bob.key);
+      expect((await rc.resource<ConfigMap>("", "configmaps").get("default", "who")).data?.cn).toBe("bob");
+      // Without a certificate the handshake is refused (rejectUnauthorized on the server).
+      await expect(anon.resource<ConfigMap>("", "configmaps").get("default", "who")).rejects.toThrow();
+    } finally {
+      rc.close();
+      anon.close();
+      await new Promise<void>((r) => srv.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -22,6 +22,10 @@ export interface RestConfig {
   token?: string;
   /** Skip verification of the serving certificate (insecure-skip-tls-verify). */
   insecure?: boolean;
+  /** PEM of the client certificate presented in the TLS handshake (the x509 authenticator's user: CN, groups: O). */
+  clientCert?: string;
+  /** PEM of the client certificate's private key. */
+  clientKey?: string;
 }
 
 export interface RestClientOptions extends RestConfig {
@@ -86,7 +90,9 @@ interface KubeconfigNamed<T> {
 
 /**
  * Reads a kubeconfig's current context: server, CA (certificate-authority-data or a file relative
- * to the kubeconfig), bearer token (token or tokenFile) and insecure-skip-tls-verify.
+ * to the kubeconfig), bearer token (token or tokenFile), client certificate and key
+ * (client-certificate-data / client-key-data, or files relative to the kubeconfig) and
+ * insecure-skip-tls-verify. The *-data fields win over the file fields, as in client-go.
  */
 export function loadKubeconfig(path: string): RestConfig {
   const doc = parseYaml(readFileSync(path, "utf8")) as Record<string, unknown> | null;
@@ -106,6 +112,11 @@ export function loadKubeconfig(path: string): RestConfig {
   if (cluster["insecure-skip-tls-verify"] === true) out.insecure = true;
   if (typeof user.token === "string") out.token = user.token;
   else if (typeof user.tokenFile === "string") out.token = readFileSync(rel(user.tokenFile), "utf8").trim();
+  if (typeof user["client-certificate-data"] === "string") out.clientCert = Buffer.from(user["client-certificate-data"], "base64").toString("utf8");
+  else if (typeof user["client-certificate"] === "string") out.clientCert = readFileSync(rel(user["client-certificate"]), "utf8");
+  if (typeof user["client-key-data"] === "string") out.clientKey = Buffer.from(user["client-key-data"], "base64").toString("utf8");
+  else if (typeof user["client-key"] === "string") out.clientKey = readFileSync(rel(user["client-key"]), "utf8");
+  if (!out.clientCert !== !out.clientKey) throw new Error(`${path}: user ${JSON.stringify(ctx.user)} has a client certificate without its key, or a key without its certificate`);
   return out;
 }
 
@@ -194,9 +205,9 @@ interface RequestSpec {
 /** A Client over the apiserver's REST API. One keep-alive agent per client. */
 export class RestClient implements Client {
   private readonly url: URL;
-  private readonly agent: http.Agent;
+  private agent: http.Agent;
   /** Watches hold their connection for minutes: they get their own agent, so they never starve requests. */
-  private readonly watchAgent: http.Agent;
+  private watchAgent: http.Agent;
   private readonly mod: typeof http | typeof https;
   private readonly metrics: RestClientMetrics;
   /** client-go's host label: the base URL's host[:port]. */
@@ -208,17 +219,30 @@ export class RestClient implements Client {
     this.host = this.url.host;
     const tls = this.url.protocol === "https:";
     this.mod = tls ? https : http;
-    const maxSockets = opts.maxConnections ?? 32;
-    if (tls) {
-      // One SecureContext for every connection: passing `ca` per connection parses the CA each time.
-      const secureContext = createSecureContext({ ca: opts.caCert });
-      const base = { keepAlive: true, secureContext, rejectUnauthorized: !opts.insecure };
-      this.agent = new https.Agent({ ...base, maxSockets });
-      this.watchAgent = new https.Agent(base);
-    } else {
-      this.agent = new http.Agent({ keepAlive: true, maxSockets });
-      this.watchAgent = new http.Agent({ keepAlive: true });
-    }
+    [this.agent, this.watchAgent] = this.newAgents(opts.clientCert, opts.clientKey);
+  }
+
+  private newAgents(cert: string | undefined, key: string | undefined): [http.Agent, http.Agent] {
+    const maxSockets = this.opts.maxConnections ?? 32;
+    if (this.url.protocol !== "https:") return [new http.Agent({ keepAlive: true, maxSockets }), new http.Agent({ keepAlive: true })];
+    // One SecureContext for every connection: passing `ca` (or cert/key) per connection parses them each time.
+    const secureContext = createSecureContext({ ca: this.opts.caCert, ...(cert && key ? { cert, key } : {}) });
+    const base = { keepAlive: true, secureContext, rejectUnauthorized: !this.opts.insecure };
+    return [new https.Agent({ ...base, maxSockets }), new https.Agent(base)];
+  }
+
+  /**
+   * Presents another client certificate from now on (a kubelet's rotated certificate). As client-go's
+   * cert rotation (transport/cert_rotation.go) does, every open connection is closed — requests and
+   * watches in flight fail and their callers retry — so that nothing keeps talking with the old
+   * identity. Throws when the PEMs do not make a TLS context (the old certificate stays).
+   */
+  setClientCertificate(cert: string, key: string): void {
+    const [agent, watchAgent] = this.newAgents(cert, key);
+    const old = [this.agent, this.watchAgent];
+    this.agent = agent;
+    this.watchAgent = watchAgent;
+    for (const a of old) a.destroy();
   }
 
   /** A client from a kubeconfig file's current context. */

@@ -38,6 +38,15 @@ export interface ControllerManagerConfig {
   resourceQuotaSyncPeriodMs?: number;
   /** --volume-dir: the simulated cloud's disks, one directory <dir>/<volumeHandle> per volume (deleted with a Delete-policy volume). */
   volumeDir?: string;
+  /** --cluster-signing-cert-file / --cluster-signing-key-file: the CA (PEM files) the CSR signer issues kubelets' certificates with. */
+  clusterSigningCertFile?: string;
+  clusterSigningKeyFile?: string;
+  /** --cluster-signing-duration: the longest validity a signed certificate gets (default 1 year). */
+  clusterSigningDurationMs?: number;
+  /** --root-ca-file: the CA published to every namespace as ConfigMap kube-root-ca.crt. */
+  rootCAFile?: string;
+  /** --service-account-private-key-file: the key legacy ServiceAccount token Secrets are signed with. */
+  serviceAccountPrivateKeyFile?: string;
 }
 
 export const DEFAULT_CONTROLLER_MANAGER_CONFIG: Readonly<ControllerManagerConfig> = Object.freeze({

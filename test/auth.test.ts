@@ -19,22 +19,30 @@ afterAll(async () => {
 const LIST = "/api/v1/namespaces/default/configmaps";
 
 describe("bearer token authentication", () => {
-  it("no token: 401 with an Unauthorized Status", async () => {
+  it("no token: the request is system:anonymous, and RBAC answers 403 Forbidden with upstream's message", async () => {
     const r = await request(k, { path: LIST, token: false });
-    expect(r.status).toBe(401);
+    expect(r.status).toBe(403);
     expect(String(r.headers["content-type"])).toMatch(/^application\/json/);
-    expect(jsonObject(r.text)).toMatchObject({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "Unauthorized", code: 401 });
-    expect(jsonObject(r.text)?.message).toEqual(expect.any(String));
+    expect(jsonObject(r.text)).toMatchObject({
+      kind: "Status",
+      apiVersion: "v1",
+      status: "Failure",
+      reason: "Forbidden",
+      code: 403,
+      message: 'configmaps is forbidden: User "system:anonymous" cannot list resource "configmaps" in API group "" in the namespace "default"',
+      details: { kind: "configmaps" },
+    });
   });
 
   it("a wrong token: 401", async () => {
     const r = await request(k, { path: LIST, token: `${k.token}x` });
     expect(r.status).toBe(401);
     expect(jsonObject(r.text)).toMatchObject({ kind: "Status", reason: "Unauthorized", code: 401 });
+    // Credentials no authenticator knows (Basic, an empty bearer) are no credentials: anonymous, 403.
     const other = await request(k, { path: LIST, headers: { Authorization: "Basic YWRtaW46YWRtaW4=" }, token: false });
-    expect(other.status).toBe(401);
+    expect(other.status).toBe(403);
     const empty = await request(k, { path: LIST, headers: { Authorization: "Bearer " }, token: false });
-    expect(empty.status).toBe(401);
+    expect(empty.status).toBe(403);
   });
 
   it("the right token: 200 and a ConfigMapList", async () => {
@@ -46,7 +54,9 @@ describe("bearer token authentication", () => {
   it("writes need the token too, and an unauthenticated write leaves nothing behind", async () => {
     const body = JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "sneaky" }, data: { a: "1" } });
     const r = await request(k, { method: "POST", path: LIST, body, token: false, headers: { "Content-Type": "application/json" } });
-    expect(r.status).toBe(401);
+    expect(r.status).toBe(403);
+    const forged = await request(k, { method: "POST", path: LIST, body, token: "forged", headers: { "Content-Type": "application/json" } });
+    expect(forged.status).toBe(401);
     const get = await request(k, { path: `${LIST}/sneaky` });
     expect(get.status).toBe(404);
   });
@@ -59,9 +69,11 @@ describe("bearer token authentication", () => {
     expect((await request(k, { path: "/healthz", token: false })).text).toBe("ok");
   });
 
-  it("discovery and metrics are not anonymous", async () => {
+  it("discovery and metrics are not for anonymous users (system:discovery is bound to system:authenticated only)", async () => {
     for (const p of ["/api", "/apis", "/api/v1", "/metrics", "/openapi/v3"]) {
-      expect((await request(k, { path: p, token: false })).status, p).toBe(401);
+      const r = await request(k, { path: p, token: false });
+      expect(r.status, p).toBe(403);
+      expect(jsonObject(r.text)?.message, p).toBe(`forbidden: User "system:anonymous" cannot get path "${p}"`);
     }
   });
 });

@@ -101,7 +101,7 @@ describe("a keep-alive connection after early answers", () => {
       { what: "401 before the body is read (large body)", req: { method: "POST", path: CMS, headers: json, body: big, token: "wrong" }, status: 401, keepAlive: false },
       { what: "401 before the body is read (chunked)", req: { method: "POST", path: CMS, headers: json, body: cm("x"), token: "wrong", chunked: true }, status: 401 },
       { what: "401 before the body is read (small body)", req: { method: "POST", path: CMS, headers: json, body: cm("x"), token: "wrong" }, status: 401, keepAlive: true },
-      { what: "401 without a token", req: { method: "PUT", path: `${CMS}/ok-1`, headers: json, body: cm("ok-1", { x: "z".repeat(MiB) }), token: false }, status: 401, keepAlive: false },
+      { what: "403 without a token (anonymous, refused by RBAC)", req: { method: "PUT", path: `${CMS}/ok-1`, headers: json, body: cm("ok-1", { x: "z".repeat(MiB) }), token: false }, status: 403, keepAlive: false },
       { what: "415 unknown content type", req: { method: "POST", path: CMS, headers: { "Content-Type": "text/plain" }, body: cm("x") }, status: 415 },
       { what: "415 unknown charset", req: { method: "POST", path: CMS, headers: { "Content-Type": "application/json; charset=latin1" }, body: cm("x", { a: "b".repeat(MiB) }) }, status: 415 },
       { what: "400 bad URL escape (body unread)", req: { method: "POST", path: "/api/v1/namespaces/%zz/configmaps", headers: json, body: cm("x", { a: "b".repeat(2 * MiB) }) }, status: 400, keepAlive: false },

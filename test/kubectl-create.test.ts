@@ -30,10 +30,6 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /** Subcommands deliberately not covered, with the reason. */
 const EXCLUDED: Readonly<Record<string, string>> = {
-  clusterrole: "RBAC comes with P9",
-  clusterrolebinding: "RBAC comes with P9",
-  role: "RBAC comes with P9",
-  rolebinding: "RBAC comes with P9",
   token: "TokenRequest (serviceaccounts/token) is not part of P4.3",
 };
 
@@ -60,6 +56,42 @@ const b64 = (s: string): string => Buffer.from(s).toString("base64");
 const unb64 = (s: string): string => Buffer.from(s, "base64").toString("utf8");
 
 const CREATES: Readonly<Record<string, Case>> = {
+  clusterrole: {
+    args: () => ["reader", "--verb=get,list", "--resource=pods,deployments.apps", "--resource-name=a"],
+    get: ["clusterrole", "reader"],
+    check: (o) =>
+      expect(o.rules).toStrictEqual([
+        { apiGroups: [""], resources: ["pods"], resourceNames: ["a"], verbs: ["get", "list"] },
+        { apiGroups: ["apps"], resources: ["deployments"], resourceNames: ["a"], verbs: ["get", "list"] },
+      ]),
+  },
+  clusterrolebinding: {
+    args: () => ["crb1", "--clusterrole=view", "--user=jane", "--group=devs", "--serviceaccount=default:bot"],
+    get: ["clusterrolebinding", "crb1"],
+    check: (o) =>
+      expect(o).toMatchObject({
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "view" },
+        subjects: [
+          { apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "jane" },
+          { apiGroup: "rbac.authorization.k8s.io", kind: "Group", name: "devs" },
+          { kind: "ServiceAccount", name: "bot", namespace: "default" },
+        ],
+      }),
+  },
+  role: {
+    args: () => ["pod-reader", "--verb=get", "--verb=watch", "--resource=pods"],
+    get: ["role", "pod-reader"],
+    check: (o) => expect(o.rules).toStrictEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get", "watch"] }]),
+  },
+  rolebinding: {
+    args: () => ["rb1", "--role=pod-reader", "--user=jane"],
+    get: ["rolebinding", "rb1"],
+    check: (o) =>
+      expect(o).toMatchObject({
+        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "pod-reader" },
+        subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "jane" }],
+      }),
+  },
   configmap: {
     args: () => ["cm1", "--from-literal=a=b", "--from-literal=greeting=hello world"],
     get: ["configmap", "cm1"],

@@ -66,10 +66,10 @@ describe("discovery and version", () => {
     expect(out).toMatch(/Server Version: v1\.32\.\d+/);
   });
 
-  it("api-resources lists all 29 resources with short names", async () => {
+  it("api-resources lists all 40 resources with short names", async () => {
     const out = await ok(["api-resources", "--no-headers"]);
     const lines = out.split("\n").filter((l) => l.trim());
-    expect(lines).toHaveLength(29);
+    expect(lines).toHaveLength(40);
     const byName = new Map(lines.map((l) => [l.split(/\s+/)[0], l.split(/\s+/)]));
     expect(byName.get("pods")?.[1]).toBe("po");
     expect(byName.get("deployments")?.[1]).toBe("deploy");
@@ -80,12 +80,15 @@ describe("discovery and version", () => {
     expect(byName.get("poddisruptionbudgets")?.[1]).toBe("pdb");
     expect(byName.get("resourcequotas")?.[1]).toBe("quota");
     expect(byName.get("limitranges")?.[1]).toBe("limits");
+    expect(byName.get("certificatesigningrequests")?.[1]).toBe("csr");
     for (const r of [
       "namespaces", "nodes", "pods", "services", "endpoints", "events", "configmaps", "secrets", "persistentvolumes",
       "persistentvolumeclaims", "serviceaccounts", "deployments", "replicasets", "jobs", "ingresses", "ingressclasses",
       "leases", "endpointslices", "storageclasses", "priorityclasses", "statefulsets", "daemonsets",
       "controllerrevisions", "cronjobs", "poddisruptionbudgets", "resourcequotas", "limitranges", "volumeattachments",
-      "csidrivers",
+      "csidrivers", "roles", "rolebindings", "clusterroles", "clusterrolebindings", "certificatesigningrequests",
+      "tokenreviews", "selfsubjectreviews", "subjectaccessreviews", "localsubjectaccessreviews",
+      "selfsubjectaccessreviews", "selfsubjectrulesreviews",
     ]) {
       expect(byName.has(r), `api-resources is missing ${r}`).toBe(true);
     }
