@@ -13,7 +13,8 @@ commands:
               (run FILE|NAME, list, inject FAULT --for D TARGET, schema)
   ctl         stop, start, kill, restart, pause or resume one process of that cluster (ACTION NAME)
   status      show each process of that cluster: zone, pid, restarts, /healthz, /readyz
-  certs       write the CA, apiserver certificate, admin token and kubeconfig (--data-dir DIR [--tls-san NAME]... [--server URL])
+  certs       write the CA, apiserver certificate, admin token and kubeconfigs (--data-dir DIR [--tls-san NAME]...
+              [--server URL] [--component NAME]... [--kubelet-pool ZONE]...)
   apiserver   run the API server (--storage URL --port P --bind ADDR)
   controller-manager
               run the controllers (--kubeconfig FILE [--controllers LIST] [--leader-elect])
@@ -29,6 +30,8 @@ commands:
               the simulated cloud: node groups, cluster autoscaler, serverless nodes
               (--kubeconfig FILE --topology FILE [--leader-elect])
   ingress     run the ingress controller and the LoadBalancer (--kubeconfig FILE [--http-port P] [--https-port P])
+  sts         the simulated cloud's STS: AssumeRoleWithWebIdentity for pods' ServiceAccount tokens, as
+              EKS's IAM Roles for Service Accounts (--issuer URL --roles FILE [--discovery-url URL])
 
 Run 'kubelab <command> --help' for a command's flags.`;
 
@@ -50,6 +53,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   ingress: (argv) => import("./ingress.ts").then((m) => m.runIngress(argv)),
   dns: (argv) => import("./dns.ts").then((m) => m.runDns(argv)),
   proxy: (argv) => import("./proxy.ts").then((m) => m.runProxy(argv)),
+  sts: (argv) => import("./sts.ts").then((m) => m.runSts(argv)),
 };
 
 async function main(argv: string[]): Promise<void> {

@@ -9,7 +9,8 @@ import { formatIPv4, parseCIDR } from "../api/index.ts";
 import { newLogger } from "../client/index.ts";
 import { CliError } from "./errors.ts";
 import { writeKubeconfig } from "./kubeconfig.ts";
-import { componentIdentity, ensureClientCert, ensurePki, kubeletPoolIdentity, nodeIdentity, type ClientIdentity } from "./pki.ts";
+import { writeComponentKubeconfig } from "./certs.ts";
+import { componentIdentity, ensurePki, kubeletPoolIdentity, nodeIdentity, type ClientIdentity } from "./pki.ts";
 import { Supervisor, type ComponentState } from "./supervisor.ts";
 import { cleanDeadCluster, hasHostState } from "./hoststate.ts";
 import { isAlive as isLive } from "../kubelet/runtime/hoststate.ts";
@@ -434,11 +435,7 @@ export async function runUp(argv: string[]): Promise<void> {
   // --chaos that kubeconfig goes through the component's fault-proxy link.
   const kubeconfigFor = async (component: string, id: ClientIdentity = componentIdentity(component)): Promise<string> => {
     const server = links ? `https://127.0.0.1:${await links.add(component, component, "127.0.0.1", port)}` : `https://127.0.0.1:${port}`;
-    const cert = ensureClientCert(pki, `client-${component}`, id);
-    const file = join(dataDir, "kubeconfigs", `${component}.kubeconfig`);
-    mkdirSync(dirname(file), { recursive: true });
-    writeKubeconfig(file, { server, caCert: pki.caCert, clientCert: cert.cert, clientKey: cert.key, userName: id.user });
-    return file;
+    return writeComponentKubeconfig(pki, dataDir, component, id, server);
   };
   // Two schedulers, leader-elected on the Lease kube-system/kube-scheduler.
   for (const n of [1, 2]) {

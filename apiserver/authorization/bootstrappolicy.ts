@@ -387,7 +387,12 @@ export function clusterRoles(): ClusterRole[] {
  */
 export function kubelabClusterRoles(): ClusterRole[] {
   return [
-    clusterRole("kubelab:controller-manager", controllerRoles().flatMap((r) => r.rules ?? [])),
+    clusterRole("kubelab:controller-manager", [
+      ...controllerRoles().flatMap((r) => r.rules ?? []),
+      // controllers/volume/classes.ts: the simulated cloud's built-in StorageClasses and CSIDrivers
+      // (on EKS the EBS/EFS CSI add-ons install theirs), created when missing.
+      rule(["get", "create"], [storage], ["storageclasses", "csidrivers"]),
+    ]),
     // controllers/cloud (node groups, cluster autoscaler, serverless scheduler), cli/cloud-controller.ts.
     clusterRole("system:cloud-controller-manager", [
       eventsRule(),
