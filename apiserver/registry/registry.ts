@@ -31,7 +31,8 @@ import { bindingStrategy, roleStrategy } from "./rbac/strategy.ts";
 import { certificateSigningRequestStrategy } from "./certificates/certificatesigningrequests/strategy.ts";
 import { CertificateSigningRequestRequester } from "../admission/certificatesigningrequest.ts";
 import { AdmissionChain, DefaultIngressClass, DefaultStorageClass, LimitRanger, PersistentVolumeClaimResize, ResourceQuotaAdmission, ServerlessProfileAdmission, StorageObjectInUseProtection } from "../admission/index.ts";
-import type { ConfigMap, IngressClass, StorageClass } from "../../api/index.ts";
+import type { ConfigMap, IngressClass, ServiceAccount, StorageClass } from "../../api/index.ts";
+import { PodIdentityAdmission } from "../admission/podidentity.ts";
 import type { LimitRange, ResourceQuota } from "../../api/index.ts";
 
 const STRATEGIES: Record<string, (info: ResourceInfo) => Strategy> = {
@@ -148,6 +149,8 @@ export class Registry {
       [limitRanger, new PersistentVolumeClaimResize(storageClasses), quota],
     );
     this.admission.add({ mutating: new CertificateSigningRequestRequester() });
+    // EKS's pod identity webhook (IRSA), where MutatingAdmissionWebhook runs: last of the mutating plugins.
+    this.admission.add({ mutating: new PodIdentityAdmission((ns, name) => this.cachedIn<ServiceAccount>("serviceaccounts", ns).find((sa) => sa.metadata.name === name)) });
   }
 
   /** Decodes a stored object by the resource segment of its key, /registry/<resource>/... */
