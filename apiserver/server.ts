@@ -28,6 +28,7 @@ import {
 import { openapiV3DocJson, openapiV3Index } from "./openapi.ts";
 import { newLogger, type Logger } from "../client/index.ts";
 import { withAudit, withAuditInit, type AuditState, type Auditor } from "./audit/index.ts";
+import { DISCOVERY_CACHE_CONTROL, JWKS_CONTENT_TYPE, JWKS_PATH, OPENID_CONFIG_PATH, type OpenIDMetadata } from "./serviceaccount/openidmetadata.ts";
 
 export const SERVER_VERSION = {
   major: "1",
@@ -83,6 +84,8 @@ export interface ApiServerOptions {
    * endpoint of several apiservers, the endpoint's, so that every apiserver writes the same).
    */
   kubernetesService?: { advertiseAddress?: string; advertisePort?: number };
+  /** ServiceAccount issuer discovery (/.well-known/openid-configuration, /openid/v1/jwks); absent: 404. */
+  serviceAccountIssuerDiscovery?: OpenIDMetadata;
 }
 
 /**
@@ -473,6 +476,16 @@ export class ApiServer {
         return this.json(ctx, openapiV3Index());
       case "/openapi/v2":
         return this.openapiV2(ctx);
+      case OPENID_CONFIG_PATH:
+      case JWKS_PATH: {
+        const d = this.opts.serviceAccountIssuerDiscovery;
+        if (!d) throw errors.pathNotFound();
+        ctx.status = 200;
+        ctx.type = path === JWKS_PATH ? JWKS_CONTENT_TYPE : "application/json";
+        ctx.set("Cache-Control", DISCOVERY_CACHE_CONTROL);
+        ctx.body = path === JWKS_PATH ? d.publicKeysetJSON : d.configJSON;
+        return;
+      }
     }
     if (path.startsWith("/openapi/v3/")) {
       const doc = openapiV3DocJson(path.slice("/openapi/v3/".length));

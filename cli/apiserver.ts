@@ -11,6 +11,8 @@ import { EncryptingBackend, loadEncryptionConfiguration, type EncryptionConfig }
 import { newLogger } from "../client/index.ts";
 import { newAuditing } from "../apiserver/audit/index.ts";
 import { CliError } from "./errors.ts";
+import { ServiceAccounts, readPrivateKeyFile, readPublicKeyFiles, validateServiceAccountConfig, type ServiceAccountConfig } from "../apiserver/serviceaccount/index.ts";
+import { createPublicKey } from "node:crypto";
 
 const HELP = `usage: kubelab apiserver [flags]
 
@@ -39,8 +41,12 @@ const HELP = `usage: kubelab apiserver [flags]
   --service-account-issuer URL        the issuer of ServiceAccount tokens (repeatable; the first signs)
   --service-account-key-file FILE     PEM keys that verify ServiceAccount tokens (repeatable)
   --service-account-signing-key-file FILE  the PEM private key that signs them
-  --api-audiences A[,A]      audiences the apiserver accepts in tokens (default: the issuer)
-  --service-account-max-token-expiration D  the longest TokenRequest lifetime (default: none)
+  --api-audiences A[,A]      audiences the apiserver accepts in tokens (default: the issuers)
+  --service-account-max-token-expiration D  the longest TokenRequest lifetime, 1h to 2^32 s (default: none)
+  --service-account-extend-token-expiration B  pods' 3607 s tokens live a year, warning after 3607 s
+                             (default true)
+  --service-account-jwks-uri URL  the jwks_uri of the OIDC discovery document (default:
+                             https://<advertise address>:<port>/openid/v1/jwks)
   --insecure-serving         serve plain HTTP without authentication (tests and debugging only)
   --encryption-provider-config FILE  an EncryptionConfiguration (apiserver.config.k8s.io/v1):
                              the resources it names are stored encrypted (aescbc, aesgcm; identity)
@@ -97,6 +103,54 @@ function parseSeconds(flag: string, v: string): number {
   return n;
 }
 
+/**
+ * The --service-account-* flags and --api-audiences, as kube-apiserver reads them: undefined when
+ * no issuer is given (no ServiceAccount tokens); keys default to the signing key's public half.
+ */
+export function serviceAccountsFromFlags(
+  values: {
+    "service-account-issuer"?: string[];
+    "service-account-key-file"?: string[];
+    "service-account-signing-key-file"?: string;
+    "api-audiences"?: string;
+    "service-account-max-token-expiration"?: string;
+    "service-account-extend-token-expiration"?: string;
+    "service-account-jwks-uri"?: string;
+  },
+  externalAddress: string,
+): ServiceAccounts | undefined {
+  const issuers = values["service-account-issuer"] ?? [];
+  const keyFiles = values["service-account-key-file"] ?? [];
+  const signingFile = values["service-account-signing-key-file"];
+  if (issuers.length === 0) {
+    if (signingFile) throw new CliError("--service-account-signing-key-file and --service-account-issuer are required flags", 2);
+    return undefined;
+  }
+  let signingKey;
+  let publicKeys;
+  try {
+    signingKey = signingFile ? readPrivateKeyFile(signingFile) : undefined;
+    publicKeys = keyFiles.length ? readPublicKeyFiles(keyFiles) : signingKey ? [createPublicKey(signingKey)] : [];
+  } catch (e) {
+    throw new CliError((e as Error).message, 2);
+  }
+  const extend = values["service-account-extend-token-expiration"] ?? "true";
+  if (extend !== "true" && extend !== "false") throw new CliError(`--service-account-extend-token-expiration must be true or false, got "${extend}"`, 2);
+  const max = values["service-account-max-token-expiration"];
+  const config: ServiceAccountConfig = {
+    issuers,
+    publicKeys,
+    ...(signingKey ? { signingKey } : {}),
+    apiAudiences: (values["api-audiences"] ?? "").split(",").map((a) => a.trim()).filter(Boolean),
+    maxExpirationSeconds: max === undefined ? 0 : Math.floor(parseGoDuration("service-account-max-token-expiration", max) / 1000),
+    extendExpiration: extend === "true",
+    ...(values["service-account-jwks-uri"] ? { jwksURI: values["service-account-jwks-uri"] } : {}),
+  };
+  const errs = validateServiceAccountConfig(config);
+  if (errs.length) throw new CliError(errs.join("; "), 2);
+  return new ServiceAccounts(config, externalAddress);
+}
+
 export async function runApiserver(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -121,6 +175,8 @@ export async function runApiserver(argv: string[]): Promise<void> {
       "service-account-signing-key-file": { type: "string" },
       "api-audiences": { type: "string" },
       "service-account-max-token-expiration": { type: "string" },
+      "service-account-extend-token-expiration": { type: "string", default: "true" },
+      "service-account-jwks-uri": { type: "string" },
       "insecure-serving": { type: "boolean", default: false },
       "encryption-provider-config": { type: "string" },
       "default-not-ready-toleration-seconds": { type: "string", default: "300" },
@@ -203,13 +259,18 @@ export async function runApiserver(argv: string[]): Promise<void> {
   });
   const backend = encryption ? new EncryptingBackend(opened, encryption) : opened;
   if (encryption) log.info({ resources: encryption.rules.flatMap((r) => r.resources), providers: encryption.rules.map((r) => r.providers[0]!.kind) }, "encryption at rest");
+  const bindHost = values.bind === "0.0.0.0" || values.bind === "::" ? "127.0.0.1" : values.bind!;
+  const serviceAccounts = serviceAccountsFromFlags(values, `${values["advertise-address"] ?? bindHost}:${advertisePort ?? port}`);
+  if (serviceAccounts?.discoveryError) log.warn({ err: serviceAccounts.discoveryError }, "ServiceAccount issuer discovery disabled");
+  const tokenFile = insecure ? undefined : TokenFileAuthenticator.fromFile(values["token-auth-file"]!);
   const server = new ApiServer({
     backend,
     log,
     admission,
     limits,
     tls: insecure ? undefined : { cert: readFileSync(values["tls-cert-file"]!, "utf8"), key: readFileSync(values["tls-private-key-file"]!, "utf8"), ...(clientCA ? { clientCA } : {}) },
-    authenticators: insecure ? [] : [...(clientCA ? [new X509Authenticator()] : []), TokenFileAuthenticator.fromFile(values["token-auth-file"]!)],
+    authenticators: !tokenFile ? [] : [...(clientCA ? [new X509Authenticator()] : []), tokenFile, ...(serviceAccounts ? [serviceAccounts.authenticator] : [])],
+    ...(serviceAccounts?.discovery ? { serviceAccountIssuerDiscovery: serviceAccounts.discovery } : {}),
     ...(modes.length === 1 && modes[0] === "AlwaysAllow"
       ? {}
       : {
@@ -223,6 +284,7 @@ export async function runApiserver(argv: string[]): Promise<void> {
     kubernetesService: { advertiseAddress: values["advertise-address"], ...(advertisePort !== undefined ? { advertisePort } : {}) },
   });
   if (values["advertise-address"] !== undefined && !isIPv4(values["advertise-address"])) throw new CliError(`--advertise-address must be an IPv4 address, got "${values["advertise-address"]}"`, 2);
+  serviceAccounts?.install(server.registry, tokenFile ? [tokenFile] : []);
   const bound = await server.start(port, values.bind);
   log.info({ port: bound, storage: values.storage }, "apiserver ready");
   let stopping = false;
