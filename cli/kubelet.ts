@@ -1,6 +1,9 @@
 // `kubelab kubelet`: one kubelet on a CRI runtime (containerd), or with --simulate a pool of
-// simulated nodes in one process.
+// simulated nodes in one process. A pool's --kubeconfig is its bootstrap credential (upstream's
+// --bootstrap-kubeconfig): in group system:bootstrappers, each node gets its own client certificate
+// by CSR and talks to the apiserver as system:node:<name> (kubelet/certificate.ts).
 
+import { X509Certificate } from "node:crypto";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -9,6 +12,8 @@ import { escapeFieldValue, formatIPv4, parseIPv4, isValidLabelValue, isValidQuan
 import { isLocalAddress, newEventRecorder, newInformer, newLogger, type Context, type Logger } from "../client/index.ts";
 import { Kubelet, POOL_LABEL, registerKubeletMetrics, runCloudPool, runPool, splitNodeCIDRs, type CriRuntime, type KubeletDNSOptions, type KubeletOptions, type NodeAgent } from "../kubelet/index.ts";
 import type { NodeControl } from "../kubelet/nodecontrol.ts";
+import { NodeClientSource } from "../kubelet/certificate.ts";
+import { loadKubeconfig, type RestConfig } from "../client/rest.ts";
 import { SubnetIPAM } from "../kubelet/runtime/sim/vpc.ts";
 import { CliError } from "./errors.ts";
 import { clientFromKubeconfig, parseDuration, serveHealth } from "./component.ts";
@@ -52,7 +57,13 @@ const HELP = `usage: kubelab kubelet --kubeconfig FILE (--runtime-endpoint unix:
   --cluster-domain D         the cluster's DNS domain, e.g. cluster.local: pods search <ns>.svc.D svc.D D
   --resolv-conf FILE         the host resolver file for dnsPolicy Default (default /etc/resolv.conf; ""
                              for none); nameservers not on this machine are never given to a pod
-                             (simulated pools accept these flags; their pods resolve nothing)`;
+                             (simulated pools accept these flags; their pods resolve nothing)
+  --node-certificates MODE   with --simulate: "bootstrap": every node requests its own client
+                             certificate (CN=system:node:<name>, O=system:nodes) with a CSR made with
+                             the --kubeconfig credential, keeps it under ROOT-DIR/pki, renews it, and
+                             sends everything it writes as that node; "shared": every node uses the
+                             --kubeconfig credential; "auto" (default): bootstrap when the
+                             --kubeconfig client certificate is in group system:bootstrappers`;
 
 function parsePort(flag: string, v: string, allowZero: boolean): number {
   const n = Number(v);
@@ -116,6 +127,7 @@ export async function runKubelet(argv: string[]): Promise<void> {
       "cluster-dns": { type: "string" },
       "cluster-domain": { type: "string" },
       "resolv-conf": { type: "string" },
+      "node-certificates": { type: "string", default: "auto" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -127,6 +139,8 @@ export async function runKubelet(argv: string[]): Promise<void> {
   }
   if (!values.kubeconfig) throw new CliError("--kubeconfig is required", 2);
   const simulate = values.simulate!;
+  const nodeCertificates = values["node-certificates"]!;
+  if (!["auto", "bootstrap", "shared"].includes(nodeCertificates)) throw new CliError(`--node-certificates must be auto, bootstrap or shared, got "${nodeCertificates}"`, 2);
   if (simulate) {
     if (values["runtime-endpoint"]) throw new CliError("--runtime-endpoint and --simulate are exclusive", 2);
     if (values["node-name"]) throw new CliError("--node-name is for a single kubelet; simulated nodes are named by --name-prefix", 2);
@@ -185,6 +199,21 @@ export async function runKubelet(argv: string[]): Promise<void> {
 
   const log = newLogger("kubelet");
   const client = clientFromKubeconfig(values.kubeconfig);
+  let nodeClients: NodeClientSource | undefined;
+  if (simulate) {
+    const restConfig = loadKubeconfig(values.kubeconfig);
+    const bootstrap = nodeCertificates === "bootstrap" || (nodeCertificates === "auto" && isBootstrapper(restConfig));
+    if (bootstrap) {
+      if (!restConfig.server.startsWith("https:")) throw new CliError("--node-certificates bootstrap needs an https apiserver in --kubeconfig: a node presents its certificate over TLS", 2);
+      nodeClients = new NodeClientSource({
+        bootstrapClient: client,
+        dir: join(rootDir, "pki"),
+        server: { server: restConfig.server, caCert: restConfig.caCert, insecure: restConfig.insecure },
+        log,
+      });
+      log.info({ dir: join(rootDir, "pki") }, "every simulated node bootstraps its own client certificate");
+    }
+  }
   const dns = parseDNSFlags(values["cluster-dns"], values["cluster-domain"], values["resolv-conf"]);
   // A CRI kubelet always forms pod DNS (containerd would copy the host's file otherwise); a simulated
   // pool only passes it through when asked.
@@ -220,10 +249,11 @@ export async function runKubelet(argv: string[]): Promise<void> {
   const nodeControl = simulate ? await serveNodeControl(rootDir, () => control, log) : undefined;
   try {
     if (cloud) {
-      await runCloudPool(ctx, { client, zone, region, subnet: values.subnet!, rootDir, port, log, kubelet: kubeletOpts, onAgents: (a) => (agents = a), onControl: (c) => (control = c) });
+      await runCloudPool(ctx, { client, nodeClients, zone, region, subnet: values.subnet!, rootDir, port, log, kubelet: kubeletOpts, onAgents: (a) => (agents = a), onControl: (c) => (control = c) });
     } else if (simulate) {
       await runPool(ctx, {
         client,
+        nodeClients,
         nodes,
         zone,
         region,
@@ -254,6 +284,16 @@ export async function runKubelet(argv: string[]): Promise<void> {
     nodeControl?.close();
   }
   process.exit(0);
+}
+
+/** Whether the kubeconfig's client certificate is in group system:bootstrappers (an O of its subject). */
+function isBootstrapper(cfg: RestConfig): boolean {
+  if (!cfg.clientCert) return false;
+  try {
+    return new X509Certificate(cfg.clientCert).subject.split("\n").includes("O=system:bootstrappers");
+  } catch {
+    return false;
+  }
 }
 
 /** Containerd mode: connect to the CRI socket, run one kubelet until ctx aborts, then close the connection. */

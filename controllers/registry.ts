@@ -19,6 +19,10 @@ import { setupPVCProtectionController } from "./pvcprotection/setup.ts";
 import { setupPVProtectionController } from "./pvprotection/setup.ts";
 import { setupAttachDetachController } from "./attachdetach/setup.ts";
 import { setupClusterRoleAggregationController } from "./clusterroleaggregation/index.ts";
+import { setupRootCACertPublisher, setupServiceAccountsController, setupTokensController } from "./serviceaccount/index.ts";
+import { setupCSRApprovingController } from "./certificates/approver.ts";
+import { setupCSRSigningController } from "./certificates/signer.ts";
+import { setupCSRCleanerController } from "./certificates/cleaner.ts";
 
 export const CONTROLLERS: Record<string, ControllerSetup> = {
   replicaset: setupReplicaSetController,
@@ -42,4 +46,10 @@ export const CONTROLLERS: Record<string, ControllerSetup> = {
   "pv-protection": setupPVProtectionController,
   attachdetach: setupAttachDetachController,
   "clusterrole-aggregation": setupClusterRoleAggregationController,
+  serviceaccount: setupServiceAccountsController,
+  "serviceaccount-token": setupTokensController,
+  "root-ca-cert-publisher": setupRootCACertPublisher,
+  csrapproving: setupCSRApprovingController,
+  csrsigning: setupCSRSigningController,
+  csrcleaner: setupCSRCleanerController,
 };

@@ -5,6 +5,8 @@
 // pods, labels, taints) and spec.providerID; an instance removed stops it — the Node object is the
 // cloud controller's to delete, as upstream's cloud node-lifecycle controller does. Nodes and pods
 // take their addresses from the zone's VPC subnet (runtime/sim/vpc.ts), so a small subnet runs out.
+// The shared informers use the pool's own identity; with `nodeClients` each node writes as itself
+// (system:node:<name>, a certificate bootstrapped by CSR: kubelet/certificate.ts), as in pool.ts.
 
 import { setMaxListeners } from "node:events";
 import type { ConfigMap, Node, Pod } from "../api/index.ts";
@@ -14,11 +16,15 @@ import { CLOUD_LABEL, CLOUD_NAMESPACE, NODEGROUP_LABEL, ZONE_LABEL, providerID, 
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
 import { SubnetIPAM } from "./runtime/sim/vpc.ts";
-import { NodeControlError, NodeSwitches, runNodeAgent, type NodeControl } from "./nodecontrol.ts";
+import type { NodeClientSource } from "./certificate.ts";
+import { NodeControlError, NodeSwitches, runNodeAgentWhenReady, type NodeControl } from "./nodecontrol.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
 
 export interface CloudPoolOptions {
+  /** The pool's own client: its shared informers, and every node's writes unless `nodeClients` is given. */
   client: Client;
+  /** Each node's own client (certificate bootstrapped by CSR); the pool runs its CSR watch. */
+  nodeClients?: NodeClientSource;
   zone: string;
   region: string;
   /** The zone's VPC subnet (inside 127.0.0.0/8): every node's InternalIP and every pod IP come from it. */
@@ -47,7 +53,8 @@ interface Wanted {
 interface Running {
   id: string;
   nodeIP: string;
-  agent: Kubelet;
+  /** Once its client is ready. */
+  agent?: Kubelet;
   runtime: SimRuntime;
   stop: AbortController;
   done: Promise<void>;
@@ -106,7 +113,7 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
   };
   cms.addEventHandler({ onAdd: poke, onUpdate: poke, onDelete: poke });
 
-  const publish = (): void => opts.onAgents?.([...running.values()].map((r) => r.agent));
+  const publish = (): void => opts.onAgents?.([...running.values()].flatMap((r) => (r.agent ? [r.agent] : [])));
 
   const stopNode = async (name: string, r: Running, keepAddress = false): Promise<void> => {
     running.delete(name);
@@ -123,29 +130,42 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
     const nodeClock = switches.clockOf(name);
     const runtime = new SimRuntime({ nodeName: name, zone: opts.zone, ipam, nodeIP, clock: nodeClock, log });
     const v = await runtime.version();
-    const kopts: KubeletOptions = {
-      ...opts.kubelet,
-      nodeName: name,
-      zone: opts.zone,
-      region: opts.region,
-      client: opts.client,
-      pods,
-      nodes,
-      labels: { ...(opts.kubelet?.labels ?? {}), ...w.template.labels },
-      capacity: { ...w.template.capacity },
-      registerWithTaints: w.template.taints.map((t) => ({ ...t })),
-      providerID: providerID(opts.zone, w.instance.id),
-      runtime,
-      rootDir: `${opts.rootDir}/${name}`,
-      nodeIP,
-      port: opts.port,
-      runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
-      recorder: newEventRecorder(opts.client, { component: "kubelet", host: name, clock: nodeClock, log: nlog }),
-      clock: nodeClock,
-      log: nlog,
+    const build = async (signal: AbortSignal): Promise<{ agent: Kubelet; close?(): void }> => {
+      const own = opts.nodeClients ? await opts.nodeClients.clientForRetrying(name, signal) : undefined;
+      const client = own?.client ?? opts.client;
+      const kopts: KubeletOptions = {
+        ...opts.kubelet,
+        nodeName: name,
+        zone: opts.zone,
+        region: opts.region,
+        client,
+        pods,
+        nodes,
+        labels: { ...(opts.kubelet?.labels ?? {}), ...w.template.labels },
+        capacity: { ...w.template.capacity },
+        registerWithTaints: w.template.taints.map((t) => ({ ...t })),
+        providerID: providerID(opts.zone, w.instance.id),
+        runtime,
+        rootDir: `${opts.rootDir}/${name}`,
+        nodeIP,
+        port: opts.port,
+        runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
+        recorder: newEventRecorder(client, { component: "kubelet", host: name, clock: nodeClock, log: nlog }),
+        clock: nodeClock,
+        log: nlog,
+      };
+      return { agent: new Kubelet(kopts), close: own?.close };
     };
-    const agent = new Kubelet(kopts);
-    running.set(name, { id: w.instance.id, nodeIP, agent, runtime, ...runNodeAgent(ctx, agent, log, nlog) });
+    const r: Running = {
+      id: w.instance.id,
+      nodeIP,
+      runtime,
+      ...runNodeAgentWhenReady(ctx, build, log, nlog, (agent) => {
+        r.agent = agent;
+        publish();
+      }),
+    };
+    running.set(name, r);
     log.info({ node: name, instance: w.instance.id, nodeIP }, "instance running: kubelet started");
   };
 
@@ -233,6 +253,7 @@ export async function runCloudPool(parent: Context, opts: CloudPoolOptions): Pro
     pods.run({ ...ctx, log: log.child({ informer: "pods" }) }),
     nodes.run({ ...ctx, log: log.child({ informer: "nodes" }) }),
     cms.run({ ...ctx, log: log.child({ informer: "configmaps" }) }),
+    opts.nodeClients?.run({ ...ctx, log: log.child({ informer: "certificatesigningrequests" }) }),
   ]);
   try {
     await Promise.all([pods.waitForSync(ctx.signal), nodes.waitForSync(ctx.signal), cms.waitForSync(ctx.signal)]);

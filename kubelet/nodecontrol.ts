@@ -31,15 +31,44 @@ export class SkewedClock implements Clock {
  * returned controller; `done` settles once it stopped (a kubelet that fails is logged on `nodeLog`).
  */
 export function runNodeAgent(pool: Context, agent: NodeAgent, log: Logger, nodeLog: Logger): { stop: AbortController; done: Promise<void> } {
+  // The kubelet adds its node to the log context itself.
+  return runNodeAgentWhenReady(pool, async () => ({ agent }), log, nodeLog);
+}
+
+/**
+ * runNodeAgent for a node whose agent is built once something asynchronous is done — its client
+ * certificate bootstrapped (kubelet/certificate.ts), as a kubelet waits for its certificate before it
+ * registers. `build` gets the node's signal (a stop or the pool's end aborts the wait); `onAgent`
+ * sees the agent once built; `close` (the node's client) runs after the agent stopped.
+ */
+export function runNodeAgentWhenReady<A extends NodeAgent>(
+  pool: Context,
+  build: (signal: AbortSignal) => Promise<{ agent: A; close?(): void }>,
+  log: Logger,
+  nodeLog: Logger,
+  onAgent?: (agent: A) => void,
+): { stop: AbortController; done: Promise<void> } {
   const stop = new AbortController();
   setMaxListeners(0, stop.signal);
   const abort = (): void => stop.abort();
   pool.signal.addEventListener("abort", abort, { once: true });
-  // The kubelet adds its node to the log context itself.
-  const done = agent
-    .run({ signal: stop.signal, log })
-    .catch((e: unknown) => nodeLog.error({ err: e }, "kubelet failed"))
-    .finally(() => pool.signal.removeEventListener("abort", abort));
+  const run = async (): Promise<void> => {
+    let built: { agent: A; close?(): void };
+    try {
+      built = await build(stop.signal);
+    } catch (e) {
+      if (!stop.signal.aborted) nodeLog.error({ err: e }, "kubelet failed to start");
+      return;
+    }
+    try {
+      if (stop.signal.aborted) return;
+      onAgent?.(built.agent);
+      await built.agent.run({ signal: stop.signal, log }).catch((e: unknown) => nodeLog.error({ err: e }, "kubelet failed"));
+    } finally {
+      built.close?.();
+    }
+  };
+  const done = run().finally(() => pool.signal.removeEventListener("abort", abort));
   return { stop, done };
 }
 

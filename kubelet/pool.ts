@@ -1,18 +1,26 @@
 // A pool of simulated nodes in one process (kubemark's hollow nodes, kwok): one pod informer shared
 // by every kubelet, one simulated runtime and event recorder per node, each node on its own /24 of
 // the pool's loopback range (node IP = .1, its kubelet server on that IP, pods from .2). One node
-// informer too, over the pool's label, from which every node's status loop reads its Node.
+// informer too, over the pool's label, from which every node's status loop reads its Node. Those
+// shared informers use the pool's own identity; with `nodeClients` each node then writes (and reads
+// its pods' secrets, configmaps, claims and tokens) as itself, system:node:<name>, through a client
+// of its own whose certificate it bootstrapped with a CSR (kubelet/certificate.ts), so the Node
+// authorizer and NodeRestriction see every node as upstream's do.
 
 import { setMaxListeners } from "node:events";
 import { formatIPv4, isValidLabelValue, parseCIDR, subnets, type Node, type Pod } from "../api/index.ts";
 import { newEventRecorder, newInformer, realClock, type Client, type Clock, type Context, type Logger } from "../client/index.ts";
 import { Kubelet } from "./kubelet.ts";
 import { SimRuntime } from "./runtime/sim.ts";
-import { NodeControlError, NodeSwitches, runNodeAgent, type NodeControl } from "./nodecontrol.ts";
+import type { NodeClientSource } from "./certificate.ts";
+import { NodeControlError, NodeSwitches, runNodeAgentWhenReady, type NodeControl } from "./nodecontrol.ts";
 import type { KubeletOptions, NodeAgent } from "./types.ts";
 
 export interface PoolOptions {
+  /** The pool's own client: its shared informers, and every node's writes unless `nodeClients` is given. */
   client: Client;
+  /** Each node's own client (certificate bootstrapped by CSR); the pool runs its CSR watch. */
+  nodeClients?: NodeClientSource;
   nodes: number;
   zone: string;
   region: string;
@@ -41,8 +49,8 @@ interface PoolNode {
   nodeName: string;
   podCIDR: string;
   log: Logger;
-  /** Its kubelet and runtime while it runs. */
-  run?: { agent: Kubelet; runtime: SimRuntime; stop: AbortController; done: Promise<void> };
+  /** Its kubelet (once its client is ready) and runtime while it runs. */
+  run?: { agent?: Kubelet; runtime: SimRuntime; stop: AbortController; done: Promise<void> };
 }
 
 /** The label every node of a pool carries (value: the pool's name prefix); the pool's node informer selects on it. */
@@ -96,35 +104,47 @@ export async function runPool(parent: Context, opts: PoolOptions): Promise<void>
   const informersDone = Promise.all([
     pods.run({ ...ctx, log: opts.log.child({ informer: "pods" }) }),
     nodeInformer.run({ ...ctx, log: opts.log.child({ informer: "nodes" }) }),
+    opts.nodeClients?.run({ ...ctx, log: opts.log.child({ informer: "certificatesigningrequests" }) }),
   ]);
-  const publish = (): void => opts.onAgents?.(nodes.flatMap((n) => (n.run ? [n.run.agent] : [])));
+  const publish = (): void => opts.onAgents?.(nodes.flatMap((n) => (n.run?.agent ? [n.run.agent] : [])));
 
   /** A fresh runtime and kubelet for the node (at start, and when a stopped node starts again). */
   const startNode = async (n: PoolNode): Promise<void> => {
     const nodeClock = switches.clockOf(n.nodeName);
     const runtime = new SimRuntime({ nodeName: n.nodeName, zone: opts.zone, podCIDR: n.podCIDR, clock: nodeClock, log: opts.log });
     const v = await runtime.version();
-    const kopts: KubeletOptions = {
-      ...opts.kubelet,
-      nodeName: n.nodeName,
-      zone: opts.zone,
-      region: opts.region,
-      client: opts.client,
-      pods,
-      nodes: nodeInformer,
-      labels: poolLabels,
-      runtime,
-      rootDir: `${opts.rootDir}/${n.nodeName}`,
-      nodeIP: nodeIPOf(n.podCIDR),
-      port: opts.port,
-      podCIDR: n.podCIDR,
-      runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
-      recorder: newEventRecorder(opts.client, { component: "kubelet", host: n.nodeName, clock: nodeClock, log: n.log }),
-      clock: nodeClock,
-      log: n.log,
+    const build = async (signal: AbortSignal): Promise<{ agent: Kubelet; close?(): void }> => {
+      const own = opts.nodeClients ? await opts.nodeClients.clientForRetrying(n.nodeName, signal) : undefined;
+      const client = own?.client ?? opts.client;
+      const kopts: KubeletOptions = {
+        ...opts.kubelet,
+        nodeName: n.nodeName,
+        zone: opts.zone,
+        region: opts.region,
+        client,
+        pods,
+        nodes: nodeInformer,
+        labels: poolLabels,
+        runtime,
+        rootDir: `${opts.rootDir}/${n.nodeName}`,
+        nodeIP: nodeIPOf(n.podCIDR),
+        port: opts.port,
+        podCIDR: n.podCIDR,
+        runtimeVersion: `${v.runtimeName}://${v.runtimeVersion}`,
+        recorder: newEventRecorder(client, { component: "kubelet", host: n.nodeName, clock: nodeClock, log: n.log }),
+        clock: nodeClock,
+        log: n.log,
+      };
+      return { agent: new Kubelet(kopts), close: own?.close };
     };
-    const agent = new Kubelet(kopts);
-    n.run = { agent, runtime, ...runNodeAgent(ctx, agent, opts.log, n.log) };
+    const run: NonNullable<PoolNode["run"]> = {
+      runtime,
+      ...runNodeAgentWhenReady(ctx, build, opts.log, n.log, (agent) => {
+        run.agent = agent;
+        publish();
+      }),
+    };
+    n.run = run;
   };
 
   /** Stops the node's kubelet, then its runtime (its containers die with it). */

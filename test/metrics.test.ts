@@ -122,9 +122,10 @@ function kindOf(name: string): string {
 
 /** The work queues of every controller of the controller-manager (controllers/<name>/setup.ts). */
 const CONTROLLER_MANAGER_QUEUES = [
-  "attachdetach", "cronjob", "daemonset", "deployment", "disruption", "endpoint", "endpoint_slice", "garbagecollector", "job", "namespace",
+  "attachdetach", "cronjob", "csrapproving", "csrsigning", "daemonset", "deployment", "disruption", "endpoint", "endpoint_slice", "garbagecollector", "job", "namespace",
   "node_lifecycle_controller", "node_lifecycle_controller_pods", "persistentvolume", "pvcprotection", "pvprotection", "replicaset",
   "resourcequota", "statefulset", "taint_eviction_nodes", "taint_eviction_pods", "ttl-after-finished",
+  "clusterrole-aggregation", "root_ca_cert_publisher", "serviceaccount", "serviceaccount_tokens_secret", "serviceaccount_tokens_service",
 ].sort();
 
 /** The lease each leader-elected kind campaigns for (the name label of leader_election_master_status). */
