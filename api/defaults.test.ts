@@ -132,6 +132,14 @@ describe("applyDefaults", () => {
     },
     { name: "a secret is Opaque by default", obj: { apiVersion: "v1", kind: "Secret", metadata: { name: "s" } }, check: (o) => expect(o.type).toBe("Opaque") },
     {
+      name: "a secret's stringData goes into data (overwriting) and is dropped, as upstream's conversion",
+      obj: { apiVersion: "v1", kind: "Secret", metadata: { name: "s" }, data: { a: "eA==", keep: "eQ==" }, stringData: { a: "b", c: "hello world" } },
+      check: (o) => {
+        expect(o.data).toStrictEqual({ a: "Yg==", keep: "eQ==", c: "aGVsbG8gd29ybGQ=" });
+        expect(o).not.toHaveProperty("stringData");
+      },
+    },
+    {
       name: "a claim uses a filesystem volume by default",
       obj: { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "c" }, spec: {} },
       check: (o) => expect(o.spec).toMatchObject({ volumeMode: "Filesystem" }),

@@ -304,6 +304,20 @@ function defaultNode(obj: Rec): void {
 }
 
 /**
+ * A Secret's write-only stringData merged into data, overwriting keys of the same name, and dropped —
+ * what upstream's v1 → internal conversion does, so it is never stored nor read back.
+ */
+function convertStringData(o: Rec): void {
+  const sd = o.stringData;
+  if (sd === undefined) return;
+  if (typeof sd === "object" && sd !== null && !Array.isArray(sd) && Object.keys(sd).length > 0) {
+    const data = (typeof o.data === "object" && o.data !== null ? o.data : (o.data = {})) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(sd as Record<string, unknown>)) if (typeof v === "string") data[k] = Buffer.from(v, "utf8").toString("base64");
+  }
+  delete o.stringData;
+}
+
+/**
  * Fills defaults in place for the object's apiVersion and kind, like the apiserver's decoding
  * defaulters. Idempotent; unknown kinds are left untouched. Does not generate names, uids,
  * cluster IPs or job selectors (the registry does those).
@@ -325,6 +339,7 @@ export function applyDefaults(obj: KubeObject): void {
       break;
     case "v1/Secret":
       def(o, "type", "Opaque");
+      convertStringData(o);
       break;
     case "v1/Node":
       defaultNode(o);

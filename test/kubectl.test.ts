@@ -132,6 +132,17 @@ describe("imperative create (protobuf request bodies)", () => {
     expect(s.type).toBe("Opaque");
   });
 
+  it("apply of a Secret with stringData stores it in data, and stringData is never read back", async () => {
+    const manifest = "apiVersion: v1\nkind: Secret\nmetadata: {name: str-data}\ndata: {a: eA==}\nstringData: {a: b, user: admin}\n";
+    expect(await ok(["apply", "-f", "-"], manifest)).toContain("secret/str-data created");
+    const s = await getJson<Obj & { data: Record<string, string>; stringData?: unknown }>(["secret", "str-data"]);
+    expect(s.data).toStrictEqual({ a: Buffer.from("b").toString("base64"), user: Buffer.from("admin").toString("base64") });
+    expect(s.stringData).toBeUndefined();
+    // An update through stringData (apply again) changes the value, as upstream.
+    expect(await ok(["apply", "-f", "-"], manifest.replace("user: admin", "user: root"))).toContain("secret/str-data configured");
+    expect(Buffer.from((await getJson<Obj & { data: Record<string, string> }>(["secret", "str-data"])).data.user, "base64").toString()).toBe("root");
+  });
+
   it("create service clusterip", async () => {
     expect(await ok(["create", "service", "clusterip", "websvc", "--tcp=80:8080"])).toContain("service/websvc created");
     const s = await getJson<Obj & { spec: { type: string; ports: { port: number; targetPort: number }[] } }>(["service", "websvc"]);
