@@ -91,4 +91,24 @@ describe("kubelab certs", () => {
   it("refuses an unknown flag as the CLI's strict parser does", async () => {
     await expect(certs(["--data-dir", tmp(), "--tls-sans", "x"])).rejects.toMatchObject({ code: "ERR_PARSE_ARGS_UNKNOWN_OPTION" });
   });
+
+  it("--component and --kubelet-pool write each one's kubeconfig with a client certificate naming its identity; a bad name is one line", async () => {
+    const dir = join(tmp(), "pki");
+    await certs(["--data-dir", dir, "--server", "https://127.0.0.1:6443", "--component", "scheduler", "--component", "proxy", "--kubelet-pool", "local-1a"]);
+    const ca = new X509Certificate(readFileSync(join(dir, "ca.crt")));
+    const want: Record<string, string> = { scheduler: "CN=system:kube-scheduler", proxy: "CN=system:kube-proxy", "kubelet-local-1a": "CN=kubelab:kubelet-pool:local-1a" };
+    for (const [name, subject] of Object.entries(want)) {
+      const kc = parse(readFileSync(join(dir, "kubeconfigs", `${name}.kubeconfig`), "utf8")) as { clusters: { cluster: { server: string } }[]; users: { user: Record<string, string> }[] };
+      expect(kc.clusters[0]!.cluster.server).toBe("https://127.0.0.1:6443");
+      const cert = new X509Certificate(Buffer.from(kc.users[0]!.user["client-certificate-data"]!, "base64"));
+      expect(cert.subject).toContain(subject);
+      expect(cert.checkIssued(ca)).toBe(true);
+    }
+    const pool = new X509Certificate(readFileSync(join(dir, "client-kubelet-local-1a.crt")));
+    expect(pool.subject).toContain("O=kubelab:kubelet-pools");
+    expect(pool.subject).toContain("O=system:bootstrappers");
+    expect(statSync(join(dir, "sa.key")).mode & 0o777).toBe(0o600);
+    await expect(runCerts(["--data-dir", dir, "--component", "kubelet"])).rejects.toMatchObject({ name: "CliError", exitCode: 2, message: '--component "kubelet" is not one of scheduler, controller-manager, cloud-controller, proxy, dns, ingress' });
+    await expect(runCerts(["--data-dir", dir, "--kubelet-pool", "Zone A"])).rejects.toMatchObject({ name: "CliError", exitCode: 2 });
+  });
 });

@@ -20,6 +20,7 @@ describe("kubelab kubelet flags", () => {
     ["the range must hold the nodes", ["--kubeconfig", kubeconfig, "--simulate", "--nodes", "5", "--pod-cidr", "127.64.0.0/22"], "--pod-cidr: pod CIDR 127.64.0.0/22 holds 4 node /24s, too few for 5 nodes"],
     ["a bad duration names its flag", ["--kubeconfig", kubeconfig, "--simulate", "--node-status-update-frequency", "often"], '--node-status-update-frequency: "often" is not a duration like 15s or 500ms'],
     ["a bad port", ["--kubeconfig", kubeconfig, "--simulate", "--port", "70000"], '--port must be a port number, got "70000"'],
+    ["a bad --node-certificates", ["--kubeconfig", kubeconfig, "--simulate", "--node-certificates", "always"], '--node-certificates must be auto, bootstrap or shared, got "always"'],
     ["the node IP must be local", ["--kubeconfig", kubeconfig, "--runtime-endpoint", "unix:///x.sock", "--node-ip", "192.0.2.1"], "--node-ip 192.0.2.1 is not an address of this machine"],
   ];
   for (const [name, argv, message] of cases) {
