@@ -273,6 +273,25 @@ const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const INT64_LIMIT = 2 ** 63;
 
+/** Go's zero value of a schema's type as JSON, or null where Go's is nil (maps, slices, free-form). */
+function zeroValue(s: Schema): unknown {
+  const r = resolve(s);
+  switch (r.t) {
+    case "obj":
+      return {};
+    case "str":
+      return "";
+    case "bool":
+      return false;
+    case "float":
+    case "int32":
+    case "int64":
+      return 0;
+    default:
+      return null;
+  }
+}
+
 function walk(s: Schema, v: unknown, pos: Pos, ctx: Ctx): unknown {
   const r = resolve(s);
   // encoding/json: null is accepted for every Go type and leaves the zero value.
@@ -328,7 +347,10 @@ function walk(s: Schema, v: unknown, pos: Pos, ctx: Ctx): unknown {
       }
       const out: unknown[] = [];
       for (let i = 0; i < v.length; i++) {
-        out.push(walk(r.of, v[i], { ...pos, path: `${pos.path}[${i}]` }, ctx));
+        // encoding/json: a null element of a slice of values is that element type's zero value ([null]
+        // into []Container is one empty Container, which validation then names).
+        const x = v[i] === null ? zeroValue(r.of) : v[i];
+        out.push(walk(r.of, x, { ...pos, path: `${pos.path}[${i}]` }, ctx));
       }
       return out;
     }
