@@ -581,6 +581,12 @@ export async function runUp(argv: string[]): Promise<void> {
     if (stopping) return;
     if (ready < expectedNodes) log.warn({ ready, expected: expectedNodes }, "not every node is Ready yet; see the kubelet and cloud-controller logs");
   }
+  // ... and that the controllers run: a pod is admitted only once its namespace's ServiceAccount
+  // exists, which the leading controller-manager creates (upstream's e2e framework waits for the same).
+  if (!(await waitDefaultServiceAccount(kubeconfig, 60_000, () => stopping))) {
+    if (stopping) return;
+    log.warn("the ServiceAccount default/default does not exist yet: pods are refused until the controller-manager creates it; see its logs");
+  }
   save(); // before "kubelab is up": whoever reads that line may read up.json next
   const shown = values["data-dir"]!;
   process.stdout.write(
@@ -648,6 +654,22 @@ export function resolveTopology(
 }
 
 /** Polls the Node list until `want` nodes are Ready (or the deadline); returns how many were. */
+/** Waits for the ServiceAccount default/default; false when it did not appear within timeoutMs. */
+async function waitDefaultServiceAccount(kubeconfig: string, timeoutMs: number, isStopping: () => boolean): Promise<boolean> {
+  const client = clientFromKubeconfig(kubeconfig);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !isStopping()) {
+    try {
+      await client.resource("", "serviceaccounts").get("default", "default");
+      return true;
+    } catch {
+      // not created yet, or the apiserver restarting: try again
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
 async function waitNodesReady(kubeconfig: string, want: number, timeoutMs: number, isStopping: () => boolean): Promise<number> {
   const client = clientFromKubeconfig(kubeconfig);
   const deadline = Date.now() + timeoutMs;

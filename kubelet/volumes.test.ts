@@ -332,7 +332,13 @@ describe("VolumeManager persistentVolumeClaim volumes", () => {
           nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: ZONE, operator: "In", values: ["zone-a"] }] }] } },
         },
       } as PersistentVolume,
-      { apiVersion: "v1", kind: "Node", metadata: { name: "n1", labels: { [ZONE]: opts.nodeZone ?? "zone-a" } } } as Node,
+      {
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: "n1", labels: { [ZONE]: opts.nodeZone ?? "zone-a" } },
+        // the attach/detach controller reports an attached volume in the node's status
+        ...(opts.attached ? { status: { volumesAttached: [{ name: `kubernetes.io/csi/${driver}^${handle}`, devicePath: "" }] } } : {}),
+      } as Node,
       { apiVersion: "storage.k8s.io/v1", kind: "CSIDriver", metadata: { name: driver }, spec: { attachRequired: true } } as KubeObject,
     ];
     if (opts.attached !== undefined) {

@@ -478,6 +478,11 @@ async function setUpClaim(self: { client: Client; nodeName: string; volumeDir: s
     const driver = await getOrUndefined(() => self.client.resource<CSIDriver>("storage.k8s.io", "csidrivers").get("", csi.driver));
     const attachRequired = driver?.spec?.attachRequired ?? csi.driver === ZONAL_PROVISIONER;
     if (attachRequired) {
+      // upstream's verifyControllerAttachedVolume: the volume must be in the node's
+      // status.volumesAttached (written by the attach/detach controller) before the kubelet looks
+      // at its VolumeAttachment — which the Node authorizer lets it read only once it exists.
+      const unique = `kubernetes.io/csi/${csi.driver}^${csi.volumeHandle}`;
+      if (!(node?.status?.volumesAttached ?? []).some((v) => v.name === unique)) throw notAttached(volume);
       const name = volumeAttachmentName(csi.volumeHandle, csi.driver, self.nodeName);
       const va = await getOrUndefined(() => self.client.resource<VolumeAttachment>("storage.k8s.io", "volumeattachments").get("", name));
       if (!va?.status?.attached) throw notAttached(volume);

@@ -444,7 +444,14 @@ class Translation {
       for (const p of s.ports ?? []) need(n, Number(p.split(":")[1]));
     }
     for (const job of prometheus.scrape_configs) for (const sc of job.static_configs) for (const t of sc.targets) for (const m of t.matchAll(addr)) need(names.includes(m[1]) ? nsOf(m[1]) : nsOf("prometheus"), Number(m[2]));
-    for (const k of [...seen].sort()) this.ports.set(k, await freePort());
+    // Distinct ports: a port freed by one freePort() may be handed out again by the next.
+    const taken = new Set<number>();
+    for (const k of [...seen].sort()) {
+      let p = await freePort();
+      while (taken.has(p)) p = await freePort();
+      taken.add(p);
+      this.ports.set(k, p);
+    }
     // Simulated addresses: this test worker's own ranges, so that clusters of parallel suites never collide.
     const s = Number(this.serviceCIDR.split(".")[1]);
     this.rewrites.set("127.10.", `127.${s}.`);

@@ -60,13 +60,14 @@ describe("ResourceQuota", () => {
   });
 
   it("counts objects with count/<resource> and rejects invalid quotas with a 422", async () => {
-    await ok(["create", "quota", "cm", "--hard=count/configmaps=2", "-n", ns]);
-    await poll("the configmap quota to be computed", async () => (await ok(["get", "quota", "cm", "-n", ns, "-o", "jsonpath={.status.used}"])).includes("count/configmaps"), 30_000, 100);
-    // kube-root-ca.crt is not published here, so the namespace starts without configmaps.
+    // The namespace starts with one ConfigMap, kube-root-ca.crt (the root-ca-cert-publisher's): it counts, as upstream.
+    await poll("kube-root-ca.crt in the namespace", async () => (await k.kubectl(["get", "configmap", "kube-root-ca.crt", "-n", ns])).code === 0, 30_000, 100);
+    await ok(["create", "quota", "cm", "--hard=count/configmaps=3", "-n", ns]);
+    await poll("the configmap quota to be computed", async () => (JSON.parse(await ok(["get", "quota", "cm", "-n", ns, "-o", "json"])) as { status?: { used?: Record<string, string> } }).status?.used?.["count/configmaps"] === "1", 30_000, 100);
     await ok(["create", "configmap", "a", "-n", ns]);
     await ok(["create", "configmap", "b", "-n", ns]);
     const third = await k.kubectl(["create", "configmap", "c", "-n", ns]);
-    expect(third.stderr.trim()).toBe('error: failed to create configmap: configmaps "c" is forbidden: exceeded quota: cm, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2');
+    expect(third.stderr.trim()).toBe('error: failed to create configmap: configmaps "c" is forbidden: exceeded quota: cm, requested: count/configmaps=1, used: count/configmaps=3, limited: count/configmaps=3');
     const bad = await k.kubectl(["create", "quota", "bad", "--hard=pods=-1", "-n", ns]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('spec.hard[pods]: Invalid value: "-1": must be greater than or equal to 0');
