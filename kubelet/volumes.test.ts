@@ -45,7 +45,8 @@ async function env(objects: (ConfigMap | Secret)[]): Promise<Env> {
   const root = await tempDir();
   const clock = new FakeClock();
   const client = new FakeClient(objects, { clock });
-  return { root, client, clock, vm: new VolumeManager(root, client, clock) };
+  // These cases are about projection: every read goes to the API (the cache has its own case).
+  return { root, client, clock, vm: new VolumeManager(root, client, clock, { objectCacheTTLMs: 0 }) };
 }
 
 const cmDir = (root: string, vol: string, uid = "uid-1"): string => join(root, "pods", uid, "volumes", "kubernetes.io~configmap", vol);
@@ -112,6 +113,27 @@ describe("VolumeManager configMap/secret volumes", () => {
     expect([...(await readFile(join(dir, "bin")))]).toEqual([0, 1, 2]);
     expect((await stat(join(dir, "color"))).mode & 0o777).toBe(0o640);
     expect((await lstat(join(dir, "color"))).isSymbolicLink()).toBe(true);
+  });
+
+  it("later syncs read the node's cached objects for a minute; a pod's first set-up reads fresh", async () => {
+    const root = await tempDir();
+    const clock = new FakeClock();
+    const client = new FakeClient([cm("cfg", { color: "blue" })], { clock });
+    const vm = new VolumeManager(root, client, clock);
+    const p1 = pod([{ name: "c", configMap: { name: "cfg" } }]);
+    await vm.setUp(p1, "");
+    const gets = () => client.actions.filter((a) => a.verb === "get" && a.resource === "configmaps").length;
+    await updateCM({ root, client, clock, vm }, cm("cfg", { color: "red" }));
+    const before = gets();
+    expect((await vm.refresh(p1)).updated).toEqual([]); // within the minute: the cached copy
+    await vm.setUp(p1, "");
+    expect(gets()).toBe(before);
+    const p2 = pod([{ name: "c", configMap: { name: "cfg" } }], "uid-2");
+    await vm.setUp(p2, ""); // a new pod: fresh
+    expect(gets()).toBe(before + 1);
+    expect(await readFile(join(cmDir(root, "c", "uid-2"), "color"), "utf8")).toBe("red");
+    clock.advance(61_000);
+    expect((await vm.refresh(p1)).updated).toEqual(["c"]);
   });
 
   it("a content update swaps ..data to a new directory and removes the old one", async () => {

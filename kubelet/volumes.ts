@@ -15,6 +15,7 @@ import type { Dirent } from "node:fs";
 import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { ConfigMap, KeyToPath, Node, PersistentVolume, PersistentVolumeClaim, Pod, Secret, Volume } from "../api/core/v1.ts";
+import type { KubeObject } from "../api/meta.ts";
 import { volumeNodeAffinityMatches } from "../api/nodeselector.ts";
 import { REGIONAL_PROVISIONER, ZONAL_PROVISIONER, volumeAttachmentName, type CSIDriver, type VolumeAttachment } from "../api/storage/v1.ts";
 import { isNotFound, type Client, type Clock, type Logger } from "../client/index.ts";
@@ -104,6 +105,45 @@ interface ProjectionEnv {
   client: Client;
   tokens: TokenManager;
   downward: DownwardAPIEnv;
+  /** Where configMaps and secrets are read; without it every read is a GET. */
+  objects?: ObjectCache;
+  /** Read past the cache (a pod's first set-up sees the objects as they are now). */
+  fresh?: boolean;
+}
+
+/**
+ * The node's configMaps and secrets as its pods' periodic volume refreshes read them (upstream's
+ * cache-based manager, --config-map-and-secret-change-detection-strategy=Cache): an object fetched
+ * less than `ttlMs` ago is served from here, so a node's many pods of one namespace cost one GET of
+ * kube-root-ca.crt a minute, not one per pod. A pod's first set-up always reads fresh (and fills it).
+ */
+export class ObjectCache {
+  private readonly entries = new Map<string, { at: number; value: Promise<KubeObject | undefined> }>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly now: () => number,
+    private readonly ttlMs = 60_000,
+  ) {}
+
+  /** The object (undefined when it does not exist); `fresh` skips the cache. Throws the GET's other errors. */
+  get<T extends KubeObject>(resource: "configmaps" | "secrets", ns: string, name: string, fresh: boolean): Promise<T | undefined> {
+    const key = `${resource}/${ns}/${name}`;
+    const hit = this.entries.get(key);
+    const now = this.now();
+    if (!fresh && hit && now - hit.at < this.ttlMs) return hit.value as Promise<T | undefined>;
+    const value = this.client.resource<T>("", resource).get(ns, name).then(
+      (o) => o as T | undefined,
+      (e: unknown) => {
+        if (isNotFound(e)) return undefined;
+        this.entries.delete(key);
+        throw e;
+      },
+    );
+    this.entries.set(key, { at: now, value });
+    if (this.entries.size > 4096) for (const [k, v] of this.entries) if (now - v.at >= this.ttlMs) this.entries.delete(k);
+    return value;
+  }
 }
 
 /** utilerrors.NewAggregate(errs).Error(): one error's message, or several in brackets (duplicates once). */
@@ -113,14 +153,9 @@ function aggregate(errors: readonly Error[]): string {
 }
 
 /** A configMap's keys (data, then binaryData); {} for an optional one that does not exist. Throws Error. */
-async function configMapData(client: Client, ns: string, name: string, optional: boolean): Promise<Map<string, Buffer>> {
-  let cm: ConfigMap | undefined;
-  try {
-    cm = await client.resource<ConfigMap>("", "configmaps").get(ns, name);
-  } catch (e) {
-    if (!isNotFound(e)) throw e instanceof Error ? e : new Error(String(e));
-    if (!optional) throw new Error(`configmap "${name}" not found`);
-  }
+async function configMapData(env: ProjectionEnv, ns: string, name: string, optional: boolean): Promise<Map<string, Buffer>> {
+  const cm = await readObject<ConfigMap>(env, "configmaps", ns, name);
+  if (!cm && !optional) throw new Error(`configmap "${name}" not found`);
   const data = new Map<string, Buffer>();
   for (const [k, s] of Object.entries(cm?.data ?? {})) data.set(k, Buffer.from(s, "utf8"));
   for (const [k, s] of Object.entries(cm?.binaryData ?? {})) if (!data.has(k)) data.set(k, Buffer.from(s, "base64"));
@@ -128,18 +163,24 @@ async function configMapData(client: Client, ns: string, name: string, optional:
 }
 
 /** A secret's keys, decoded; {} for an optional one that does not exist. Throws Error. */
-async function secretData(client: Client, ns: string, name: string, optional: boolean): Promise<Map<string, Buffer>> {
-  let secret: Secret | undefined;
-  try {
-    secret = await client.resource<Secret>("", "secrets").get(ns, name);
-  } catch (e) {
-    if (!isNotFound(e)) throw e instanceof Error ? e : new Error(String(e));
-    if (!optional) throw new Error(`secret "${name}" not found`);
-  }
+async function secretData(env: ProjectionEnv, ns: string, name: string, optional: boolean): Promise<Map<string, Buffer>> {
+  const secret = await readObject<Secret>(env, "secrets", ns, name);
+  if (!secret && !optional) throw new Error(`secret "${name}" not found`);
   const data = new Map<string, Buffer>();
   for (const [k, s] of Object.entries(secret?.data ?? {})) data.set(k, Buffer.from(s, "base64"));
   for (const [k, s] of Object.entries(secret?.stringData ?? {})) data.set(k, Buffer.from(s, "utf8"));
   return data;
+}
+
+/** A configMap or secret through the env's cache (refreshes) or a GET; undefined when it does not exist. Throws Error. */
+async function readObject<T extends KubeObject>(env: ProjectionEnv, resource: "configmaps" | "secrets", ns: string, name: string): Promise<T | undefined> {
+  try {
+    if (env.objects) return await env.objects.get<T>(resource, ns, name, env.fresh ?? false);
+    return await env.client.resource<T>("", resource).get(ns, name);
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw e instanceof Error ? e : new Error(String(e));
+  }
 }
 
 const missingConfigMapKey = (key: string): Error => new Error(`configmap references non-existent config key: ${key}`);
@@ -159,13 +200,13 @@ async function projectionFor(env: ProjectionEnv, pod: Readonly<Pod>, podDirector
     if (v.configMap) {
       const src = v.configMap;
       const optional = src.optional ?? false;
-      const data = await configMapData(env.client, ns, src.name ?? "", optional);
+      const data = await configMapData(env, ns, src.name ?? "", optional);
       return { dir, payload: makePayload(data, src.items, src.defaultMode ?? 0o644, optional, missingConfigMapKey) };
     }
     if (v.secret) {
       const src = v.secret;
       const optional = src.optional ?? false;
-      const data = await secretData(env.client, ns, src.secretName ?? "", optional);
+      const data = await secretData(env, ns, src.secretName ?? "", optional);
       return { dir, payload: makePayload(data, src.items, src.defaultMode ?? 0o644, optional, missingSecretKey) };
     }
     if (v.downwardAPI) {
@@ -196,10 +237,10 @@ async function projectedPayload(env: ProjectionEnv, pod: Readonly<Pod>, v: Volum
     try {
       if (source.secret) {
         const optional = source.secret.optional ?? false;
-        add(makePayload(await secretData(env.client, ns, source.secret.name ?? "", optional), source.secret.items, defaultMode, optional, missingSecretKey));
+        add(makePayload(await secretData(env, ns, source.secret.name ?? "", optional), source.secret.items, defaultMode, optional, missingSecretKey));
       } else if (source.configMap) {
         const optional = source.configMap.optional ?? false;
-        add(makePayload(await configMapData(env.client, ns, source.configMap.name ?? "", optional), source.configMap.items, defaultMode, optional, missingConfigMapKey));
+        add(makePayload(await configMapData(env, ns, source.configMap.name ?? "", optional), source.configMap.items, defaultMode, optional, missingConfigMapKey));
       } else if (source.downwardAPI) {
         const { files, errors: errs } = collectDownwardAPI(source.downwardAPI.items, pod, defaultMode, env.downward);
         if (errs.length) errors.push(...errs);
@@ -280,6 +321,8 @@ export interface RefreshOptions {
   /** The node's token manager; without one a fresh one requests every token again. */
   tokens?: TokenManager;
   downward?: DownwardAPIEnv;
+  /** The node's object cache (see ObjectCache); without one every read is a GET. */
+  objects?: ObjectCache;
 }
 
 /**
@@ -302,6 +345,7 @@ export async function refreshPodVolumes(
     client,
     tokens: o.tokens ?? new TokenManager(clientTokenRequester(client), { clock: { now } }),
     downward: { podIP: pod.status?.podIP, ...o.downward },
+    ...(o.objects ? { objects: o.objects } : {}),
   };
   const dir = podDir(rootDir, pod.metadata.uid ?? "");
   const result: VolumeRefreshResult = { updated: [], errors: [] };
@@ -333,6 +377,8 @@ export interface VolumeManagerOptions {
   nodeIP?: string;
   /** Node allocatable: a downward API resourceFieldRef of an unset limit reads this. */
   allocatable?: Record<string, string>;
+  /** How long a configMap or secret read for a pod's later syncs is reused (default 60 s; 0: never). */
+  objectCacheTTLMs?: number;
   log?: Logger;
 }
 
@@ -359,6 +405,10 @@ export class VolumeManager {
   private readonly downward: DownwardAPIEnv;
   /** "<pod uid>/<volume>" → the claim's disk once mounted: a mounted volume stays mounted for the pod's life, as upstream's. */
   private readonly mountedClaims = new Map<string, string>();
+  /** The node's configMaps and secrets as its pods' syncs last read them. */
+  private readonly objects: ObjectCache;
+  /** Pods whose volumes were set up once: their next syncs may read objects from the cache. */
+  private readonly setUpPods = new Set<string>();
 
   constructor(
     private readonly rootDir: string,
@@ -371,6 +421,7 @@ export class VolumeManager {
     this.volumeDir = opts.volumeDir ?? join(rootDir, "volumes");
     this.tokens = opts.tokens ?? new TokenManager(clientTokenRequester(client), { clock: { now: this.now }, ...(opts.log ? { log: opts.log } : {}) });
     this.downward = { ...(opts.nodeIP ? { nodeIP: opts.nodeIP } : {}), ...(opts.allocatable ? { allocatable: opts.allocatable } : {}) };
+    this.objects = new ObjectCache(client, this.now, opts.objectCacheTTLMs ?? 60_000);
   }
 
   /**
@@ -385,18 +436,22 @@ export class VolumeManager {
     const etcHosts = join(dir, "etc-hosts");
     await writeFile(etcHosts, hostsFileContent(pod, podIP), { mode: 0o644 });
     const paths = new Map<string, string>();
-    const env: ProjectionEnv = { client: this.client, tokens: this.tokens, downward: { ...this.downward, podIP } };
+    // The first set-up of a pod reads its objects fresh; its later syncs may use what the node read
+    // less than a minute ago (ObjectCache).
+    const env: ProjectionEnv = { client: this.client, tokens: this.tokens, downward: { ...this.downward, podIP }, objects: this.objects, fresh: !this.setUpPods.has(uid) };
     for (const v of pod.spec?.volumes ?? []) paths.set(v.name, await this.setUpVolume(env, pod, dir, v));
+    this.setUpPods.add(uid);
     return { paths, etcHosts };
   }
 
   /** See refreshPodVolumes. */
   refresh(pod: Readonly<Pod>): Promise<VolumeRefreshResult> {
-    return refreshPodVolumes(this.rootDir, this.client, pod, { now: this.now, tokens: this.tokens, downward: this.downward });
+    return refreshPodVolumes(this.rootDir, this.client, pod, { now: this.now, tokens: this.tokens, downward: this.downward, objects: this.objects });
   }
 
   /** Removes everything the kubelet wrote for the pod, and forgets its tokens (upstream's DeleteServiceAccountToken). */
   async cleanUp(uid: string): Promise<void> {
+    this.setUpPods.delete(uid);
     for (const k of [...this.mountedClaims.keys()]) if (k.startsWith(`${uid}/`)) this.mountedClaims.delete(k);
     this.tokens.deleteServiceAccountToken(uid);
     await rm(podDir(this.rootDir, uid), { recursive: true, force: true });
