@@ -3,7 +3,7 @@
 //   SelfSubjectAccessReview (kubectl auth can-i), SubjectAccessReview, LocalSubjectAccessReview,
 //   SelfSubjectRulesReview (kubectl auth can-i --list), SelfSubjectReview (kubectl auth whoami).
 
-import type { KubeObject } from "../../api/index.ts";
+import type { KubeObject, SubjectAccessReviewSpec } from "../../api/index.ts";
 import type { UserInfo } from "../auth.ts";
 import { errors } from "../errors.ts";
 import type { Registry, RequestContext } from "../registry/registry.ts";
@@ -12,28 +12,7 @@ import type { Attributes, Authorizer, RuleResolver } from "./types.ts";
 const AUTHZ = "authorization.k8s.io";
 const AUTHN = "authentication.k8s.io";
 
-/** authorizationv1.ResourceAttributes / NonResourceAttributes, as JSON. */
-interface ResourceAttributes {
-  namespace?: string;
-  verb?: string;
-  group?: string;
-  version?: string;
-  resource?: string;
-  subresource?: string;
-  name?: string;
-}
-interface NonResourceAttributes {
-  path?: string;
-  verb?: string;
-}
-interface AccessReviewSpec {
-  resourceAttributes?: ResourceAttributes;
-  nonResourceAttributes?: NonResourceAttributes;
-  user?: string;
-  groups?: string[];
-  uid?: string;
-  extra?: Record<string, string[]>;
-}
+type AccessReviewSpec = SubjectAccessReviewSpec;
 
 type Cause = { field: string; message: string; type: string; cause?: string };
 

@@ -3,24 +3,13 @@
 // match (sorted by name, duplicates dropped, itself excluded). That is how admin, edit and view
 // grow when a role labelled rbac.authorization.k8s.io/aggregate-to-edit=true appears.
 
-import { labelSelectorAsSelector, type KubeObject, type LabelSelector } from "../../api/index.ts";
+import { labelSelectorAsSelector, type ClusterRole, type PolicyRule } from "../../api/index.ts";
 import { isConflict, isNotFound } from "../../client/errors.ts";
 import { newRateLimitingQueue, runController } from "../../client/index.ts";
 import type { Client, Lister, ObjectKey, ReconcileContext, Reconciler, Result, WorkQueue } from "../../client/types.ts";
 import type { ControllerSetup } from "../env.ts";
 
-/** rbacv1.PolicyRule and ClusterRole, as JSON (declared here until api/rbac/v1.ts exists). */
-export interface PolicyRule {
-  verbs: string[];
-  apiGroups?: string[];
-  resources?: string[];
-  resourceNames?: string[];
-  nonResourceURLs?: string[];
-}
-export interface ClusterRole extends KubeObject {
-  rules?: PolicyRule[];
-  aggregationRule?: { clusterRoleSelectors?: LabelSelector[] };
-}
+export type { ClusterRole, PolicyRule } from "../../api/index.ts";
 
 export interface ClusterRoleAggregationDeps {
   client: Client;
