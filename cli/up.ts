@@ -653,36 +653,33 @@ export function resolveTopology(
   }
 }
 
-/** Polls the Node list until `want` nodes are Ready (or the deadline); returns how many were. */
-/** Waits for the ServiceAccount default/default; false when it did not appear within timeoutMs. */
-async function waitDefaultServiceAccount(kubeconfig: string, timeoutMs: number, isStopping: () => boolean): Promise<boolean> {
-  const client = clientFromKubeconfig(kubeconfig);
+/**
+ * Calls `attempt` every `intervalMs` until it returns true, the deadline passes or up is stopping;
+ * a failed attempt (the apiserver restarting, the object not there yet) is retried. Whether it succeeded.
+ */
+async function pollUntil(timeoutMs: number, intervalMs: number, isStopping: () => boolean, attempt: () => Promise<boolean>): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !isStopping()) {
-    try {
-      await client.resource("", "serviceaccounts").get("default", "default");
-      return true;
-    } catch {
-      // not created yet, or the apiserver restarting: try again
-    }
-    await new Promise((r) => setTimeout(r, 200));
+    if (await attempt().catch(() => false)) return true;
+    await new Promise((r) => setTimeout(r, intervalMs));
   }
   return false;
 }
 
+/** Waits for the ServiceAccount default/default; false when it did not appear within timeoutMs. */
+function waitDefaultServiceAccount(kubeconfig: string, timeoutMs: number, isStopping: () => boolean): Promise<boolean> {
+  const client = clientFromKubeconfig(kubeconfig);
+  return pollUntil(timeoutMs, 200, isStopping, async () => !!(await client.resource("", "serviceaccounts").get("default", "default")));
+}
+
+/** Polls the Node list until `want` nodes are Ready (or the deadline); returns how many were. */
 async function waitNodesReady(kubeconfig: string, want: number, timeoutMs: number, isStopping: () => boolean): Promise<number> {
   const client = clientFromKubeconfig(kubeconfig);
-  const deadline = Date.now() + timeoutMs;
   let ready = 0;
-  while (Date.now() < deadline && !isStopping()) {
-    try {
-      const list = await client.resource<Node>("", "nodes").list("");
-      ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
-      if (ready >= want) return ready;
-    } catch {
-      // the apiserver restarting: try again
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await pollUntil(timeoutMs, 250, isStopping, async () => {
+    const list = await client.resource<Node>("", "nodes").list("");
+    ready = list.items.filter((n) => n.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True")).length;
+    return ready >= want;
+  });
   return ready;
 }
