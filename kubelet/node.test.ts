@@ -420,6 +420,37 @@ describe("runNodeStatus", () => {
       await run;
     });
 
+    it("a round far behind schedule (the process was stopped) reads the Node from the server, not the cache", async () => {
+      const { client, clock, recorder, opts, ctx, abort } = setup();
+      await registerNode(ctx, opts);
+      const { informer, cache } = fakeNodeInformer();
+      // The wall clock as a stopped process sees it: time passes but no timer fires.
+      let stoppedFor = 0;
+      const wall = { now: () => clock.now() + stoppedFor, setTimeout: clock.setTimeout.bind(clock), sleep: clock.sleep.bind(clock) };
+      const run = runNodeStatus(ctx, { ...opts, clock: wall, nodes: informer }, () => ({ ready: true, message: "" }));
+      await clock.advance(0);
+      cache.upsert(nodeOf(client));
+      // Stopped 30 s: the node lifecycle controller set Ready Unknown; the watch has not delivered it.
+      const n = structuredClone(nodeOf(client));
+      n.status!.conditions = [...n.status!.conditions!.filter((c) => c.type !== "Ready"), { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status." }];
+      await client.resource<Node>("", "nodes").updateStatus(n);
+      stoppedFor = 30_000;
+      recorder.events.length = 0;
+      client.clearActions();
+      await clock.advance(10_000);
+      expect(gets(client)).toBe(1);
+      expect(patches(client)).toBe(1);
+      expect(cond(nodeOf(client), "Ready")?.status).toBe("True");
+      expect(recorder.events).toEqual(["Normal NodeReady Node n1 status is now: NodeReady"]);
+      // Back on schedule: the cache again.
+      cache.upsert(nodeOf(client));
+      client.clearActions();
+      await clock.advance(10_000);
+      expect(gets(client)).toBe(0);
+      abort.abort();
+      await run;
+    });
+
     it("a failed patch is retried from a fresh GET", async () => {
       const { client, clock, opts, ctx, abort } = setup();
       await registerNode(ctx, opts);

@@ -390,8 +390,11 @@ export async function runNodeStatus(ctx: Context, opts: KubeletOptions, readines
   /** The Node as our last patch left it. */
   let written: Readonly<Node> | undefined;
 
-  const current = async (attempt: number): Promise<Readonly<Node>> => {
-    if (informer && attempt === 0) {
+  /** When the last round ended; a round that starts much later than planned reads the server. */
+  let lastRoundMs: number | undefined;
+
+  const current = async (attempt: number, late: boolean): Promise<Readonly<Node>> => {
+    if (informer && attempt === 0 && !late) {
       const cached = informer.lister.get(opts.nodeName);
       if (cached) {
         return written && olderRV(cached.metadata.resourceVersion, written.metadata.resourceVersion) ? written : cached;
@@ -401,9 +404,13 @@ export async function runNodeStatus(ctx: Context, opts: KubeletOptions, readines
   };
 
   const sync = async (): Promise<void> => {
+    // A round far behind its schedule (the process was stopped, or starved of CPU) cannot trust the
+    // informer: what others wrote meanwhile — the node lifecycle controller's Ready=Unknown — may
+    // still be unread on its watch, and a status that looks unchanged would not be sent for minutes.
+    const late = lastRoundMs !== undefined && clock.now() - lastRoundMs > 2 * everyMs;
     for (let i = 0; i < NODE_STATUS_UPDATE_RETRIES && !ctx.signal.aborted; i++) {
       try {
-        const cur = await current(i);
+        const cur = await current(i, late);
         const now = clock.now();
         const { conditions, events } = computeConditions(cur.status?.conditions, readiness(), now);
         const status: NodeStatus = { ...cur.status, ...staticStatus(opts), conditions };
@@ -421,6 +428,7 @@ export async function runNodeStatus(ctx: Context, opts: KubeletOptions, readines
 
   while (!ctx.signal.aborted) {
     await sync();
+    lastRoundMs = clock.now();
     await clock.sleep(everyMs, ctx.signal);
   }
 }
