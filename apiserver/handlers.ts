@@ -208,7 +208,8 @@ async function handleSubresource(h: HandlerContext, res: ResourceInfo, store: St
       "",
       info.name,
       (cur) => {
-        const next = cur!;
+        if (!cur) throw errors.notFound(store.gr, info.name);
+        const next = cur;
         next.spec = { ...((next.spec as object) ?? {}), finalizers };
         if (obj.metadata.resourceVersion) next.metadata.resourceVersion = obj.metadata.resourceVersion;
         return next;

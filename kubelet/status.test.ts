@@ -103,6 +103,35 @@ describe("StatusManager", () => {
     expect(sm.getPodStatus(p.metadata.uid!)?.phase).toBe("Succeeded");
   });
 
+  it("re-sends its status when someone else changed a kubelet-owned field in the API (node controller: Ready=False), not on its own echo", async () => {
+    const { client, sm, p } = await setup();
+    const ready: PodStatus = { phase: "Running", conditions: [{ type: "Ready", status: "True" }, { type: "ContainersReady", status: "True" }] };
+    sm.setPodStatus(p, ready);
+    await sm.flush(p.metadata.uid!);
+    const pods = client.resource<Pod>("", "pods");
+    // The informer delivers our own patch: nothing to do.
+    sm.reconcile(await pods.get("default", "p"));
+    await flushPromises();
+    expect(client.actions.filter((a) => a.verb === "patch")).toHaveLength(1);
+    // The node lifecycle controller marks the pod not ready while the kubelet is stopped.
+    const cur = await pods.get("default", "p");
+    const marked = await pods.updateStatus({ ...cur, status: { ...cur.status, conditions: [{ type: "Ready", status: "False" }, { type: "ContainersReady", status: "True" }, { type: "DisruptionTarget", status: "True" }] } });
+    // An older copy (before our patch) is ignored; the controller's copy is not.
+    sm.reconcile({ ...p, metadata: { ...p.metadata, resourceVersion: p.metadata.resourceVersion } });
+    await flushPromises();
+    expect(client.actions.filter((a) => a.verb === "patch")).toHaveLength(1);
+    sm.reconcile(marked);
+    await sm.flush(p.metadata.uid!);
+    const patches = client.actions.filter((a) => a.verb === "patch");
+    expect(patches).toHaveLength(2);
+    expect((client.tracker("", "pods", "default", "p") as Pod).status!.conditions!.find((c) => c.type === "Ready")!.status).toBe("True");
+    // A terminal phase written by someone else is not undone.
+    const again = await pods.get("default", "p");
+    sm.reconcile(await pods.updateStatus({ ...again, status: { ...again.status, phase: "Failed" } }));
+    await flushPromises();
+    expect(client.actions.filter((a) => a.verb === "patch")).toHaveLength(2);
+  });
+
   it("statusDiff nulls removed fields", () => {
     expect(statusDiff({ phase: "Running", podIP: "1" }, { phase: "Running" })).toEqual({ podIP: null });
   });

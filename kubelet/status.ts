@@ -285,6 +285,23 @@ export function statusDiff(base: Readonly<PodStatus>, next: Readonly<PodStatus>)
   return patch;
 }
 
+/** The phase or a kubelet-owned condition's status differs (times and others' conditions aside). */
+function kubeletFieldsDiffer(api: Readonly<PodStatus>, sent: Readonly<PodStatus>): boolean {
+  if ((api.phase ?? "") !== (sent.phase ?? "")) return true;
+  for (const type of KUBELET_CONDITIONS) {
+    const a = api.conditions?.find((c) => c.type === type)?.status;
+    const b = sent.conditions?.find((c) => c.type === type)?.status;
+    if (a !== b) return true;
+  }
+  return false;
+}
+
+/** True when `a` is a later resourceVersion than `b`; when either is not a decimal revision, true. */
+function newerRV(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return true;
+  return BigInt(a) > BigInt(b);
+}
+
 interface StatusEntry {
   namespace: string;
   name: string;
@@ -293,6 +310,10 @@ interface StatusEntry {
   initial: PodStatus;
   desired: PodStatus;
   sent?: PodStatus;
+  /** resourceVersion of the pod our last patch produced: informer copies up to it are our own echo. */
+  sentRV?: string;
+  /** The newest copy of the pod's status seen from the API (the informer), with its resourceVersion. */
+  seen?: { status: PodStatus; rv?: string };
   version: number;
   sentVersion: number;
   running?: Promise<void>;
@@ -368,6 +389,32 @@ export class StatusManager {
     }
   }
 
+  /**
+   * upstream's needsReconcile: the pod as the API has it now (an informer update). When someone
+   * else changed what the kubelet owns — the node lifecycle controller marks the pods of an Unknown
+   * node Ready=False — while the kubelet could not answer (stopped, partitioned), its own status
+   * does not change and would never be sent again: it is re-sent against the API's copy.
+   */
+  reconcile(pod: Readonly<Pod>): void {
+    const e = this.entries.get(pod.metadata.uid ?? "");
+    if (!e) return;
+    e.seen = { status: (pod.status ?? {}) as PodStatus, rv: pod.metadata.resourceVersion };
+    this.recheck(e);
+  }
+
+  private recheck(e: StatusEntry): void {
+    const seen = e.seen;
+    if (!seen || !e.sent || e.running || this.stopped || e.sentVersion < e.version) return;
+    if (!newerRV(seen.rv, e.sentRV)) return; // our own patch coming back, or older
+    e.seen = undefined;
+    if (!kubeletFieldsDiffer(seen.status, e.sent)) return;
+    if ((seen.status.phase === "Succeeded" || seen.status.phase === "Failed") && seen.status.phase !== e.sent.phase) return; // terminal: not ours to undo
+    this.opts.log.info({ pod: `${e.namespace}/${e.name}` }, "pod status in the API differs from the kubelet's; re-sending it");
+    e.sent = structuredClone(seen.status);
+    e.version++;
+    this.kick(e);
+  }
+
   removePod(uid: string): void {
     this.entries.delete(uid);
   }
@@ -381,6 +428,7 @@ export class StatusManager {
     if (e.running || this.stopped) return;
     e.running = this.syncLoop(e).finally(() => {
       e.running = undefined;
+      this.recheck(e);
     });
   }
 
@@ -396,8 +444,9 @@ export class StatusManager {
         continue;
       }
       try {
-        await pods.patch(e.namespace, e.name, "merge", { metadata: { uid: e.uid }, status: diff }, { subresource: "status" });
+        const after = await pods.patch(e.namespace, e.name, "merge", { metadata: { uid: e.uid }, status: diff }, { subresource: "status" });
         e.sent = desired;
+        e.sentRV = after?.metadata?.resourceVersion;
         e.sentVersion = version;
         delay = this.opts.retryInitialMs ?? 1_000;
       } catch (err) {

@@ -232,6 +232,7 @@ export class PodSyncer {
         const uid = p.metadata.uid ?? "";
         const prev = this.known.get(uid);
         this.known.set(uid, p);
+        this.statusManager.reconcile(p);
         // Our own status writes come back as updates: only what the kubelet acts on triggers a sync.
         if (!prev || relevantChange(prev, p)) this.workers.update(uid);
       },

@@ -1060,6 +1060,8 @@ describe("namespace lifecycle", () => {
     const fin = await put(`/api/v1/namespaces/${ns}/finalize`, { ...g.body, spec: { finalizers: [] } });
     expect(fin.status, fin.text).toBe(200);
     expectStatus(await get(`/api/v1/namespaces/${ns}`), 404);
+    // A second finalize (another controller-manager, a retry) of the namespace now gone: NotFound.
+    expectStatus(await put(`/api/v1/namespaces/${ns}/finalize`, { ...g.body, spec: { finalizers: [] } }), 404, "NotFound");
   });
 });
 
