@@ -158,7 +158,19 @@ describe("persistent volumes when a zone goes down", () => {
     // evicted once more after its 5 s toleration: whichever zonal pod ends up Running counts.)
     const back = await poll("a zonal replacement Running", async () =>
       (await livePods("zonal")).find((p) => p.metadata.name !== first.zonal.metadata.name && p.status?.phase === "Running"),
-    );
+    ).catch(async (e: unknown) => {
+      // What stood in the way, for whoever reads a failed run.
+      for (const args of [
+        ["get", "pods", "-l", "app=zonal", "-o", "wide"],
+        ["get", "events", "--sort-by", ".lastTimestamp"],
+        ["get", "volumeattachments"],
+        ["get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name} {.spec.taints} {.status.conditions[?(@.type==\"Ready\")].status} {.status.volumesAttached}{\"\\n\"}{end}"],
+      ]) {
+        const r = await k.kubectl(args);
+        console.log(`$ kubectl ${args.join(" ")}\n${r.stdout.split("\n").slice(-40).join("\n")}${r.stderr}`);
+      }
+      throw e;
+    });
     expect(zoneOf[back.spec!.nodeName!]).toBe(firstZone.zonal);
     await logsOf(back.metadata.name, "hello from zonal");
   }, 600_000);
