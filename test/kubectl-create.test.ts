@@ -30,7 +30,7 @@ const str = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /** Subcommands deliberately not covered, with the reason. */
 const EXCLUDED: Readonly<Record<string, string>> = {
-  token: "TokenRequest (serviceaccounts/token) is not part of P4.3",
+  token: "prints a token rather than creating an object; test/irsa.test.ts and test/security.test.ts cover kubectl create token",
 };
 
 /** Subcommands that only group others (`create secret generic|tls|...`). */
