@@ -18,7 +18,7 @@ function ep(ip: string, node: string, zone: string, more: Partial<Endpoint> = {}
   return { addresses: [ip], nodeName: node, zone, conditions: { ready: true }, ...more };
 }
 
-function slice(svc: string, endpoints: Endpoint[], ports = [{ name: "http", port: 8080, protocol: "TCP" as const }]): EndpointSlice {
+function slice(svc: string, endpoints: Endpoint[], ports: NonNullable<EndpointSlice["ports"]> = [{ name: "http", port: 8080, protocol: "TCP" }]): EndpointSlice {
   return {
     apiVersion: "discovery.k8s.io/v1",
     kind: "EndpointSlice",
@@ -86,7 +86,7 @@ describe("computeProxyState", () => {
 
   it("proxies UDP ports on their own listener and ignores SCTP", () => {
     const svc = service("dns", { ports: [{ name: "dns", port: 53, protocol: "UDP" }, { name: "dns-tcp", port: 53, protocol: "TCP" }, { name: "s", port: 99, protocol: "SCTP" }] });
-    const sl = slice("dns", threePods, [{ name: "dns", port: 1053, protocol: "UDP" }, { name: "dns-tcp", port: 1053, protocol: "TCP" }, { name: "s", port: 99, protocol: "SCTP" as "TCP" }]);
+    const sl = slice("dns", threePods, [{ name: "dns", port: 1053, protocol: "UDP" }, { name: "dns-tcp", port: 1053, protocol: "TCP" }, { name: "s", port: 99, protocol: "SCTP" }]);
     expect([...state([svc], [sl]).listeners.keys()].sort()).toEqual(["TCP/127.20.0.5:53", "UDP/127.20.0.5:53"]);
   });
 
