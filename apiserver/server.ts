@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import Koa from "koa";
 import { ANONYMOUS, AUTHENTICATED_GROUP, AuthenticationError, PUBLIC_PATHS, type Authenticator, type UserInfo } from "./auth.ts";
 import { ALWAYS_ALLOW, forbiddenMessage, type Attributes, type Authorizer, type RuleResolver } from "./authorization/types.ts";
+import { SYSTEM_PRIVILEGED_GROUP } from "./authorization/union.ts";
 import { ApiError, errors, isApiError } from "./errors.ts";
 import { handleResource, serialize } from "./handlers.ts";
 import { newApiserverMetrics, type ApiserverMetrics } from "./metrics.ts";
@@ -330,12 +331,13 @@ export class ApiServer {
    * --max-requests-inflight / --max-mutating-requests-inflight, as upstream's WithMaxInFlightLimit:
    * past the limit a request is answered 429 with Retry-After at once. Long-running requests
    * (watches, logs, exec) are not counted, nor health probes (upstream's "probes" flow schema is
-   * exempt from flow control). Unlike upstream, system:masters is not exempt: every kubelab
-   * component runs as it, so the exemption would switch the protection off.
+   * exempt from flow control), nor requests of system:masters (upstream's exemption: the cluster
+   * admin can always get in to fix an overload; kubelab's components have identities of their own).
    */
   private async maxInflight(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
     const cls = requestClass(ctx);
     if (cls.longRunning || PROBE_PATHS.has(ctx.path)) return next();
+    if (ctx.state.user?.groups?.includes(SYSTEM_PRIVILEGED_GROUP)) return next();
     const kind = cls.mutating ? "mutating" : "readOnly";
     const limit = cls.mutating ? this.limits.maxMutatingRequestsInflight : this.limits.maxRequestsInflight;
     if (limit <= 0) return next();
@@ -354,6 +356,9 @@ export class ApiServer {
   }
 
   private async authenticate(ctx: Koa.ParameterizedContext<State>, next: Koa.Next): Promise<void> {
+    // A path that is not valid URL syntax is refused before anything looks at the request, as Go's
+    // net/http answers 400 before kube-apiserver's handlers run (so the same for every user).
+    if (/%(?![0-9a-fA-F]{2})/.test(ctx.originalUrl.split("?")[0])) throw errors.badRequest(`invalid URL escape in path ${JSON.stringify(ctx.path)}`);
     const authenticators = this.opts.authenticators ?? [];
     if (authenticators.length === 0) {
       ctx.state.user = ANONYMOUS;
@@ -452,7 +457,6 @@ export class ApiServer {
     const query = new URLSearchParams(ctx.querystring);
     if (!RESOURCE_METHODS.has(ctx.method)) throw errors.methodNotAllowed(`the server does not allow this method on the requested resource (${ctx.method} ${path})`);
 
-    if (/%(?![0-9a-fA-F]{2})/.test(ctx.originalUrl.split("?")[0])) throw errors.badRequest(`invalid URL escape in path ${JSON.stringify(path)}`);
     // Non-resource endpoints are read-only.
     const nonResource = !path.startsWith("/api/") && !path.startsWith("/apis/") && path !== "/api" && path !== "/apis";
     if (nonResource && ctx.method !== "GET" && ctx.method !== "HEAD") {
