@@ -220,8 +220,9 @@ describe("kubelab proxy", () => {
   });
 
   it("with externalTrafficPolicy Local answers a NodePort only on nodes with a pod, from that node's pod, and refuses elsewhere", async () => {
-    await kc(k, ["expose", "deployment", "web", "--name", "web-local", "--type", "NodePort", "--port", "80", "--target-port", "8080"]);
-    await kc(k, ["patch", "svc", "web-local", "-p", '{"spec":{"externalTrafficPolicy":"Local"}}']);
+    // Local from its creation (see internalTrafficPolicy below: a patch races the proxies).
+    await kc(k, ["expose", "deployment", "web", "--name", "web-local", "--type", "NodePort", "--port", "80", "--target-port", "8080", "--overrides", '{"spec":{"externalTrafficPolicy":"Local"}}']);
+    expect((await kc(k, ["get", "svc", "web-local", "-o", "jsonpath={.spec.externalTrafficPolicy}"])).trim()).toBe("Local");
     const nodePort = Number(await kc(k, ["get", "svc", "web-local", "-o", "jsonpath={.spec.ports[0].nodePort}"]));
     const pods = await webPods();
     const podNodes = new Set(pods.values());
@@ -235,8 +236,10 @@ describe("kubelab proxy", () => {
   });
 
   it("with internalTrafficPolicy Local sends a client on a node only to that node's pods and closes clients on no such node", async () => {
-    await kc(k, ["expose", "deployment", "web", "--name", "web-itl", "--port", "80", "--target-port", "8080"]);
-    await kc(k, ["patch", "svc", "web-itl", "-p", '{"spec":{"internalTrafficPolicy":"Local"}}']);
+    // Local from its creation: a Service created Cluster and patched afterwards is served Cluster by
+    // a proxy for as long as the patch takes to reach it, and a first answer proves nothing.
+    await kc(k, ["expose", "deployment", "web", "--name", "web-itl", "--port", "80", "--target-port", "8080", "--overrides", '{"spec":{"internalTrafficPolicy":"Local"}}']);
+    expect((await kc(k, ["get", "svc", "web-itl", "-o", "jsonpath={.spec.internalTrafficPolicy}"])).trim()).toBe("Local");
     const ip = await clusterIP(k, "web-itl");
     const pods = await webPods();
     const podNodes = new Set(pods.values());
