@@ -5,7 +5,7 @@
 
 import https from "node:https";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jsonObject, request, type RawRequest, type RawResponse } from "./harness/http.ts";
+import { defaultNamespaceEditorToken, jsonObject, request, type RawRequest, type RawResponse } from "./harness/http.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
 
 let k: Kubelab;
@@ -22,19 +22,7 @@ beforeAll(async () => {
   // One mutating request at a time, so that a test can hold the only slot and see 429s.
   k = await startKubelab({ extraArgs: ["--max-mutating-requests-inflight", "1"] });
   agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca: k.caCert });
-  const kc = async (args: string[]): Promise<string> => {
-    const r = await k.kubectl(args);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-    return r.stdout;
-  };
-  await kc(["create", "serviceaccount", "writer", "-n", "default"]);
-  await kc(["create", "rolebinding", "writer-edit", "--clusterrole", "edit", "--serviceaccount", "default:writer", "-n", "default"]);
-  as = { port: k.port, caCert: k.caCert, token: (await kc(["create", "token", "writer", "-n", "default"])).trim() };
-  // The RoleBinding reaches the authorizer through its watch: until then the ServiceAccount is refused.
-  for (let i = 0; (await request(as, { path: CMS })).status !== 200; i++) {
-    if (i > 100) throw new Error("the writer ServiceAccount was never allowed to list configmaps");
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  as = { port: k.port, caCert: k.caCert, token: await defaultNamespaceEditorToken(k, "writer") };
 }, 120_000);
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigMap } from "../api/index.ts";
 import { ApiServer, openBackend } from "../apiserver/index.ts";
 import { RestClient, loadKubeconfig } from "../client/rest.ts";
-import { jsonObject, request } from "./harness/http.ts";
+import { defaultNamespaceEditorToken, jsonObject, request } from "./harness/http.ts";
 import { startKubelab, type Kubelab } from "./harness/kubelab.ts";
 
 const CMS = "/api/v1/namespaces/default/configmaps";
@@ -163,22 +163,8 @@ describe("kubelab up under load", () => {
   it("2,000 concurrent requests: no 5xx, no crash, the excess answered 429 and retried by our client to completion; system:masters is never refused", async () => {
     // The load comes from a ServiceAccount that may edit the default namespace: system:masters is
     // exempt from the limits (as upstream), so the admin gets in meanwhile without a single retry.
-    const kc = async (args: string[]): Promise<string> => {
-      const r = await k.kubectl(args);
-      if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
-      return r.stdout;
-    };
-    await kc(["create", "serviceaccount", "loader", "-n", "default"]);
-    await kc(["create", "rolebinding", "loader-edit", "--clusterrole", "edit", "--serviceaccount", "default:loader", "-n", "default"]);
-    const token = (await kc(["create", "token", "loader", "-n", "default"])).trim();
+    const token = await defaultNamespaceEditorToken(k, "loader");
     const client = new RestClient({ ...loadKubeconfig(k.kubeconfig), token, maxConnections: 2000 });
-    // The RoleBinding reaches the authorizer through its watch: wait until the ServiceAccount may list.
-    for (let i = 0; ; i++) {
-      const allowed = await client.resource<ConfigMap>("", "configmaps").list("default", { limit: 1 }).then(() => true, () => false);
-      if (allowed) break;
-      if (i > 100) throw new Error("the loader ServiceAccount was never allowed to list configmaps");
-      await sleep(100);
-    }
     const admin = RestClient.fromKubeconfig(k.kubeconfig, { maxConnections: 50, maxRetries: 0 });
     const cms = client.resource<ConfigMap>("", "configmaps");
     const droppedBefore = (await metric("apiserver_dropped_requests_total", 'request_kind="mutating"')) + (await metric("apiserver_dropped_requests_total", 'request_kind="readOnly"'));

@@ -94,3 +94,24 @@ export function jsonObject(text: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
+
+/**
+ * A token of ServiceAccount `name` in default, bound to the `edit` ClusterRole there — a client that
+ * is not system:masters (exempt from max-in-flight). Resolves once the authorizer, fed by its watch,
+ * lets the token list ConfigMaps.
+ */
+export async function defaultNamespaceEditorToken(k: Kubelab, name: string): Promise<string> {
+  const kc = async (args: string[]): Promise<string> => {
+    const r = await k.kubectl(args);
+    if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${r.stderr}`);
+    return r.stdout;
+  };
+  await kc(["create", "serviceaccount", name, "-n", "default"]);
+  await kc(["create", "rolebinding", `${name}-edit`, "--clusterrole", "edit", "--serviceaccount", `default:${name}`, "-n", "default"]);
+  const token = (await kc(["create", "token", name, "-n", "default"])).trim();
+  for (let i = 0; (await request({ ...k, token }, { path: "/api/v1/namespaces/default/configmaps" })).status !== 200; i++) {
+    if (i > 100) throw new Error(`the ${name} ServiceAccount was never allowed to list configmaps`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return token;
+}
